@@ -1,0 +1,11 @@
+/** The contracts every Mamori process shares. Pure: no `node:*`, no `electron`. */
+export * from './canonical-json';
+export * from './common';
+export * from './errors';
+export * from './events';
+export * from './hash';
+export * from './inventory';
+export * from './ipc';
+export * from './policy';
+export * from './sync';
+export * from './version';

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { Segment, Timestamp, UsbId } from './common';
+import { DevicePayload, EventTypeSchema, IncidentCategory } from './events';
+
+/** The enforcement state an agent reports: `audit` when the policy only records. */
+export const ENFORCEMENT_STATES = ['active', 'degraded', 'audit', 'off', 'unknown'] as const;
+export const EnforcementState = z.enum(ENFORCEMENT_STATES);
+export type EnforcementState = z.infer<typeof EnforcementState>;
+
+/** Default IPC endpoints (DESIGN.md, "IPC"). */
+export const DEFAULT_IPC_PATH = {
+  posix: '/run/mamori/agent.sock',
+  win32: '\\\\.\\pipe\\mamori-agent',
+} as const;
+
+/** Largest IPC line accepted, in bytes. */
+export const MAX_IPC_LINE = 64 * 1024;
+
+const NoParams = z.object({}).strict().optional();
+
+/**
+ * The tray ↔ agent contract: JSON-RPC 2.0, one object per line. Each method's params and result
+ * schema; the agent's server and the tray's client are both derived from this table.
+ */
+export const IPC_METHODS = {
+  status: {
+    params: NoParams,
+    result: z.object({
+      agentId: z.string().nullable(),
+      hostname: z.string(),
+      segment: Segment.nullable(),
+      policyVersion: z.number().int().nullable(),
+      enforcement: EnforcementState,
+      lastSyncAt: Timestamp.nullable(),
+      collectorReachable: z.boolean(),
+      pendingEvents: z.number().int().min(0),
+      incidentContact: z.string(),
+    }),
+  },
+  recentEvents: {
+    params: z.object({ limit: z.number().int().min(1).max(200).optional() }).strict().optional(),
+    result: z.array(
+      z.object({ seq: z.number().int(), at: Timestamp, type: EventTypeSchema, payload: z.unknown() }),
+    ),
+  },
+  reportIncident: {
+    params: z
+      .object({
+        category: IncidentCategory,
+        description: z.string().trim().min(1).max(4000),
+        occurredAt: Timestamp.optional(),
+        contact: z.string().max(200).optional(),
+      })
+      .strict(),
+    result: z.object({ receipt: z.string(), queued: z.boolean().optional() }),
+  },
+  requestException: {
+    params: z
+      .object({
+        port: z.string().max(64).optional(),
+        vendorId: UsbId.optional(),
+        productId: UsbId.optional(),
+        serial: z.string().max(255).optional(),
+        reason: z.string().trim().min(1).max(1000),
+        minutes: z.number().int().min(1).max(7 * 24 * 60),
+      })
+      .strict(),
+    result: z.object({ requestId: z.string(), requestCode: z.string() }),
+  },
+  redeemUnlockCode: {
+    params: z
+      .object({ requestId: z.string().max(100).optional(), code: z.string().trim().min(4).max(40) })
+      .strict(),
+    result: z.object({ granted: z.literal(true), device: DevicePayload.partial(), expiresAt: Timestamp }),
+  },
+  sessionEvent: {
+    params: z.object({ kind: z.enum(['lock', 'unlock', 'suspend', 'resume']) }).strict(),
+    result: z.object({}),
+  },
+} as const;
+
+export type IpcMethod = keyof typeof IPC_METHODS;
+export type IpcParams<M extends IpcMethod> = z.input<(typeof IPC_METHODS)[M]['params']>;
+export type IpcResult<M extends IpcMethod> = z.output<(typeof IPC_METHODS)[M]['result']>;
+
+/** The agent's service interface as seen by the tray; server and client both implement it. */
+export type AgentService = {
+  [M in IpcMethod]: (params: IpcParams<M>) => Promise<IpcResult<M>>;
+};
+
+/** JSON-RPC error codes used on the wire; `data.code` carries Mamori's stable code. */
+export const JSON_RPC_ERRORS = {
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internal: -32603,
+  application: -32000,
+} as const;
