@@ -38,18 +38,9 @@ export type EventBatch = z.infer<typeof EventBatch>;
 export const EventBatchAck = z.object({ ackSeq: z.number().int().min(0) });
 export type EventBatchAck = z.infer<typeof EventBatchAck>;
 
-/** An exception approved at the collector, delivered with the policy to its agent. */
-export const ApprovedException = z.object({
-  requestId: z.string().max(100),
-  expiresAt: z.iso.datetime({ offset: true }),
-});
-export type ApprovedException = z.infer<typeof ApprovedException>;
-
-/** `GET /api/v1/agents/{agentId}/policy` response. */
-export const PolicyResponse = z.object({
-  policy: Policy,
-  /** The highest seq the collector holds for this agent. */
-  ackSeq: z.number().int().min(0).default(0),
-  approvedExceptions: z.array(ApprovedException).default([]),
-});
-export type PolicyResponse = z.infer<typeof PolicyResponse>;
+/**
+ * `GET /api/v1/agents/{agentId}/policy` response: the signed policy document of the agent's
+ * segment, exactly as DESIGN.md shows it.
+ */
+export const PolicyResponse = Policy;
+export type PolicyResponse = Policy;
