@@ -2,7 +2,6 @@ import type { StoredEvent } from '../shared';
 
 /** Makes untrusted text safe for one terminal line: control characters become `\xNN`. */
 export function inertText(text: unknown, max = 120): string {
-  // eslint-disable-next-line no-control-regex
   const s = String(text ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }

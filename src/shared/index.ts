@@ -9,3 +9,5 @@ export * from './ipc';
 export * from './policy';
 export * from './sync';
 export * from './version';
+export * from './ipc-protocol';
+export * from './unlock';

@@ -1,0 +1,3 @@
+export * from './collect';
+export * from './linux-usb';
+export * from './probes';

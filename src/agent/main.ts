@@ -1,0 +1,216 @@
+import os from 'node:os';
+import { MAMORI_VERSION, diffInventory, inventoryHash, type InventorySnapshot } from '../shared';
+import { createInventoryCollector, type InventoryCollector } from './inventory';
+import type { Logger } from './logger';
+import { nextDelayMs } from './backoff';
+import { storeFile } from './paths';
+import { createExceptionBook } from './exceptions';
+import { createAgentService } from './ipc/service';
+import { startIpcServer, type IpcServer } from './ipc/socket';
+import { defaultIpcPath } from './paths';
+import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
+import { openEventStore, type EventStore } from './store';
+import { syncEvents } from './sync';
+import { CollectorRefusedError, CollectorUnreachableError, createSyncClient, type SyncClient } from './sync-client';
+
+/** State keys the agent keeps in its store. */
+export const STATE = {
+  inventory: 'inventory.snapshot',
+  inventoryHash: 'inventory.hash',
+  inventorySentHash: 'inventory.sent_hash',
+  lastSyncAt: 'sync.last_at',
+  lastSyncError: 'sync.last_error',
+} as const;
+
+export interface AgentOptions {
+  dataDir: string;
+  systemRoot: string;
+  ipcPath?: string;
+  logger: Logger;
+  /** For tests: another inventory source. */
+  inventory?: InventoryCollector;
+  /** For tests: another collector client. */
+  client?: SyncClient;
+}
+
+/** What one cycle achieved with the collector. */
+export interface CycleResult {
+  enrolled: boolean;
+  collectorReachable: boolean;
+  sent: number;
+  ackSeq: number;
+}
+
+/** The agent service: the composition root of everything that runs privileged on a terminal. */
+export interface Agent {
+  readonly store: EventStore;
+  /** One full cycle (policy, inventory, sync) between `agent.started` and `agent.stopped`. */
+  runOnce(): Promise<CycleResult>;
+  /** Cycles on the policy's interval until SIGINT or SIGTERM, backing off while offline. */
+  runForever(): Promise<void>;
+}
+
+/**
+ * Opens the store and wires the agent's parts.
+ * @throws StoreError when the store cannot be opened (it is never overwritten).
+ */
+export function createAgent(opts: AgentOptions): Agent {
+  const store = openEventStore(storeFile(opts.dataDir));
+  const log = opts.logger;
+  const inventory =
+    opts.inventory ??
+    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION });
+
+  const exceptions = createExceptionBook(store);
+  let collectorReachable = false;
+  let wakeNow: (() => void) | null = null;
+  // Set when something asks for a cycle while one is running, so the request is not lost.
+  let cycleRequested = false;
+  const requestCycle = () => {
+    cycleRequested = true;
+    wakeNow?.();
+  };
+  const service = createAgentService({
+    store,
+    exceptions,
+    enforcement: () => 'unknown',
+    collectorReachable: () => collectorReachable,
+    syncSoon: requestCycle,
+    reconcileNow: requestCycle,
+  });
+
+  function client(): SyncClient | null {
+    if (opts.client) return opts.client;
+    const enrollment = loadEnrollment(store);
+    if (!enrollment) return null;
+    return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken });
+  }
+
+  function recordStart(): void {
+    store.append({
+      type: 'agent.started',
+      payload: { version: MAMORI_VERSION, platform: process.platform, hostname: os.hostname(), pid: process.pid },
+    });
+  }
+
+  function recordStop(reason: string): void {
+    store.append({ type: 'agent.stopped', payload: { reason } });
+  }
+
+  /** Records `inventory.changed` when the snapshot differs from the last one, never otherwise. */
+  async function refreshInventory(): Promise<InventorySnapshot> {
+    const snapshot = await inventory.collect();
+    const hash = inventoryHash(snapshot);
+    const previousHash = store.getState(STATE.inventoryHash);
+    if (hash !== previousHash) {
+      const previousJson = store.getState(STATE.inventory);
+      const previous = previousJson ? (JSON.parse(previousJson) as InventorySnapshot) : null;
+      const changes = diffInventory(previous, snapshot).slice(0, 500);
+      store.append({ type: 'inventory.changed', payload: { hash, previousHash, changes } });
+      store.setState(STATE.inventoryHash, hash);
+    }
+    // The latest snapshot is kept even when unchanged in substance, for the next upload.
+    store.setState(STATE.inventory, JSON.stringify(snapshot));
+    for (const w of snapshot.warnings) log.warn({ section: w.section }, `inventory probe failed: ${w.message}`);
+    return snapshot;
+  }
+
+  async function talkToCollector(api: SyncClient, snapshot: InventorySnapshot): Promise<CycleResult> {
+    const enrollment = loadEnrollment(store);
+    const response = await api.getPolicy();
+    if (enrollment) acceptPolicy(store, response, enrollment);
+    const hash = inventoryHash(snapshot);
+    if (store.getState(STATE.inventorySentHash) !== hash) {
+      await api.putInventory(snapshot);
+      store.setState(STATE.inventorySentHash, hash);
+    }
+    const { sent, ackSeq } = await syncEvents(store, api);
+    store.setState(STATE.lastSyncAt, new Date().toISOString());
+    store.deleteState(STATE.lastSyncError);
+    return { enrolled: true, collectorReachable: true, sent, ackSeq };
+  }
+
+  async function cycle(): Promise<CycleResult> {
+    const snapshot = await refreshInventory();
+    const api = client();
+    if (!api) return { enrolled: false, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
+    try {
+      const result = await talkToCollector(api, snapshot);
+      collectorReachable = true;
+      return result;
+    } catch (err) {
+      if (err instanceof CollectorUnreachableError || err instanceof CollectorRefusedError) {
+        collectorReachable = false;
+        store.setState(STATE.lastSyncError, err.message);
+        log.warn({ code: err.code }, err.message);
+        return { enrolled: true, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
+      }
+      throw err;
+    }
+  }
+
+  return {
+    store,
+    async runOnce() {
+      try {
+        recordStart();
+        const first = await cycle();
+        recordStop('once');
+        // Deliver the stop record too, so the collector sees the whole run.
+        if (first.collectorReachable) return await cycleSyncOnly(first);
+        return first;
+      } finally {
+        store.close();
+      }
+    },
+    async runForever() {
+      recordStart();
+      let stopping = false;
+      const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
+      const stop = (signal: string) => {
+        stopping = true;
+        log.info({ signal }, 'stopping');
+        wakeNow?.();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      let failures = 0;
+      while (!stopping) {
+        try {
+          const result = await cycle();
+          failures = result.enrolled && !result.collectorReachable ? failures + 1 : 0;
+        } catch (err) {
+          failures += 1;
+          log.error({ err }, 'cycle failed');
+        }
+        if (stopping) break;
+        const delay = cycleRequested ? 0 : nextDelayMs(loadPolicy(store)?.syncIntervalSeconds ?? 300, failures);
+        cycleRequested = false;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          wakeNow = () => {
+            clearTimeout(timer);
+            wakeNow = null;
+            resolve();
+          };
+        });
+      }
+      await ipc.stop();
+      recordStop('signal');
+      const api = client();
+      if (api) await syncEvents(store, api).catch(() => undefined);
+      store.close();
+    },
+  };
+
+  async function cycleSyncOnly(previous: CycleResult): Promise<CycleResult> {
+    const api = client();
+    if (!api) return previous;
+    try {
+      const { sent, ackSeq } = await syncEvents(store, api);
+      return { ...previous, sent: previous.sent + sent, ackSeq };
+    } catch {
+      return previous;
+    }
+  }
+}
