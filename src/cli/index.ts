@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { MAMORI_VERSION, UsageError } from '../shared';
 import { registerAgentCommands } from '../agent/cli';
+import { registerCollectorCommands } from '../collector/cli';
 import { registerStartCommand } from './start';
 
 /**
@@ -14,6 +15,7 @@ export function createProgram(): Command {
     .showSuggestionAfterError(true);
   registerStartCommand(program);
   registerAgentCommands(program);
+  registerCollectorCommands(program);
   configureTree(program);
   return program;
 }

@@ -77,6 +77,8 @@ export const EVENT_PAYLOADS = {
     version: z.number().int().min(0),
     mode: RemovableMediaMode,
     issuedAt: Timestamp.optional(),
+    /** What the agent's enforcement achieved with it; absent where the agent does not enforce yet. */
+    enforcement: z.enum(['active', 'degraded', 'audit', 'off', 'unknown']).optional(),
   }),
   'policy.drift_corrected': z.object({
     control: text,

@@ -1,0 +1,133 @@
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DbEngine } from './connect';
+
+/**
+ * Numbered migrations, one schema for SQLite and PostgreSQL. Append only: a released migration is
+ * never edited. Only the auto-increment column differs between the engines.
+ */
+function migrations(engine: DbEngine): Record<string, Migration> {
+  const autoId = (table: string) =>
+    engine === 'postgres'
+      ? sql`CREATE TABLE ${sql.table(table)} (id SERIAL PRIMARY KEY)`
+      : sql`CREATE TABLE ${sql.table(table)} (id INTEGER PRIMARY KEY AUTOINCREMENT)`;
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('agents')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('machine_id', 'text', (c) => c.notNull())
+          .addColumn('segment', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull())
+          .addColumn('unlock_secret', 'text', (c) => c.notNull())
+          .addColumn('enrolled_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen', 'text')
+          .addColumn('ack_seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_hash', 'text', (c) => c.notNull())
+          .addColumn('chain_broken_seq', 'integer')
+          .addColumn('policy_version', 'integer')
+          .addColumn('enforcement', 'text')
+          .addColumn('agent_version', 'text')
+          .addColumn('last_user', 'text')
+          .execute();
+        await db.schema
+          .createTable('enrollment_tokens')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('segment', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('uses_left', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('events')
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('events_pk', ['agent_id', 'seq'])
+          .execute();
+        await db.schema.createIndex('events_type_at').on('events').columns(['type', 'at']).execute();
+        await db.schema
+          .createTable('inventory_latest')
+          .addColumn('agent_id', 'text', (c) => c.primaryKey())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('snapshot', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .execute();
+        await autoId('inventory_history').execute(db);
+        await db.schema.alterTable('inventory_history').addColumn('agent_id', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('inventory_history').addColumn('hash', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('inventory_history').addColumn('snapshot', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('inventory_history').addColumn('received_at', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.createIndex('inventory_history_agent').on('inventory_history').columns(['agent_id', 'id']).execute();
+        await db.schema
+          .createTable('policies')
+          .addColumn('segment', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('document', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('policies_pk', ['segment', 'version'])
+          .execute();
+        await db.schema
+          .createTable('keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('private_key', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('admins')
+          .addColumn('username', 'text', (c) => c.primaryKey())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('api_token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await autoId('audit_log').execute(db);
+        for (const col of ['at', 'actor', 'role', 'action', 'target', 'detail', 'address']) {
+          await db.schema.alterTable('audit_log').addColumn(col, 'text', (c) => c.notNull().defaultTo('')).execute();
+        }
+        await db.schema
+          .createTable('incidents')
+          .addColumn('receipt', 'text', (c) => c.primaryKey())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('occurred_at', 'text')
+          .addColumn('contact', 'text')
+          .addColumn('context', 'text', (c) => c.notNull())
+          .addColumn('reported_at', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .execute();
+        await db.schema
+          .createTable('exceptions')
+          .addColumn('request_id', 'text', (c) => c.primaryKey())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('request_code', 'text', (c) => c.notNull())
+          .addColumn('device', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('minutes', 'integer', (c) => c.notNull())
+          .addColumn('requested_at', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('decided_at', 'text')
+          .addColumn('decided_by', 'text')
+          .addColumn('expires_at', 'text')
+          .execute();
+      },
+    },
+  };
+}
+
+/** Kysely's Migrator reads the migrations from here rather than from files, so builds stay single. */
+export function migrationProvider(engine: DbEngine): MigrationProvider {
+  return { getMigrations: async () => migrations(engine) };
+}

@@ -1,0 +1,131 @@
+import type { Generated } from 'kysely';
+
+/** The collector's tables. Times are ISO 8601 UTC text and documents JSON text on both engines. */
+export interface AgentsTable {
+  id: string;
+  hostname: string;
+  machine_id: string;
+  segment: string;
+  token_hash: string;
+  unlock_secret: string;
+  enrolled_at: string;
+  last_seen: string | null;
+  ack_seq: number;
+  last_hash: string;
+  chain_broken_seq: number | null;
+  policy_version: number | null;
+  enforcement: string | null;
+  agent_version: string | null;
+  last_user: string | null;
+}
+
+export interface EnrollmentTokensTable {
+  hash: string;
+  segment: string;
+  expires_at: string;
+  uses_left: number;
+  created_at: string;
+}
+
+export interface EventsTable {
+  agent_id: string;
+  seq: number;
+  at: string;
+  type: string;
+  payload: string;
+  prev_hash: string;
+  hash: string;
+  received_at: string;
+}
+
+export interface InventoryLatestTable {
+  agent_id: string;
+  hash: string;
+  snapshot: string;
+  received_at: string;
+}
+
+export interface InventoryHistoryTable {
+  id: Generated<number>;
+  agent_id: string;
+  hash: string;
+  snapshot: string;
+  received_at: string;
+}
+
+export interface PoliciesTable {
+  segment: string;
+  version: number;
+  document: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface KeysTable {
+  id: string;
+  public_key: string;
+  private_key: string;
+  created_at: string;
+}
+
+export interface AdminsTable {
+  username: string;
+  role: string;
+  password_hash: string;
+  api_token_hash: string;
+  created_at: string;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  role: string;
+  action: string;
+  target: string;
+  detail: string;
+  address: string;
+}
+
+export interface IncidentsTable {
+  receipt: string;
+  agent_id: string;
+  seq: number;
+  category: string;
+  description: string;
+  occurred_at: string | null;
+  contact: string | null;
+  context: string;
+  reported_at: string;
+  status: string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+export interface ExceptionsTable {
+  request_id: string;
+  agent_id: string;
+  request_code: string;
+  device: string;
+  reason: string;
+  minutes: number;
+  requested_at: string;
+  status: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  expires_at: string | null;
+}
+
+export interface Database {
+  agents: AgentsTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  events: EventsTable;
+  inventory_latest: InventoryLatestTable;
+  inventory_history: InventoryHistoryTable;
+  policies: PoliciesTable;
+  keys: KeysTable;
+  admins: AdminsTable;
+  audit_log: AuditLogTable;
+  incidents: IncidentsTable;
+  exceptions: ExceptionsTable;
+}

@@ -1,0 +1,54 @@
+import type { Kysely } from 'kysely';
+import { Policy, SEGMENTS, defaultPolicyInput, type PolicyInput, type Segment } from '../shared';
+import type { SigningKey } from './crypto';
+import type { Database } from './db/schema';
+
+/** Creates version 1 of each segment's default policy where the segment has none. */
+export async function ensureDefaultPolicies(db: Kysely<Database>, key: SigningKey): Promise<void> {
+  for (const segment of SEGMENTS) {
+    const existing = await db.selectFrom('policies').select('version').where('segment', '=', segment).executeTakeFirst();
+    if (existing) continue;
+    const doc = key.sign({ ...defaultPolicyInput(segment), version: 1, issuedAt: new Date().toISOString() });
+    await db
+      .insertInto('policies')
+      .values({ segment, version: 1, document: JSON.stringify(doc), created_at: doc.issuedAt, created_by: 'system' })
+      .onConflict((oc) => oc.columns(['segment', 'version']).doNothing())
+      .execute();
+  }
+}
+
+/** The signed policy in force for a segment. */
+export async function currentPolicy(db: Kysely<Database>, segment: Segment): Promise<Policy> {
+  const row = await db
+    .selectFrom('policies')
+    .select('document')
+    .where('segment', '=', segment)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  return Policy.parse(JSON.parse(row.document));
+}
+
+/** Every version of a segment's policy, newest first. */
+export async function policyHistory(db: Kysely<Database>, segment: Segment): Promise<{ policy: Policy; createdBy: string }[]> {
+  const rows = await db.selectFrom('policies').select(['document', 'created_by']).where('segment', '=', segment).orderBy('version', 'desc').execute();
+  return rows.map((r) => ({ policy: Policy.parse(JSON.parse(r.document)), createdBy: r.created_by }));
+}
+
+/**
+ * Stores a new version of a segment's policy, signed. The version is the next free one, so two
+ * collectors saving at once get two versions rather than one lost write.
+ */
+export async function putPolicy(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: string): Promise<{ before: Policy; after: Policy }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = await currentPolicy(db, input.segment);
+    const after = key.sign({ ...input, version: before.version + 1, issuedAt: new Date().toISOString() });
+    const result = await db
+      .insertInto('policies')
+      .values({ segment: input.segment, version: after.version, document: JSON.stringify(after), created_at: after.issuedAt, created_by: actor })
+      .onConflict((oc) => oc.columns(['segment', 'version']).doNothing())
+      .executeTakeFirst();
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1) return { before, after };
+  }
+  throw new Error('the policy changed under us five times; try again');
+}

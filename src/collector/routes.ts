@@ -1,0 +1,172 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  EnrollRequest,
+  EventBatch,
+  InventorySnapshot,
+  MamoriError,
+  PolicyInput,
+  Segment,
+  EventTypeSchema,
+} from '../shared';
+import { audit, authenticateAdmin, type Actor, type Role } from './admins';
+import { authenticateAgent, enroll, ingestEvents, storeInventory } from './agents';
+import type { CollectorContext } from './context';
+import { exportFileName, type ExportLang } from './export/columns';
+import { ledgerCsv } from './export/csv';
+import { ledgerRows } from './export/ledger';
+import { currentPolicy, policyHistory, putPolicy } from './policies';
+
+/** Parses with a schema, stripping unknown fields; a refusal is a 400 naming the field. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, what = 'body'): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new MamoriError('validation_failed', `${what}${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return result.data;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+const AgentParams = z.object({ agentId: z.string().min(1).max(100) });
+
+/** The routes terminals call. */
+export function agentRoutes(app: FastifyInstance, ctx: CollectorContext): void {
+  app.post('/api/v1/enroll', async (request) => {
+    const body = parse(EnrollRequest, request.body);
+    return enroll(ctx.db, ctx.key, body);
+  });
+
+  app.post('/api/v1/agents/:agentId/events', async (request) => {
+    const { agentId } = parse(AgentParams, request.params, 'path');
+    await authenticateAgent(ctx.db, agentId, bearer(request));
+    const { events } = parse(EventBatch, request.body);
+    const ackSeq = await ingestEvents(ctx.db, ctx.engine, agentId, events);
+    return { ackSeq };
+  });
+
+  app.put('/api/v1/agents/:agentId/inventory', async (request, reply) => {
+    const { agentId } = parse(AgentParams, request.params, 'path');
+    await authenticateAgent(ctx.db, agentId, bearer(request));
+    await storeInventory(ctx.db, agentId, parse(InventorySnapshot, request.body));
+    return reply.code(204).send();
+  });
+
+  app.get('/api/v1/agents/:agentId/policy', async (request) => {
+    const { agentId } = parse(AgentParams, request.params, 'path');
+    const agent = await authenticateAgent(ctx.db, agentId, bearer(request));
+    return currentPolicy(ctx.db, agent.segment as Segment);
+  });
+}
+
+/** Resolves the admin behind a request and checks the role; `admin` may do everything. */
+async function requireRole(ctx: CollectorContext, request: FastifyRequest, allowed: readonly Role[]): Promise<Actor> {
+  const { username, role } = await authenticateAdmin(ctx.db, bearer(request));
+  if (!allowed.includes(role)) throw new MamoriError('forbidden', `the ${role} role may not do this`);
+  return { username, role, address: request.ip };
+}
+
+const READERS = ['admin', 'auditor'] as const;
+const ADMINS = ['admin'] as const;
+
+const EventsQuery = z.object({
+  agentId: z.string().max(100).optional(),
+  type: EventTypeSchema.optional(),
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+});
+
+const ExportQuery = z.object({
+  format: z.enum(['csv', 'xlsx', 'json']).default('csv'),
+  segment: Segment.optional(),
+  lang: z.enum(['ja', 'en']).default('ja'),
+});
+
+function attachment(reply: FastifyReply, fileName: string, contentType: string): void {
+  const ascii = fileName.replace(/[^\x20-\x7e]/g, '_');
+  reply.header('content-type', contentType);
+  reply.header('content-disposition', `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`);
+}
+
+/** The routes admins and auditors call with their API token. */
+export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
+  app.get('/api/v1/admin/terminals', async (request) => {
+    await requireRole(ctx, request, READERS);
+    const rows = await ctx.db.selectFrom('agents').selectAll().orderBy('hostname').orderBy('id').execute();
+    return rows.map((a) => ({
+      agentId: a.id,
+      hostname: a.hostname,
+      segment: a.segment,
+      enrolledAt: a.enrolled_at,
+      lastSeen: a.last_seen,
+      policyVersion: a.policy_version === null ? null : Number(a.policy_version),
+      enforcement: a.enforcement,
+      ackSeq: Number(a.ack_seq),
+      chainBroken: a.chain_broken_seq === null ? null : Number(a.chain_broken_seq),
+      agentVersion: a.agent_version,
+      lastUser: a.last_user,
+    }));
+  });
+
+  app.get('/api/v1/admin/events', async (request) => {
+    const actor = await requireRole(ctx, request, READERS);
+    const q = parse(EventsQuery, request.query, 'query');
+    let query = ctx.db.selectFrom('events').selectAll().orderBy('agent_id').orderBy('seq').limit(q.limit);
+    if (q.agentId) query = query.where('agent_id', '=', q.agentId);
+    if (q.type) query = query.where('type', '=', q.type);
+    if (q.since !== undefined) query = query.where('seq', '>', q.since);
+    const rows = await query.execute();
+    await audit(ctx.db, actor, 'events.read', q.agentId ?? '*', { type: q.type ?? null, since: q.since ?? null, count: rows.length });
+    return rows.map((r) => ({ agentId: r.agent_id, seq: Number(r.seq), at: r.at, type: r.type, payload: JSON.parse(r.payload), prevHash: r.prev_hash, hash: r.hash, receivedAt: r.received_at }));
+  });
+
+  app.get('/api/v1/admin/inventory/export', async (request, reply) => {
+    const actor = await requireRole(ctx, request, READERS);
+    const q = parse(ExportQuery, request.query, 'query');
+    if (q.format === 'xlsx') throw new MamoriError('bad_request', 'format=xlsx arrives with the admin console; use csv or json');
+    const rows = await ledgerRows(ctx.db, q.segment);
+    await audit(ctx.db, actor, 'inventory.export', q.segment ?? '*', { format: q.format, lang: q.lang, rows: rows.length });
+    const lang = q.lang as ExportLang;
+    if (q.format === 'json') {
+      attachment(reply, exportFileName(lang, 'json'), 'application/json; charset=utf-8');
+      return reply.send(JSON.stringify(rows));
+    }
+    attachment(reply, exportFileName(lang, 'csv'), 'text/csv; charset=utf-8');
+    return reply.send(ledgerCsv(rows, lang));
+  });
+
+  app.get('/api/v1/admin/policies/:segment', async (request) => {
+    await requireRole(ctx, request, ADMINS);
+    const { segment } = parse(z.object({ segment: Segment }), request.params, 'path');
+    const history = await policyHistory(ctx.db, segment);
+    return { ...history[0]!.policy, history: history.map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode })) };
+  });
+
+  app.put('/api/v1/admin/policies/:segment', async (request) => {
+    const actor = await requireRole(ctx, request, ADMINS);
+    const { segment } = parse(z.object({ segment: Segment }), request.params, 'path');
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const input = parse(PolicyInput, { ...body, segment: body.segment ?? segment });
+    if (input.segment !== segment) throw new MamoriError('bad_request', `the document is for segment ${input.segment}, the path says ${segment}`);
+    const { before, after } = await putPolicy(ctx.db, ctx.key, input, actor.username);
+    await audit(ctx.db, actor, 'policy.change', segment, {
+      fromVersion: before.version,
+      toVersion: after.version,
+      before: { removableMedia: before.removableMedia, syncIntervalSeconds: before.syncIntervalSeconds, incidentContact: before.incidentContact },
+      after: { removableMedia: after.removableMedia, syncIntervalSeconds: after.syncIntervalSeconds, incidentContact: after.incidentContact },
+    });
+    return after;
+  });
+
+  app.get('/api/v1/admin/audit', async (request) => {
+    await requireRole(ctx, request, READERS);
+    const q = parse(z.object({ limit: z.coerce.number().int().min(1).max(5000).default(500) }), request.query, 'query');
+    const rows = await ctx.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target, detail: JSON.parse(r.detail), address: r.address }));
+  });
+}

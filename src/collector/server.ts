@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { HTTP_STATUS, MamoriError, UsageError, type ErrorCode } from '../shared';
+import type { CollectorContext } from './context';
+import { loadSigningKey } from './crypto';
+import { openCollectorDb, parseDbUrl } from './db/connect';
+import { ensureDefaultPolicies } from './policies';
+import { adminRoutes, agentRoutes } from './routes';
+
+/** Largest request body: a full batch of events with room to spare. */
+export const BODY_LIMIT = 4 * 1024 * 1024;
+
+export interface CollectorOptions {
+  /** `sqlite:PATH` or `postgres://…`. */
+  db: string;
+  logger?: pino.Logger | false;
+}
+
+export interface Collector {
+  ctx: CollectorContext;
+  app: FastifyInstance;
+  /** Starts listening; resolves to the URL it listens on. */
+  listen(opts: { host: string; port: number }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The logger of `collector serve`: JSON on stderr, credentials redacted. */
+export function createCollectorLogger(level = process.env.MAMORI_LOG_LEVEL ?? 'info'): pino.Logger {
+  return pino(
+    { name: 'mamori-collector', level, redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.token', '*.password', '*.agentToken'], censor: '[redacted]' } },
+    pino.destination({ fd: 2, sync: false }),
+  );
+}
+
+function errorCodeFor(status: number): ErrorCode {
+  if (status === 413) return 'payload_too_large';
+  if (status === 404) return 'not_found';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 429) return 'rate_limited';
+  return 'bad_request';
+}
+
+/**
+ * Builds the collector: opens and migrates the database, makes the signing key and default
+ * policies on first start, and wires the HTTP routes.
+ */
+export async function createCollector(opts: CollectorOptions & { https?: { cert: Buffer; key: Buffer } }): Promise<Collector> {
+  const { db, engine, destroy } = await openCollectorDb(parseDbUrl(opts.db));
+  const key = await loadSigningKey(db);
+  await ensureDefaultPolicies(db, key);
+  const ctx: CollectorContext = { db, engine, key };
+
+  const app = Fastify({
+    loggerInstance: opts.logger === false || !opts.logger ? undefined : opts.logger,
+    logger: opts.logger === false || !opts.logger ? false : undefined,
+    bodyLimit: BODY_LIMIT,
+    trustProxy: false,
+    ...(opts.https ? { https: opts.https } : {}),
+  } as never) as unknown as FastifyInstance;
+
+  // One error handler: the contract's body, a real message below 500, a plain one above.
+  app.setErrorHandler((error: FastifyError | MamoriError, request, reply) => {
+    if (error instanceof MamoriError) {
+      return reply.code(HTTP_STATUS[error.code]).send(error.toBody());
+    }
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.code(500).send({ error: { code: 'internal', message: 'the collector could not complete the request' } });
+    }
+    const message = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body larger than ${BODY_LIMIT} bytes` : error.message;
+    return reply.code(status).send({ error: { code: errorCodeFor(status), message } });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  agentRoutes(app, ctx);
+  adminRoutes(app, ctx);
+
+  return {
+    ctx,
+    app,
+    async listen({ host, port }) {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const actualPort = typeof address === 'object' && address ? address.port : port;
+      const shownHost = host.includes(':') ? `[${host}]` : host;
+      return `${opts.https ? 'https' : 'http'}://${shownHost}:${actualPort}`;
+    },
+    async stop() {
+      await app.close();
+      await destroy();
+    },
+  };
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Reads `HOST:PORT` (`[::1]:8765` for IPv6).
+ * @throws UsageError for anything else.
+ */
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new UsageError(`--listen takes HOST:PORT, not '${listen}'`);
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+/** The collector's default data directory on each OS. */
+export function defaultCollectorDataDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
+  if (platform === 'win32') return path.win32.join(env.ProgramData ?? 'C:\\ProgramData', 'Mamori', 'collector');
+  if (platform === 'darwin') return '/Library/Application Support/Mamori/collector';
+  return '/var/lib/mamori/collector';
+}
+
+/** Reads TLS files, naming the one that cannot be read. */
+export function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read the TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
+}

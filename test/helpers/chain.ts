@@ -1,0 +1,20 @@
+import { GENESIS_HASH, eventHash, type StoredEvent } from '../../src/shared';
+
+/** Builds a valid chained run of events, as an agent would send them. */
+export function makeChain(count: number, opts: { from?: number; prevHash?: string; type?: string; payload?: (seq: number) => unknown } = {}): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  let prev = opts.prevHash ?? GENESIS_HASH;
+  const from = opts.from ?? 1;
+  for (let seq = from; seq < from + count; seq++) {
+    const e = {
+      seq,
+      at: new Date(Date.UTC(2026, 10, 24, 9, 0, 0) + seq * 1000).toISOString(),
+      type: (opts.type ?? 'agent.started') as StoredEvent['type'],
+      payload: opts.payload ? opts.payload(seq) : { version: '0.1.0', platform: 'linux', hostname: 'pc-001' },
+    };
+    const hash = eventHash(prev, e);
+    out.push({ ...e, prevHash: prev, hash });
+    prev = hash;
+  }
+  return out;
+}
