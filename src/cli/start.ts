@@ -36,7 +36,9 @@ function runMamori(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string>
 
 /** Starts a long-running `mamori` child whose output is prefixed and passed through. */
 function startChild(name: string, args: string[], onLine?: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Only warnings and errors reach the console unless MAMORI_START_VERBOSE asks for everything.
+  const env = { ...process.env, MAMORI_LOG_LEVEL: process.env.MAMORI_LOG_LEVEL ?? (process.env.MAMORI_START_VERBOSE ? 'info' : 'warn') };
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const pipe = (stream: NodeJS.ReadableStream, to: NodeJS.WriteStream) => {
     let buffered = '';
     stream.on('data', (chunk: Buffer) => {
