@@ -90,7 +90,9 @@ describe('collector and agent, as processes on 127.0.0.1', () => {
 
   it('loses nothing and stores nothing twice when the collector is killed mid-sync and restarted', async () => {
     const data = path.join(dir, 'c2');
-    let { proc, url } = await serve(['--data-dir', data]);
+    const first = await serve(['--data-dir', data]);
+    const url = first.url;
+    let proc = first.proc;
     const adminToken = await ok(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], PASSWORD);
     const agentDir = path.join(dir, 'a2');
     await ok(['agent', 'enroll', '--collector', url, '--token', await ok(['collector', 'token', 'create', '--segment', 'lgwan', '--data-dir', data]), '--data-dir', agentDir]);
