@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { MAMORI_VERSION, diffInventory, inventoryHash, type InventorySnapshot } from '../shared';
 import { createInventoryCollector, type InventoryCollector } from './inventory';
+import { createLoginSource, type LoginSource } from './logins';
 import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
 import { storeFile } from './paths';
@@ -31,6 +32,8 @@ export interface AgentOptions {
   inventory?: InventoryCollector;
   /** For tests: another collector client. */
   client?: SyncClient;
+  /** For tests: another login source. */
+  logins?: LoginSource;
 }
 
 /** What one cycle achieved with the collector. */
@@ -61,6 +64,7 @@ export function createAgent(opts: AgentOptions): Agent {
     opts.inventory ??
     createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION });
 
+  const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store });
   const exceptions = createExceptionBook(store);
   let collectorReachable = false;
   let wakeNow: (() => void) | null = null;
@@ -130,8 +134,36 @@ export function createAgent(opts: AgentOptions): Agent {
     return { enrolled: true, collectorReachable: true, sent, ackSeq };
   }
 
+  /**
+   * Records new logon, logoff, failure, lock and boot records. The events and the file positions
+   * are committed together, so each record becomes exactly one event whatever stops the agent.
+   */
+  async function readLogins(): Promise<void> {
+    let pass;
+    try {
+      pass = await logins.readNew();
+    } catch (err) {
+      // Recorded once per distinct failure, not once per cycle.
+      const message = (err as Error).message.slice(0, 500);
+      if (store.getState('logins.failure') !== message) {
+        store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'source_failed', message } });
+        store.setState('logins.failure', message);
+      }
+      return;
+    }
+    store.deleteState('logins.failure');
+    store.transaction(() => {
+      for (const event of pass.events) store.append(event);
+      if (pass.badRecords > 0) {
+        store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'bad_records', message: `${pass.badRecords} unreadable login record(s) skipped`, count: pass.badRecords } });
+      }
+      for (const [key, value] of pass.state) store.setState(key, value);
+    });
+  }
+
   async function cycle(): Promise<CycleResult> {
     const snapshot = await refreshInventory();
+    await readLogins();
     const api = client();
     if (!api) return { enrolled: false, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
     try {

@@ -70,6 +70,8 @@ export interface EventStore {
   getState(key: string): string | null;
   setState(key: string, value: string): void;
   deleteState(key: string): void;
+  /** Runs `fn` in one transaction: its appends and state changes are kept together or not at all. */
+  transaction<T>(fn: () => T): T;
   close(): void;
 }
 
@@ -244,6 +246,9 @@ function createEventStore(db: Database.Database, file: string): EventStore {
     },
     deleteState(key) {
       deleteState.run(key);
+    },
+    transaction(fn) {
+      return db.transaction(fn).immediate();
     },
     close() {
       if (db.open) db.close();

@@ -115,6 +115,9 @@ export const EVENT_PAYLOADS = {
   'login.success': LoginPayload,
   'login.failure': LoginPayload,
   logout: LoginPayload,
+  /** Not in DESIGN.md's first list: the boot and shutdown records of wtmp, for the audit trail. */
+  'system.boot': z.object({ source: z.enum(LOGIN_SOURCES), time: Timestamp.optional(), kernel: text.optional() }),
+  'system.shutdown': z.object({ source: z.enum(LOGIN_SOURCES), time: Timestamp.optional() }),
   'session.lock': LoginPayload.partial({ user: true }),
   'session.unlock': LoginPayload.partial({ user: true }),
   'incident.reported': z.object({
