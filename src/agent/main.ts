@@ -4,6 +4,7 @@ import { createInventoryCollector, type InventoryCollector } from './inventory';
 import { createLoginSource, type LoginSource } from './logins';
 import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
+import { createEnforcer, createReconciler, startDeviceHints, type Enforcer } from './enforcement';
 import { storeFile } from './paths';
 import { createExceptionBook } from './exceptions';
 import { createAgentService } from './ipc/service';
@@ -34,6 +35,10 @@ export interface AgentOptions {
   client?: SyncClient;
   /** For tests: another login source. */
   logins?: LoginSource;
+  /** For tests: another enforcer. */
+  enforcer?: Enforcer;
+  /** How often the reconciler runs without a hint (default 30 s). */
+  reconcileIntervalMs?: number;
 }
 
 /** What one cycle achieved with the collector. */
@@ -66,6 +71,13 @@ export function createAgent(opts: AgentOptions): Agent {
 
   const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store });
   const exceptions = createExceptionBook(store);
+  const reconciler = createReconciler({
+    store,
+    enforcer: opts.enforcer ?? createEnforcer({ platform: process.platform, systemRoot: opts.systemRoot }),
+    getPolicy: () => loadPolicy(store),
+    getExceptions: () => exceptions.active(),
+    logger: log,
+  });
   let collectorReachable = false;
   let wakeNow: (() => void) | null = null;
   // Set when something asks for a cycle while one is running, so the request is not lost.
@@ -77,10 +89,10 @@ export function createAgent(opts: AgentOptions): Agent {
   const service = createAgentService({
     store,
     exceptions,
-    enforcement: () => 'unknown',
+    enforcement: () => reconciler.state(),
     collectorReachable: () => collectorReachable,
     syncSoon: requestCycle,
-    reconcileNow: requestCycle,
+    reconcileNow: () => void reconciler.reconcile('exception'),
   });
 
   function client(): SyncClient | null {
@@ -162,12 +174,22 @@ export function createAgent(opts: AgentOptions): Agent {
   }
 
   async function cycle(): Promise<CycleResult> {
+    // The policy in force is enforced before anything else, whatever the collector says today.
+    await reconciler.reconcile('cycle');
     const snapshot = await refreshInventory();
     await readLogins();
     const api = client();
     if (!api) return { enrolled: false, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
     try {
+      const version = loadPolicy(store)?.version;
       const result = await talkToCollector(api, snapshot);
+      // A new policy takes effect in this cycle, and its policy.applied goes out with it.
+      if (loadPolicy(store)?.version !== version) {
+        await reconciler.reconcile('policy');
+        const more = await syncEvents(store, api);
+        result.sent += more.sent;
+        result.ackSeq = more.ackSeq;
+      }
       collectorReachable = true;
       return result;
     } catch (err) {
@@ -199,6 +221,13 @@ export function createAgent(opts: AgentOptions): Agent {
       recordStart();
       let stopping = false;
       const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
+      const hint = () => void reconciler.reconcile('hint').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
+      const { hints, error } = startDeviceHints(hint, log);
+      if (error && store.getState('hints.failure') !== error) {
+        store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message: `USB device notices unavailable (${error}); enforcing every ${Math.round((opts.reconcileIntervalMs ?? 30_000) / 1000)} s` } });
+        store.setState('hints.failure', error);
+      }
+      const timer = setInterval(hint, opts.reconcileIntervalMs ?? 30_000);
       const stop = (signal: string) => {
         stopping = true;
         log.info({ signal }, 'stopping');
@@ -227,6 +256,8 @@ export function createAgent(opts: AgentOptions): Agent {
           };
         });
       }
+      clearInterval(timer);
+      hints?.stop();
       await ipc.stop();
       recordStop('signal');
       const api = client();

@@ -51,8 +51,9 @@ export type PolicyOutcome = 'applied' | 'unchanged' | 'rejected';
 
 /**
  * Accepts a policy from the collector only if it verifies with the pinned key, is for this
- * terminal's segment and is not older than the one in force. Otherwise the last good policy
- * stays and `tamper.detected` is recorded (once per distinct bad document).
+ * terminal's segment and is not older than the one in force, and keeps it as the policy to
+ * enforce. Otherwise the last good policy stays and `tamper.detected` is recorded (once per
+ * distinct bad document).
  */
 export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: Enrollment): PolicyOutcome {
   const parsed = Policy.safeParse(candidate);
@@ -73,10 +74,7 @@ export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: 
   }
   const policy = parsed.data!;
   if (current && current.version === policy.version && current.signature === policy.signature) return 'unchanged';
+  // The reconciler records policy.applied once it has enforced this version.
   store.setState(KEYS.policy, JSON.stringify(policy));
-  store.append({
-    type: 'policy.applied',
-    payload: { segment: policy.segment, version: policy.version, mode: policy.removableMedia.mode, issuedAt: policy.issuedAt },
-  });
   return 'applied';
 }

@@ -35,11 +35,11 @@ afterEach(() => {
 const types = () => store.readSince(0).map((e) => e.type);
 
 describe('policy delivery on the agent', () => {
-  it('applies a policy signed by the pinned key once, and records it', () => {
+  it('keeps a policy signed by the pinned key for the reconciler to enforce', () => {
     expect(acceptPolicy(store, policy(1), enrollment)).toBe('applied');
     expect(acceptPolicy(store, policy(1), enrollment)).toBe('unchanged');
     expect(loadPolicy(store)?.version).toBe(1);
-    expect(types()).toEqual(['policy.applied']);
+    expect(types()).toEqual([]);
   });
 
   it('keeps the last good policy and records tamper once when a signature is forged', () => {
@@ -49,7 +49,7 @@ describe('policy delivery on the agent', () => {
     expect(acceptPolicy(store, forged, enrollment)).toBe('rejected');
     expect(acceptPolicy(store, forged, enrollment)).toBe('rejected');
     expect(loadPolicy(store)?.removableMedia.mode).toBe('block');
-    expect(types()).toEqual(['policy.applied', 'tamper.detected']);
+    expect(types()).toEqual(['tamper.detected']);
   });
 
   it('refuses a field changed after signing', () => {

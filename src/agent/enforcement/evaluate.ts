@@ -1,0 +1,76 @@
+import type { AllowEntry, Policy, UsbDevice, UsbInterface } from '../../shared';
+import type { ActiveException } from '../exceptions';
+
+
+/** What the policy wants done with a device's removable-media interfaces. */
+export type Decision = 'allow' | 'block' | 'readonly' | 'audit';
+
+export interface Evaluation {
+  decision: Decision;
+  reason: string;
+  /** The removable-media interfaces the decision applies to; empty for every other device. */
+  interfaces: string[];
+  flags: { pseudoSerial: boolean; missingSerial: boolean };
+}
+
+/**
+ * Removable media as DESIGN.md defines it: mass storage (class 08), still image / MTP / PTP
+ * (class 06), and a vendor-specific interface (ff) that names itself MTP, as Android phones do.
+ * Keyboards and mice (03), hubs (09), smart-card readers (0b), audio, video, printers and network
+ * adapters are never removable media.
+ */
+export function isRemovableMediaInterface(iface: Pick<UsbInterface, 'interfaceClass' | 'description'>): boolean {
+  if (iface.interfaceClass === '08' || iface.interfaceClass === '06') return true;
+  return iface.interfaceClass === 'ff' && /\bMTP\b/i.test(iface.description);
+}
+
+/** The removable-media interfaces of a device. Root hubs have none. */
+export function removableInterfaces(device: UsbDevice): UsbInterface[] {
+  if (device.rootHub) return [];
+  return device.interfaces.filter(isRemovableMediaInterface);
+}
+
+/** Windows invents serials containing `&` for devices that report none: not a real serial. */
+export function isPseudoSerial(serial: string): boolean {
+  return serial.includes('&');
+}
+
+function serialUsable(serial: string): boolean {
+  return serial.trim() !== '' && !isPseudoSerial(serial);
+}
+
+/** An allowlist entry matches vendor and product id, and the serial exactly when it names one. */
+export function matchesAllowEntry(device: UsbDevice, entry: AllowEntry): boolean {
+  if (entry.vendorId !== device.vendorId || entry.productId !== device.productId) return false;
+  if (entry.serial === undefined) return true;
+  return serialUsable(device.serial) && device.serial === entry.serial;
+}
+
+/**
+ * An exception matches its device's ids, the serial exactly when it names one (a real serial),
+ * and otherwise the port it was requested on, so it cannot follow another stick of the same model.
+ */
+export function matchesException(device: UsbDevice, exception: ActiveException, now: Date): boolean {
+  if (Date.parse(exception.expiresAt) <= now.getTime()) return false;
+  const want = exception.device;
+  if (!want.vendorId || want.vendorId !== device.vendorId) return false;
+  if (want.productId && want.productId !== device.productId) return false;
+  if (want.serial) return serialUsable(device.serial) && want.serial === device.serial;
+  return !want.port || want.port === device.port;
+}
+
+/** Decides what to do with one device under a policy and the exceptions in force. Pure. */
+export function evaluateDevice(device: UsbDevice, policy: Policy, exceptions: readonly ActiveException[], now: Date): Evaluation {
+  const interfaces = removableInterfaces(device).map((i) => i.name);
+  const flags = { pseudoSerial: isPseudoSerial(device.serial), missingSerial: device.serial.trim() === '' };
+  if (interfaces.length === 0) return { decision: 'allow', reason: 'not removable media', interfaces, flags };
+  const mode = policy.removableMedia.mode;
+  if (mode === 'allow') return { decision: 'allow', reason: 'policy allows removable media', interfaces, flags };
+  if (mode === 'audit') return { decision: 'audit', reason: 'policy records only', interfaces, flags };
+  const entry = policy.removableMedia.allow.find((e) => matchesAllowEntry(device, e));
+  if (entry) return { decision: 'allow', reason: entry.note ? `allowlist: ${entry.note}` : 'allowlist', interfaces, flags };
+  const exception = exceptions.find((e) => matchesException(device, e, now));
+  if (exception) return { decision: 'allow', reason: `temporary exception until ${exception.expiresAt}`, interfaces, flags };
+  if (mode === 'readonly') return { decision: 'readonly', reason: 'policy allows reading only', interfaces, flags };
+  return { decision: 'block', reason: 'policy blocks removable media', interfaces, flags };
+}

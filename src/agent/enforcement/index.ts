@@ -1,0 +1,33 @@
+import type { UsbDevice } from '../../shared';
+import { execRunner } from '../logins';
+import type { CommandRunner } from '../logins/windows';
+import { createLinuxEnforcer } from './linux';
+import type { Enforcer } from './types';
+
+export * from './evaluate';
+export * from './hints';
+export * from './linux';
+export * from './reconciler';
+export * from './types';
+
+/**
+ * An OS whose enforcer this build lacks: it lists devices and reports every pass as failed, so
+ * the terminal shows "protection degraded" instead of pretending to protect.
+ */
+function createUnsupportedEnforcer(platform: string): Enforcer {
+  return {
+    async devices(): Promise<UsbDevice[]> {
+      return [];
+    },
+    async enforce() {
+      return { drift: [], failures: [`removable-media enforcement is not available on ${platform} in this build`], changed: false };
+    },
+  };
+}
+
+/** The enforcer of this OS, chosen once at start-up. */
+export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner }): Enforcer {
+  const runner = opts.runner ?? execRunner;
+  if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner });
+  return createUnsupportedEnforcer(opts.platform);
+}
