@@ -12,6 +12,7 @@ export interface DeviceHints {
 export function startDeviceHints(onHint: () => void, logger: Pick<Logger, 'warn'>): { hints: DeviceHints | null; error: string | null } {
   try {
     // Loaded lazily: a broken native build must cost the agent its hints, not its start.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const detection = require('usb-detection') as {
       startMonitoring(): void;
       stopMonitoring(): void;
