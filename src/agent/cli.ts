@@ -4,6 +4,7 @@ import { UsageError, createIpcClient, type StoredEvent } from '../shared';
 import { createInventoryCollector } from './inventory';
 import { createLogger } from './logger';
 import { enrollAgent } from './enroll';
+import { allowPresentDevices, createEnforcer } from './enforcement';
 import { createAgent } from './main';
 import { loadPolicy } from './policy';
 import { connectIpc } from './ipc/socket';
@@ -83,11 +84,17 @@ export function registerAgentCommands(program: Command): void {
     .requiredOption('--token <token>', 'enrollment token from `mamori collector token create`')
     .addOption(dataDirOption())
     .addOption(systemRootOption())
+    .option('--allow-present', 'allow the removable media plugged in now (lockout safety)')
     .option('--json', 'print the enrollment as JSON')
-    .action(async (opts: CommonOptions & { collector: string; token: string }) => {
+    .action(async (opts: CommonOptions & { collector: string; token: string; allowPresent?: boolean }) => {
       const store = openEventStore(storeFile(path.resolve(opts.dataDir)));
       try {
-        const e = await enrollAgent({ store, collectorUrl: opts.collector, token: opts.token, systemRoot: path.resolve(opts.systemRoot) });
+        const systemRoot = path.resolve(opts.systemRoot);
+        const e = await enrollAgent({ store, collectorUrl: opts.collector, token: opts.token, systemRoot });
+        if (opts.allowPresent) {
+          const allowed = await allowPresentDevices(store, createEnforcer({ platform: process.platform, systemRoot }));
+          if (!opts.json) for (const a of allowed) print(`allowed: ${a.vendorId}:${a.productId}${a.serial ? ` serial ${JSON.stringify(a.serial)}` : ' (any serial)'}`);
+        }
         const policy = loadPolicy(store);
         if (opts.json) return printJson({ agentId: e.agentId, segment: e.segment, collectorUrl: e.collectorUrl, policyVersion: policy?.version ?? null });
         print(`enrolled as ${e.agentId} in segment ${e.segment} (policy v${policy?.version ?? '?'}, mode ${policy?.removableMedia.mode ?? '?'})`);

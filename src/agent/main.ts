@@ -4,7 +4,7 @@ import { createInventoryCollector, type InventoryCollector } from './inventory';
 import { createLoginSource, type LoginSource } from './logins';
 import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
-import { createEnforcer, createReconciler, startDeviceHints, type Enforcer } from './enforcement';
+import { createEnforcer, createReconciler, loadLocalAllow, startDeviceHints, withLocalAllow, type Enforcer } from './enforcement';
 import { storeFile } from './paths';
 import { createExceptionBook } from './exceptions';
 import { createAgentService } from './ipc/service';
@@ -73,8 +73,14 @@ export function createAgent(opts: AgentOptions): Agent {
   const exceptions = createExceptionBook(store);
   const reconciler = createReconciler({
     store,
-    enforcer: opts.enforcer ?? createEnforcer({ platform: process.platform, systemRoot: opts.systemRoot }),
-    getPolicy: () => loadPolicy(store),
+    enforcer:
+      opts.enforcer ??
+      createEnforcer({
+        platform: process.platform,
+        systemRoot: opts.systemRoot,
+        memory: { load: () => store.getState('enforcement.set'), save: (json) => store.setState('enforcement.set', json) },
+      }),
+    getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),
     getExceptions: () => exceptions.active(),
     logger: log,
   });

@@ -1,7 +1,7 @@
 import type { UsbDevice } from '../../shared';
 import { execRunner } from '../logins';
 import type { CommandRunner } from '../logins/windows';
-import { createLinuxEnforcer } from './linux';
+import { createLinuxEnforcer, type EnforcerMemory } from './linux';
 import type { Enforcer } from './types';
 
 export * from './evaluate';
@@ -26,8 +26,9 @@ function createUnsupportedEnforcer(platform: string): Enforcer {
 }
 
 /** The enforcer of this OS, chosen once at start-up. */
-export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner }): Enforcer {
+export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner; memory?: EnforcerMemory }): Enforcer {
   const runner = opts.runner ?? execRunner;
-  if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner });
+  if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner, ...(opts.memory ? { memory: opts.memory } : {}) });
   return createUnsupportedEnforcer(opts.platform);
 }
+export * from './local-allow';

@@ -37,13 +37,30 @@ function write(file: string, value: string): string | null {
   }
 }
 
+/** Where the enforcer keeps what it set, across agent restarts (the agent's store). */
+export interface EnforcerMemory {
+  load(): string | null;
+  save(json: string): void;
+}
+
 /**
  * Linux: USB interface authorization in sysfs plus a udev rules file, under a system root.
- * Remembers what it set while it runs, so a value found changed later is reported as drift.
+ * Remembers what it set (in `memory`, for this boot), so a value found changed later, even by
+ * someone acting while the agent was stopped, is reported as drift. A reboot resets the kernel's
+ * controls, so the memory of an earlier boot is dropped rather than reported.
  */
-export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandRunner }): Enforcer {
+export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandRunner; memory?: EnforcerMemory }): Enforcer {
   const root = opts.systemRoot;
-  const setByUs = new Map<string, string>();
+  const bootId = readAttr(path.join(root, 'proc', 'sys', 'kernel', 'random'), 'boot_id').trim();
+  const remembered = (() => {
+    try {
+      const saved = JSON.parse(opts.memory?.load() ?? 'null') as { bootId: string; set: Record<string, string> } | null;
+      return saved && saved.bootId === bootId ? Object.entries(saved.set) : [];
+    } catch {
+      return [];
+    }
+  })();
+  const setByUs = new Map<string, string>(remembered);
 
   function ensure(pass: EnforcerPass, control: string, file: string, desired: string, device?: UsbDevice, after?: () => void): void {
     const found = readAttr(path.dirname(file), path.basename(file)).trim();
@@ -135,42 +152,50 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
 
     async enforce(mode, decisions: DeviceDecision[]) {
       const pass: EnforcerPass = { drift: [], failures: [], changed: false };
-      const blocking = mode === 'block' || mode === 'readonly';
-      rulesFile(pass, mode);
-      for (const { device, evaluation } of decisions) {
-        if (device.rootHub) {
-          const dir = resolveEntry(root, device.port);
-          if (dir && fs.existsSync(path.join(dir, 'interface_authorized_default'))) {
-            ensure(pass, `${device.port} interface_authorized_default`, path.join(dir, 'interface_authorized_default'), blocking ? '0' : '1');
-          }
-        }
-        const deviceDir = resolveEntry(root, device.port);
-        if (!deviceDir) continue;
-        const media = new Set(evaluation.interfaces);
-        for (const iface of device.interfaces) {
-          const dir = resolveEntry(root, iface.name);
-          if (!dir) continue;
-          const hasAuth = fs.existsSync(path.join(dir, 'authorized'));
-          const isMedia = media.has(iface.name) || (!device.rootHub && isRemovableMediaInterface(iface));
-          const desired = isMedia && evaluation.decision === 'block' ? '0' : '1';
-          if (hasAuth) {
-            ensure(pass, `${iface.name} authorized`, path.join(dir, 'authorized'), desired, device, desired === '1' ? () => probe(pass, iface.name) : undefined);
-          } else if (desired === '0') {
-            // No interface authorization on this kernel: the whole device, when that spares no
-            // keyboard or card reader; otherwise enforcement is degraded and says so.
-            if (device.interfaces.every((i) => isRemovableMediaInterface(i))) ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '0', device);
-            else pass.failures.push(`${iface.name}: this kernel cannot block one interface of a composite device`);
-          }
-          if (isMedia && hasAuth) await readOnly(pass, dir, evaluation.decision === 'readonly', device);
-        }
-        // A whole device Mamori switched off (old kernels) comes back when the policy stops blocking.
-        if (!blocking && device.authorized === false && setByUs.get(`${device.port} authorized`) === '0') {
-          ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '1', device);
-        }
+      try {
+        return await enforcePass(pass, mode, decisions);
+      } finally {
+        if (pass.changed) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs) }));
       }
-      return pass;
     },
   };
+
+  async function enforcePass(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[]): Promise<EnforcerPass> {
+    const blocking = mode === 'block' || mode === 'readonly';
+    rulesFile(pass, mode);
+    for (const { device, evaluation } of decisions) {
+      if (device.rootHub) {
+        const dir = resolveEntry(root, device.port);
+        if (dir && fs.existsSync(path.join(dir, 'interface_authorized_default'))) {
+          ensure(pass, `${device.port} interface_authorized_default`, path.join(dir, 'interface_authorized_default'), blocking ? '0' : '1');
+        }
+      }
+      const deviceDir = resolveEntry(root, device.port);
+      if (!deviceDir) continue;
+      const media = new Set(evaluation.interfaces);
+      for (const iface of device.interfaces) {
+        const dir = resolveEntry(root, iface.name);
+        if (!dir) continue;
+        const hasAuth = fs.existsSync(path.join(dir, 'authorized'));
+        const isMedia = media.has(iface.name) || (!device.rootHub && isRemovableMediaInterface(iface));
+        const desired = isMedia && evaluation.decision === 'block' ? '0' : '1';
+        if (hasAuth) {
+          ensure(pass, `${iface.name} authorized`, path.join(dir, 'authorized'), desired, device, desired === '1' ? () => probe(pass, iface.name) : undefined);
+        } else if (desired === '0') {
+          // No interface authorization on this kernel: the whole device, when that spares no
+          // keyboard or card reader; otherwise enforcement is degraded and says so.
+          if (device.interfaces.every((i) => isRemovableMediaInterface(i))) ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '0', device);
+          else pass.failures.push(`${iface.name}: this kernel cannot block one interface of a composite device`);
+        }
+        if (isMedia && hasAuth) await readOnly(pass, dir, evaluation.decision === 'readonly', device);
+      }
+      // A whole device Mamori switched off (old kernels) comes back when the policy stops blocking.
+      if (!blocking && device.authorized === false && setByUs.get(`${device.port} authorized`) === '0') {
+        ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '1', device);
+      }
+    }
+    return pass;
+  }
 }
 
 export type { Drift };
