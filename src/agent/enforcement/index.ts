@@ -2,6 +2,8 @@ import type { UsbDevice } from '../../shared';
 import { execRunner } from '../logins';
 import type { CommandRunner } from '../logins/windows';
 import { createLinuxEnforcer, type EnforcerMemory } from './linux';
+import { createMacEnforcer } from './macos';
+import { createWindowsEnforcer } from './windows';
 import type { Enforcer } from './types';
 
 export * from './evaluate';
@@ -9,6 +11,7 @@ export * from './hints';
 export * from './linux';
 export * from './reconciler';
 export * from './types';
+export * from './windows';
 
 /**
  * An OS whose enforcer this build lacks: it lists devices and reports every pass as failed, so
@@ -29,6 +32,9 @@ function createUnsupportedEnforcer(platform: string): Enforcer {
 export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner; memory?: EnforcerMemory }): Enforcer {
   const runner = opts.runner ?? execRunner;
   if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner, ...(opts.memory ? { memory: opts.memory } : {}) });
+  if (opts.platform === 'win32') return createWindowsEnforcer({ runner });
+  if (opts.platform === 'darwin') return createMacEnforcer({ runner });
   return createUnsupportedEnforcer(opts.platform);
 }
 export * from './local-allow';
+export * from './macos';

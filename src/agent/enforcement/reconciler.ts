@@ -56,7 +56,7 @@ export function createReconciler(opts: {
     const exceptions = opts.getExceptions();
     const devices = await opts.enforcer.devices();
     const decisions: DeviceDecision[] = devices.map((device) => ({ device, evaluation: evaluateDevice(device, policy, exceptions, now) }));
-    const result = await opts.enforcer.enforce(policy.removableMedia.mode, decisions);
+    const result = await opts.enforcer.enforce(policy.removableMedia.mode, decisions, policy.removableMedia.allow);
     const mode = policy.removableMedia.mode;
     current = result.failures.length > 0 ? 'degraded' : mode === 'audit' || mode === 'allow' ? 'audit' : 'active';
     for (const f of result.failures) opts.logger.warn({ reason }, `enforcement: ${f}`);

@@ -1,4 +1,4 @@
-import type { RemovableMediaMode, UsbDevice } from '../../shared';
+import type { AllowEntry, RemovableMediaMode, UsbDevice } from '../../shared';
 import type { Evaluation } from './evaluate';
 
 /** A control found other than Mamori had set it: someone changed it by hand. */
@@ -31,6 +31,9 @@ export interface DeviceDecision {
 export interface Enforcer {
   /** Every USB device, with the OS's own view of whether it is usable. */
   devices(): Promise<UsbDevice[]>;
-  /** Brings the OS controls to what `mode` and the decisions want, and reads them back. */
-  enforce(mode: RemovableMediaMode, decisions: DeviceDecision[]): Promise<EnforcerPass>;
+  /**
+   * Brings the OS controls to what `mode` and the decisions want, and reads them back. `allow` is
+   * the allowlist in force, for OSes that must name allowed devices before they are plugged in.
+   */
+  enforce(mode: RemovableMediaMode, decisions: DeviceDecision[], allow?: AllowEntry[]): Promise<EnforcerPass>;
 }

@@ -1,0 +1,238 @@
+import type { AllowEntry, RemovableMediaMode, UsbDevice } from '../../shared';
+import type { CommandRunner } from '../logins/windows';
+import { isPseudoSerial, isRemovableMediaInterface } from './evaluate';
+import type { DeviceDecision, Enforcer, EnforcerPass } from './types';
+
+/** The removable-storage policy key Group Policy writes ("All Removable Storage classes"). */
+export const STORAGE_KEY = 'HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices';
+/** Device installation restrictions, for allowlists. */
+export const INSTALL_KEY = 'HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\DeviceInstall\\Restrictions';
+
+/** Device classes whose writes `readonly` denies: removable disks, WPD (two GUIDs), CD/DVD. */
+export const READONLY_CLASSES = [
+  '{53f5630d-b6bf-11d0-94f2-00a0c91efb8b}',
+  '{6AC27878-A6FA-4155-BA85-F98F491D4F33}',
+  '{F33FDC04-D1AC-4E8E-9A30-19BBD4B108AE}',
+  '{53f56308-b6bf-11d0-94f2-00a0c91efb8b}',
+] as const;
+
+/** `KEY\value` → data, as `reg query KEY /s` prints them (DWORDs as numbers). */
+export type RegistryValues = Map<string, string | number>;
+
+/** The registry ignores case in key and value names; so do comparisons. */
+function byLowerCase(values: RegistryValues): Map<string, { path: string; value: string | number }> {
+  return new Map([...values].map(([path, value]) => [path.toLowerCase(), { path, value }]));
+}
+
+/**
+ * Parses `reg query KEY /s` output: a key line, then indented `name    TYPE    data` lines.
+ * Works on Windows' reg.exe and Wine's (CRLF, `0x1` DWORDs).
+ */
+export function parseRegQuery(output: string): RegistryValues {
+  const values: RegistryValues = new Map();
+  let key = '';
+  for (const raw of output.split(/\r?\n/)) {
+    if (!raw.trim()) continue;
+    if (/^HKEY_|^HK[A-Z]{2}\\/.test(raw)) {
+      key = raw.trim().replace(/^HKEY_LOCAL_MACHINE/i, 'HKLM');
+      continue;
+    }
+    const m = /^\s{2,}(.+?)\s{2,}(REG_[A-Z_]+)\s{2,}(.*)$/.exec(raw) ?? /^\s{2,}(.+?)\s{2,}(REG_[A-Z_]+)\s*$/.exec(raw);
+    if (!m || !key) continue;
+    const [, name, type, data = ''] = m;
+    values.set(`${key}\\${name}`, type === 'REG_DWORD' || type === 'REG_QWORD' ? Number.parseInt(data, 16) : data);
+  }
+  return values;
+}
+
+/** One device as `pnputil /enum-devices /connected` lists it. */
+export interface PnpDevice {
+  instanceId: string;
+  description: string;
+  className: string;
+  classGuid: string;
+  manufacturer: string;
+  status: string;
+  driver: string;
+}
+
+/** Parses `pnputil /enum-devices` output: blocks of `Field:   value` lines. */
+export function parsePnputilDevices(output: string): PnpDevice[] {
+  const devices: PnpDevice[] = [];
+  let current: Partial<PnpDevice> | null = null;
+  const fields: Record<string, keyof PnpDevice> = {
+    'instance id': 'instanceId',
+    'device description': 'description',
+    'class name': 'className',
+    'class guid': 'classGuid',
+    'manufacturer name': 'manufacturer',
+    status: 'status',
+    'driver name': 'driver',
+  };
+  for (const line of output.split(/\r?\n/)) {
+    const m = /^([A-Za-z ]+):\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const field = fields[m[1]!.trim().toLowerCase()];
+    if (!field) continue;
+    if (field === 'instanceId') {
+      if (current?.instanceId) devices.push(complete(current));
+      current = {};
+    }
+    if (current) current[field] = m[2]!.trim();
+  }
+  if (current?.instanceId) devices.push(complete(current));
+  return devices;
+}
+
+function complete(d: Partial<PnpDevice>): PnpDevice {
+  return { instanceId: d.instanceId ?? '', description: d.description ?? '', className: d.className ?? '', classGuid: d.classGuid ?? '', manufacturer: d.manufacturer ?? '', status: d.status ?? '', driver: d.driver ?? '' };
+}
+
+/** The USB interface class a PnP device stands for, from its class and description. */
+function interfaceClassOf(d: PnpDevice): string {
+  const cls = d.className.toLowerCase();
+  if (cls === 'wpd') return '06';
+  if (cls === 'cdrom' || cls === 'diskdrive' || /mass storage/i.test(d.description)) return '08';
+  if (cls === 'keyboard' || cls === 'mouse' || cls === 'hidclass') return '03';
+  if (cls === 'smartcardreader') return '0b';
+  if (/hub/i.test(d.description)) return '09';
+  return 'ff';
+}
+
+/** USB devices (instance ids `USB\VID_xxxx&PID_yyyy\serial`) from pnputil's list. */
+export function pnpToUsbDevices(list: PnpDevice[]): UsbDevice[] {
+  const out: UsbDevice[] = [];
+  for (const d of list) {
+    const m = /^USB\\VID_([0-9A-F]{4})&PID_([0-9A-F]{4})(?:&MI_[0-9A-F]{2})?\\(.+)$/i.exec(d.instanceId);
+    if (!m) continue;
+    out.push({
+      port: d.instanceId,
+      vendorId: m[1]!.toLowerCase(),
+      productId: m[2]!.toLowerCase(),
+      serial: m[3]!,
+      manufacturer: d.manufacturer,
+      product: d.description,
+      deviceClass: '00',
+      interfaces: [{ name: d.instanceId, interfaceClass: interfaceClassOf(d), interfaceSubClass: '00', interfaceProtocol: '00', description: d.description, authorized: d.status.toLowerCase() !== 'disabled', driver: d.driver }],
+      authorized: d.status.toLowerCase() !== 'disabled',
+      rootHub: /root hub/i.test(d.description),
+    });
+  }
+  return out;
+}
+
+/** What an allowlist allows on Windows: instance ids (with a serial) and hardware ids (a model). */
+export interface WindowsAllow {
+  instanceIds: string[];
+  deviceIds: string[];
+}
+
+/** The registry values a mode wants; names not listed must not exist. */
+export function desiredRegistry(mode: RemovableMediaMode, allow: WindowsAllow): RegistryValues {
+  const want: RegistryValues = new Map();
+  const set = (key: string, name: string, value: string | number) => want.set(`${key}\\${name}`, value);
+  const allowing = allow.instanceIds.length + allow.deviceIds.length > 0;
+  if (mode === 'block' && !allowing) set(STORAGE_KEY, 'Deny_All', 1);
+  if (mode === 'readonly') for (const guid of READONLY_CLASSES) set(`${STORAGE_KEY}\\${guid}`, 'Deny_Write', 1);
+  if (mode === 'block' && allowing) {
+    // Deny_All would also deny the allowlisted stick: deny mass storage and MTP by compatible id
+    // at installation instead, and allow the listed devices on top ("layered" evaluation).
+    set(INSTALL_KEY, 'DenyDeviceIDs', 1);
+    set(INSTALL_KEY, 'AllowDenyLayered', 1);
+    set(`${INSTALL_KEY}\\DenyDeviceIDs`, '1', 'USB\\Class_08');
+    set(`${INSTALL_KEY}\\DenyDeviceIDs`, '2', 'USB\\Class_06');
+    if (allow.instanceIds.length) set(INSTALL_KEY, 'AllowInstanceIDs', 1);
+    allow.instanceIds.forEach((id, i) => set(`${INSTALL_KEY}\\AllowInstanceIDs`, String(i + 1), id));
+    if (allow.deviceIds.length) set(INSTALL_KEY, 'AllowDeviceIDs', 1);
+    allow.deviceIds.forEach((id, i) => set(`${INSTALL_KEY}\\AllowDeviceIDs`, String(i + 1), id));
+  }
+  return want;
+}
+
+/**
+ * The Windows ids an allowlist names, plus the removable devices allowed right now (an
+ * exception). An entry with a serial names one instance (`USB\VID_0781&PID_5581\SERIAL`), one
+ * without names the model's hardware id; a pseudo-serial never names an instance.
+ */
+export function windowsAllow(allow: AllowEntry[], decisions: DeviceDecision[]): WindowsAllow {
+  const hw = (a: { vendorId: string; productId: string }) => `USB\\VID_${a.vendorId.toUpperCase()}&PID_${a.productId.toUpperCase()}`;
+  const instanceIds = new Set<string>();
+  const deviceIds = new Set<string>();
+  for (const a of allow) {
+    if (a.serial && !isPseudoSerial(a.serial)) instanceIds.add(`${hw(a)}\\${a.serial}`);
+    else if (!a.serial) deviceIds.add(hw(a));
+  }
+  for (const d of decisions) {
+    if (d.evaluation.interfaces.length > 0 && d.evaluation.decision === 'allow' && !isPseudoSerial(d.device.serial)) instanceIds.add(d.device.port);
+  }
+  return { instanceIds: [...instanceIds].sort(), deviceIds: [...deviceIds].sort() };
+}
+
+/**
+ * Windows: the removable-storage policy values, device installation restrictions for allowlists,
+ * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe).
+ */
+export function createWindowsEnforcer(opts: { runner: CommandRunner }): Enforcer {
+  const run = opts.runner;
+  const disabledByUs = new Set<string>();
+
+  async function readRegistry(): Promise<RegistryValues> {
+    const values: RegistryValues = new Map();
+    for (const key of [STORAGE_KEY, INSTALL_KEY]) {
+      const { stdout, code } = await run('reg', ['query', key, '/s']);
+      if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
+    }
+    return values;
+  }
+
+  return {
+    async devices() {
+      const { stdout, code } = await run('pnputil', ['/enum-devices', '/connected']);
+      if (code !== 0) throw new Error(`pnputil exited ${code}`);
+      return pnpToUsbDevices(parsePnputilDevices(stdout));
+    },
+
+    async enforce(mode, decisions, allow = []) {
+      const pass: EnforcerPass = { drift: [], failures: [], changed: false };
+      const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
+      const have = byLowerCase(await readRegistry());
+      const ours = (k: string) => k.startsWith(STORAGE_KEY.toLowerCase()) || k.startsWith(INSTALL_KEY.toLowerCase());
+      const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
+      for (const [k, { path: p, value }] of want) {
+        if (have.get(k)?.value === value) continue;
+        const { key, name } = split(p);
+        const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
+        const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
+        pass.changed = true;
+        if (r.code !== 0) pass.failures.push(`reg add ${key} ${name} exited ${r.code}`);
+      }
+      for (const [k, { path: p }] of have) {
+        if (want.has(k) || !ours(k)) continue;
+        const { key, name } = split(p);
+        const r = await run('reg', ['delete', key, '/v', name, '/f']);
+        pass.changed = true;
+        if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
+      }
+      const check = byLowerCase(await readRegistry());
+      for (const [k, { path: p, value }] of want) if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
+
+      // Policy values stop new devices; a device already present is switched off by pnputil.
+      for (const { device, evaluation } of decisions) {
+        if (evaluation.interfaces.length === 0 || !device.interfaces.some(isRemovableMediaInterface)) continue;
+        const id = device.port;
+        if (evaluation.decision === 'block' && device.authorized !== false) {
+          const r = await run('pnputil', ['/disable-device', id]);
+          pass.changed = true;
+          if (r.code !== 0) pass.failures.push(`pnputil /disable-device ${id} exited ${r.code}`);
+          else disabledByUs.add(id);
+        } else if (evaluation.decision !== 'block' && device.authorized === false && disabledByUs.has(id)) {
+          const r = await run('pnputil', ['/enable-device', id]);
+          pass.changed = true;
+          if (r.code !== 0) pass.failures.push(`pnputil /enable-device ${id} exited ${r.code}`);
+          else disabledByUs.delete(id);
+        }
+      }
+      return pass;
+    },
+  };
+}
