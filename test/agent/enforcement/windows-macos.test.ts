@@ -71,7 +71,8 @@ describe('Windows enforcement, with pnputil replayed', () => {
         return { stdout: out, code: 0 };
       }
       if (cmd === 'pnputil') {
-        (args[0] === '/disable-device' ? disabled.add(args[1]!) : disabled.delete(args[1]!));
+        if (args[0] === '/disable-device') disabled.add(args[1]!);
+        else disabled.delete(args[1]!);
         return { stdout: '', code: 0 };
       }
       // reg: a small in-memory registry in reg.exe's own output format

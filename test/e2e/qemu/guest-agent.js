@@ -193,7 +193,14 @@ async function main() {
     error: (obj, msg) => warnings.push(msg ?? obj),
   };
   let policy = null;
-  const enforcer = createLinuxEnforcer({ systemRoot: '/', runner: execRunner });
+  // The real runner, noting what it ran so the host can tell the agent's blockdev from udev's.
+  const ran = [];
+  const runner = async (cmd, args) => {
+    const r = await execRunner(cmd, args);
+    ran.push({ cmd: [cmd, ...args].join(' '), code: r.code });
+    return r;
+  };
+  const enforcer = createLinuxEnforcer({ systemRoot: '/', runner });
   const reconciler = createReconciler({ store, enforcer, getPolicy: () => policy, getExceptions: () => [], logger });
 
   const snapshot = () => ({
@@ -213,8 +220,9 @@ async function main() {
     },
     async reconcile(arg) {
       warnings.length = 0;
+      ran.length = 0;
       const r = await reconciler.reconcile((arg && arg.reason) || 'test');
-      return { ...r, warnings: [...warnings] };
+      return { ...r, warnings: [...warnings], ran: [...ran] };
     },
     snapshot,
     /** Waits until interfaces of vendorId:productId exist (present) or are all gone, then for udev. */
