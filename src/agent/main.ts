@@ -146,6 +146,12 @@ export function createAgent(opts: AgentOptions): Agent {
       await api.putInventory(snapshot);
       store.setState(STATE.inventorySentHash, hash);
     }
+    let granted = false;
+    for (const approval of await api.getApprovedExceptions()) {
+      if (exceptions.grantApproved(approval.requestId, approval.expiresAt)) granted = true;
+    }
+    // An approval takes effect in this cycle, and its exception.granted goes out with it.
+    if (granted) await reconciler.reconcile('exception');
     const { sent, ackSeq } = await syncEvents(store, api);
     store.setState(STATE.lastSyncAt, new Date().toISOString());
     store.deleteState(STATE.lastSyncError);

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import {
+  ApprovedException,
   EnrollResponse,
   ErrorBody,
   EventBatchAck,
@@ -45,6 +47,8 @@ export interface SyncClient {
   postEvents(events: StoredEvent[]): Promise<number>;
   putInventory(snapshot: InventorySnapshot): Promise<void>;
   getPolicy(): Promise<PolicyResponse>;
+  /** Exceptions an admin approved for this terminal. */
+  getApprovedExceptions(): Promise<ApprovedException[]>;
 }
 
 /** Builds a client for one collector; every call throws one of the two errors above on failure. */
@@ -111,6 +115,9 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
     },
     async getPolicy() {
       return parse(PolicyResponse, await call('GET', agentPath('/policy')), 'policy response');
+    },
+    async getApprovedExceptions() {
+      return parse(z.array(ApprovedException), await call('GET', agentPath('/exceptions')), 'exception list');
     },
   };
 }

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { MamoriError, SEGMENTS, UsageError, type Segment } from '../shared';
-import { addAdmin, ROLES } from './admins';
+import os from 'node:os';
+import { addAdmin, audit, ROLES } from './admins';
 import { createEnrollmentToken } from './agents';
+import { unlockCode } from './exceptions';
 import { openCollectorDb, parseDbUrl } from './db/connect';
 import { createCollector, createCollectorLogger, defaultCollectorDataDir, isLoopback, parseListen, readTls } from './server';
 
@@ -82,6 +84,7 @@ async function promptPassword(question: string): Promise<string> {
 function usage<T>(promise: Promise<T>): Promise<T> {
   return promise.catch((err: unknown) => {
     if (err instanceof MamoriError && (err.code === 'bad_request' || err.code === 'validation_failed')) throw new UsageError(err.message);
+    if (err instanceof MamoriError) throw new Error(err.message);
     throw err;
   });
 }
@@ -147,6 +150,23 @@ export function registerCollectorCommands(program: Command): void {
     const ttlMs = parseDuration(opts.ttl);
     const value = await withDb(opts, ({ db }) => createEnrollmentToken(db, { segment: opts.segment, ttlMs, uses: opts.uses }));
     process.stdout.write(`${value}\n`);
+  });
+
+  dbOptions(
+    collector
+      .command('unlock')
+      .description("answer a terminal's request code (申請コード) with an unlock code (許可コード)")
+      .requiredOption('--request <code>', 'the request code the terminal shows, e.g. 3F7K-QM2X-9ABCD')
+      .option('--minutes <n>', 'how long the stick may be used', positiveInt('--minutes'), 60),
+  ).action(async (opts: DbOptions & { request: string; minutes: number }) => {
+    const result = await withDb(opts, async ({ db }) => {
+      const answer = await usage(unlockCode(db, opts.request, opts.minutes));
+      const who = `cli:${os.userInfo().username}`;
+      await audit(db, { username: who, role: 'admin', address: os.hostname() }, 'unlock', answer.agentId, { requestCode: opts.request, minutes: opts.minutes });
+      return answer;
+    });
+    process.stderr.write(`unlock code for ${result.hostname} (${opts.minutes} min):\n`);
+    process.stdout.write(`${result.code}\n`);
   });
 
   program

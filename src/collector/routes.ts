@@ -15,6 +15,8 @@ import type { CollectorContext } from './context';
 import { exportFileName, type ExportLang } from './export/columns';
 import { ledgerCsv } from './export/csv';
 import { ledgerRows } from './export/ledger';
+import { approvedFor, decideException, listExceptions } from './exceptions';
+import { INCIDENT_STATUSES, listIncidents, moveIncident } from './incidents';
 import { currentPolicy, policyHistory, putPolicy } from './policies';
 
 /** Parses with a schema, stripping unknown fields; a refusal is a 400 naming the field. */
@@ -61,6 +63,13 @@ export function agentRoutes(app: FastifyInstance, ctx: CollectorContext): void {
     const { agentId } = parse(AgentParams, request.params, 'path');
     const agent = await authenticateAgent(ctx.db, agentId, bearer(request));
     return currentPolicy(ctx.db, agent.segment as Segment);
+  });
+
+  // Exceptions admins approved for this terminal; the agent applies them at its next sync.
+  app.get('/api/v1/agents/:agentId/exceptions', async (request) => {
+    const { agentId } = parse(AgentParams, request.params, 'path');
+    await authenticateAgent(ctx.db, agentId, bearer(request));
+    return approvedFor(ctx.db, agentId);
   });
 }
 
@@ -161,6 +170,48 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
       after: { removableMedia: after.removableMedia, syncIntervalSeconds: after.syncIntervalSeconds, incidentContact: after.incidentContact },
     });
     return after;
+  });
+
+  app.get('/api/v1/admin/incidents', async (request) => {
+    const actor = await requireRole(ctx, request, READERS);
+    const q = parse(z.object({ status: z.enum(INCIDENT_STATUSES).optional() }), request.query, 'query');
+    const rows = await listIncidents(ctx.db, q.status);
+    await audit(ctx.db, actor, 'incidents.read', q.status ?? '*', { count: rows.length });
+    return rows;
+  });
+
+  app.patch('/api/v1/admin/incidents/:id', async (request) => {
+    const actor = await requireRole(ctx, request, ADMINS);
+    const { id } = parse(z.object({ id: z.string().min(1).max(100) }), request.params, 'path');
+    const { status } = parse(z.object({ status: z.enum(INCIDENT_STATUSES) }), request.body);
+    const move = await moveIncident(ctx.db, id, status, actor.username);
+    await audit(ctx.db, actor, 'incident.status', id, move);
+    return { id, status };
+  });
+
+  app.get('/api/v1/admin/exceptions', async (request) => {
+    const actor = await requireRole(ctx, request, ADMINS);
+    const q = parse(z.object({ status: z.enum(['pending', 'approved', 'denied', 'granted']).optional() }), request.query, 'query');
+    const rows = await listExceptions(ctx.db, q.status);
+    await audit(ctx.db, actor, 'exceptions.read', q.status ?? '*', { count: rows.length });
+    return rows;
+  });
+
+  app.post('/api/v1/admin/exceptions/:id/approve', async (request) => {
+    const actor = await requireRole(ctx, request, ADMINS);
+    const { id } = parse(z.object({ id: z.string().min(1).max(100) }), request.params, 'path');
+    const { minutes } = parse(z.object({ minutes: z.number().int().min(1).max(7 * 24 * 60) }), request.body ?? {});
+    const { expiresAt } = await decideException(ctx.db, id, 'approved', actor.username, minutes);
+    await audit(ctx.db, actor, 'exception.approve', id, { minutes, expiresAt });
+    return { id, status: 'approved', expiresAt };
+  });
+
+  app.post('/api/v1/admin/exceptions/:id/deny', async (request) => {
+    const actor = await requireRole(ctx, request, ADMINS);
+    const { id } = parse(z.object({ id: z.string().min(1).max(100) }), request.params, 'path');
+    await decideException(ctx.db, id, 'denied', actor.username);
+    await audit(ctx.db, actor, 'exception.deny', id);
+    return { id, status: 'denied' };
   });
 
   app.get('/api/v1/admin/audit', async (request) => {

@@ -44,3 +44,10 @@ export type EventBatchAck = z.infer<typeof EventBatchAck>;
  */
 export const PolicyResponse = Policy;
 export type PolicyResponse = Policy;
+
+/** `GET /api/v1/agents/{agentId}/exceptions`: approvals the agent applies at its next sync. */
+export const ApprovedException = z.object({
+  requestId: z.string().max(100),
+  expiresAt: z.iso.datetime({ offset: true }),
+});
+export type ApprovedException = z.infer<typeof ApprovedException>;

@@ -271,6 +271,31 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     expect(audit[0]).toMatchObject({ action: 'events.read', actor: 'kansa', target: agent.agentId });
   });
 
+  it.skipIf(skip)('turns reported incidents and exception requests into workflows admins act on, auditors only read', async () => {
+    const agent = await enrolled();
+    const incident = { receipt: 'INC-20261124-ABC123', category: 'loss_theft', description: 'USBメモリを紛失', context: { hostname: 'pc-001', osUser: 'yamada', inventoryHash: '', recentEvents: [] } };
+    const request = { requestId: 'req-1', requestCode: 'AAAA-BBBB-CCCCC', device: { vendorId: '0781', productId: '5581', serial: 'S1' }, reason: '会議資料', minutes: 30 };
+    const first = makeChain(1, { type: 'incident.reported', payload: () => incident });
+    const second = makeChain(1, { from: 2, prevHash: first[0]!.hash, type: 'exception.requested', payload: () => request });
+    expect((await send(agent, [...first, ...second])).statusCode).toBe(200);
+    const listed = (await inject({ method: 'GET', url: '/api/v1/admin/incidents', token: auditorToken })).json();
+    expect(listed[0]).toMatchObject({ receipt: 'INC-20261124-ABC123', status: 'new', category: 'loss_theft', hostname: 'pc-001' });
+    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: auditorToken, body: { status: 'closed' } })).statusCode).toBe(403);
+    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'closed' } })).statusCode).toBe(200);
+    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'investigating' } })).statusCode).toBe(400);
+    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/NOPE', token: adminToken, body: { status: 'closed' } })).statusCode).toBe(404);
+
+    expect((await inject({ method: 'GET', url: '/api/v1/admin/exceptions', token: auditorToken })).statusCode).toBe(403);
+    expect((await inject({ method: 'GET', url: '/api/v1/admin/exceptions?status=pending', token: adminToken })).json()[0]).toMatchObject({ id: 'req-1', minutes: 30, status: 'pending' });
+    const approve = await inject({ method: 'POST', url: '/api/v1/admin/exceptions/req-1/approve', token: adminToken, body: { minutes: 45 } });
+    expect(approve.statusCode).toBe(200);
+    expect((await inject({ method: 'POST', url: '/api/v1/admin/exceptions/req-1/deny', token: adminToken })).statusCode).toBe(400);
+    const approvals = (await inject({ method: 'GET', url: `/api/v1/agents/${agent.agentId}/exceptions`, token: agent.agentToken })).json();
+    expect(approvals).toEqual([{ requestId: 'req-1', expiresAt: approve.json().expiresAt }]);
+    const actions = ((await inject({ method: 'GET', url: '/api/v1/admin/audit', token: adminToken })).json() as { action: string }[]).map((a) => a.action);
+    expect(actions).toEqual(expect.arrayContaining(['incidents.read', 'incident.status', 'exceptions.read', 'exception.approve']));
+  });
+
   it.skipIf(skip)('answers unknown routes with the error body', async () => {
     const res = await inject({ method: 'GET', url: '/api/v1/nothing' });
     expect(res.statusCode).toBe(404);

@@ -105,7 +105,10 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
 
     async requestException(params) {
       try {
-        return deps.exceptions.request(params, loadEnrollment(deps.store)?.agentId ?? null);
+        const request = deps.exceptions.request(params, loadEnrollment(deps.store)?.agentId ?? null);
+        // Online, admins see the request at once.
+        deps.syncSoon();
+        return request;
       } catch (err) {
         if (err instanceof UnlockCodeError) throw new IpcError(JSON_RPC_ERRORS.invalidParams, 'no_device', err.message);
         throw err;

@@ -1,0 +1,79 @@
+import type { Kysely } from 'kysely';
+import { MamoriError, UnlockCodeError, agentTag, makeUnlockCode, parseRequestCode } from '../shared';
+import type { Database } from './db/schema';
+
+export async function listExceptions(db: Kysely<Database>, status?: string) {
+  let q = db
+    .selectFrom('exceptions')
+    .leftJoin('agents', 'agents.id', 'exceptions.agent_id')
+    .select(['exceptions.request_id', 'exceptions.agent_id', 'agents.hostname', 'agents.segment', 'exceptions.request_code', 'exceptions.device', 'exceptions.reason', 'exceptions.minutes', 'exceptions.requested_at', 'exceptions.status', 'exceptions.decided_at', 'exceptions.decided_by', 'exceptions.expires_at'])
+    .orderBy('exceptions.requested_at', 'desc');
+  if (status) q = q.where('exceptions.status', '=', status);
+  return (await q.execute()).map((r) => ({
+    id: r.request_id,
+    agentId: r.agent_id,
+    hostname: r.hostname ?? '',
+    segment: r.segment ?? '',
+    requestCode: r.request_code,
+    device: JSON.parse(r.device) as unknown,
+    reason: r.reason,
+    minutes: Number(r.minutes),
+    requestedAt: r.requested_at,
+    status: r.status,
+    decidedAt: r.decided_at,
+    decidedBy: r.decided_by,
+    expiresAt: r.expires_at,
+  }));
+}
+
+/**
+ * Approves or denies a pending request. An approval runs `minutes` from now and reaches the
+ * agent at its next sync.
+ * @throws MamoriError not_found, or bad_request when the request was already decided.
+ */
+export async function decideException(db: Kysely<Database>, id: string, decision: 'approved' | 'denied', actor: string, minutes?: number): Promise<{ expiresAt: string | null }> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('exceptions').select(['status']).where('request_id', '=', id).executeTakeFirst();
+    if (!row) throw new MamoriError('not_found', `no exception request ${id}`);
+    if (row.status !== 'pending') throw new MamoriError('bad_request', `request ${id} was already ${row.status}`);
+    const now = new Date();
+    const expiresAt = decision === 'approved' ? new Date(now.getTime() + (minutes ?? 60) * 60_000).toISOString() : null;
+    await trx.updateTable('exceptions').set({ status: decision, decided_at: now.toISOString(), decided_by: actor, expires_at: expiresAt }).where('request_id', '=', id).execute();
+    return { expiresAt };
+  });
+}
+
+/** The approvals an agent has yet to apply: approved and not expired. */
+export async function approvedFor(db: Kysely<Database>, agentId: string): Promise<{ requestId: string; expiresAt: string }[]> {
+  const rows = await db
+    .selectFrom('exceptions')
+    .select(['request_id', 'expires_at'])
+    .where('agent_id', '=', agentId)
+    .where('status', '=', 'approved')
+    .where('expires_at', '>', new Date().toISOString())
+    .execute();
+  return rows.map((r) => ({ requestId: r.request_id, expiresAt: r.expires_at! }));
+}
+
+/**
+ * Answers a terminal's request code, read over the phone, with an unlock code for `minutes`.
+ * @throws MamoriError bad_request for a malformed code, not_found when no terminal matches.
+ */
+export async function unlockCode(db: Kysely<Database>, requestCode: string, minutes: number): Promise<{ code: string; agentId: string; hostname: string }> {
+  let tag: string;
+  try {
+    tag = parseRequestCode(requestCode).agentTag;
+  } catch (err) {
+    throw new MamoriError('bad_request', `not a request code: ${(err as UnlockCodeError).message}`);
+  }
+  const agents = await db.selectFrom('agents').select(['id', 'hostname', 'unlock_secret']).execute();
+  const matches = agents.filter((a) => agentTag(a.id) === tag);
+  if (matches.length === 0) throw new MamoriError('not_found', 'no enrolled terminal issued this request code; check it was read correctly');
+  if (matches.length > 1) throw new MamoriError('bad_request', `the code matches ${matches.length} terminals; approve the request in the console instead`);
+  const agent = matches[0]!;
+  try {
+    return { code: makeUnlockCode(agent.unlock_secret, requestCode, minutes), agentId: agent.id, hostname: agent.hostname };
+  } catch (err) {
+    throw new MamoriError('bad_request', (err as Error).message);
+  }
+}
