@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { MamoriError, UnlockCodeError, agentTag, makeUnlockCode, parseRequestCode } from '../shared';
+import { MamoriError, agentTag, makeUnlockCode, parseRequestCode, type UnlockCodeError } from '../shared';
 import type { Database } from './db/schema';
 
 export async function listExceptions(db: Kysely<Database>, status?: string) {

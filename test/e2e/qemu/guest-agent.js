@@ -234,6 +234,9 @@ async function main() {
         if (Date.now() > deadline) throw new Error(`${arg.vendorId}:${arg.productId} did not ${arg.present === false ? 'go' : 'appear'}`);
         await sleep(50);
       }
+      // The sysfs node exists a moment before its uevent is sent; settle, then settle again.
+      await run('udevadm', ['settle', '--timeout=20']);
+      await sleep(300);
       await run('udevadm', ['settle', '--timeout=20']);
       return snapshot();
     },

@@ -61,7 +61,13 @@ if [ ! -f "$cache/vmlinuz" ] || [ ! -f "$cache/kernel.version" ]; then
   rm -rf "$cache/dl" "$cache/kernel"
   mkdir -p "$cache/dl"
   # apt-get download warns when _apt cannot write the directory; the download still succeeds.
-  (cd "$cache/dl" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+  if ! (cd "$cache/dl" && apt-get download "$pkg" >/dev/null 2>&1); then
+    # Old package lists can name a kernel the archive no longer has: refresh them once.
+    [ "$(id -u)" = 0 ] || die "apt-get download $pkg failed (run apt-get update as root?)"
+    apt_update
+    pkg=${MAMORI_QEMU_KERNEL_PKG:-$(newest_kernel_pkg)}
+    (cd "$cache/dl" && apt-get download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+  fi
   deb=$(ls "$cache"/dl/*.deb 2>/dev/null | head -n 1)
   [ -n "$deb" ] || die "apt-get download $pkg produced no .deb"
   dpkg-deb -x "$deb" "$cache/kernel" || die "dpkg-deb -x $deb failed"

@@ -61,7 +61,6 @@ function policy(mode: 'block' | 'readonly' | 'audit' | 'allow', allow: { vendorI
 
 /** Strips terminal escapes and carriage returns from what the serial console printed. */
 function clean(line: string): string {
-  // eslint-disable-next-line no-control-regex
   return line.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r/g, '');
 }
 
@@ -293,7 +292,8 @@ describe.skipIf(SKIP)(title, () => {
       ...['-nographic', '-no-reboot', '-nic', 'none'],
       ...['-kernel', path.join(cache, 'vmlinuz'), '-initrd', path.join(cache, 'initrd.gz'), '-append', append],
       ...['-device', 'qemu-xhci,id=xhci'],
-      ...['-drive', `if=none,id=stick,file=${stick},format=raw`],
+      // -blockdev, not -drive: a -drive is deleted with its device, and the stick is plugged twice.
+      ...['-blockdev', `driver=raw,node-name=stick,file.driver=file,file.filename=${stick}`],
       ...['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'],
       ...['-qmp', `unix:${path.join(work, 'qmp.sock')},server=on,wait=off`],
     ]);
@@ -318,6 +318,7 @@ describe.skipIf(SKIP)(title, () => {
     qmp.close();
     await guest?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (process.env.MAMORI_QEMU_VERBOSE === '1' && guest) console.log(`guest console:\n${guest.transcript.join('\n')}`);
     timings.total = Date.now() - started;
     console.log(`qemu usb e2e timings (ms): ${JSON.stringify(timings)}`);
   }, 60_000);
@@ -389,6 +390,9 @@ describe.skipIf(SKIP)(title, () => {
     const s = await guest!.call<Snapshot>('settle');
     expect(find(s, STICK)[0]).toMatchObject({ authorized: '0', driver: '' });
     expect(s.blocks).toEqual([]);
+    // Not (yet) recorded as policy.drift_corrected here: the enforcer reports drift only for a
+    // value it wrote itself, and this interface was kept at 0 by the root hub's default, which
+    // it set, not by a write to the interface. See README.md, "What it found".
   });
 
   it('an allowlisted stick (by serial) gets its block device', async () => {
@@ -410,13 +414,40 @@ describe.skipIf(SKIP)(title, () => {
 
   it('under readonly the stick stays usable and its block device becomes read-only', async () => {
     await guest!.call('policy', policy('readonly', [], 3));
-    const pass = await guest!.call<{ state: string; warnings: string[] }>('reconcile', { reason: 'policy' });
+    const pass = await guest!.call<{ state: string; warnings: string[]; ran: { cmd: string; code: number }[] }>('reconcile', { reason: 'policy' });
     expect(pass).toMatchObject({ state: 'active', warnings: [] });
+    expect(pass.ran).toEqual([{ cmd: `blockdev --setro /dev/${stickDisk}`, code: 0 }]);
     const s = await guest!.call<Snapshot>('settle');
     expect(find(s, STICK)[0]).toMatchObject({ authorized: '1', driver: 'usb-storage' });
     expect(s.blocks).toEqual([{ name: stickDisk, usbInterface: stickIface, ro: '1' }]);
     expect((await guest!.call<{ stdout: string }>('sh', { script: `cat /sys/block/${stickDisk}/ro` })).stdout.trim()).toBe('1');
     expect(s.rules).toContain('blockdev --setro');
+  });
+
+  it('under readonly, the stick plugged in again comes up read-only', async () => {
+    const s0 = await guest!.snapshot();
+    const from = s0.uevents.length;
+    await qmp.execute('device_del', { id: 'stick' });
+    await guest!.call('waitUsb', { ...STICK, present: false });
+    await guest!.call('waitUevent', { action: 'remove', name: `^${stickDisk}$`, since: from });
+    await guest!.call('reconcile', { reason: 'hint' });
+
+    const mark = (await guest!.snapshot()).uevents.length;
+    await qmp.execute('device_add', { driver: 'usb-storage', bus: 'xhci.0', drive: 'stick', id: 'stick', serial: STICK.serial });
+    const plugged = await guest!.call<Snapshot>('waitUsb', STICK);
+    // Until the agent's pass, the kernel default keeps it unauthorized (udev leaves class 08 alone).
+    expect(find(plugged, STICK)[0]).toMatchObject({ authorized: '0', driver: '' });
+    expect(sdEvents(plugged, mark)).toEqual([]);
+    const pass = await guest!.call<{ state: string; warnings: string[]; ran: { cmd: string }[] }>('reconcile', { reason: 'hint' });
+    expect(pass).toMatchObject({ state: 'active', warnings: [] });
+    const added = await guest!.call<Uevent>('waitUevent', { action: 'add', name: '^sd[a-z]+$', since: mark });
+    const s = await guest!.call<Snapshot>('settle');
+    stickIface = find(s, STICK)[0]!.name;
+    stickDisk = added.name;
+    expect(find(s, STICK)[0]).toMatchObject({ authorized: '1', driver: 'usb-storage' });
+    expect(s.blocks).toEqual([{ name: stickDisk, usbInterface: stickIface, ro: '1' }]);
+    // udev's rule (RUN blockdev --setro at add) normally gets there before the agent looks.
+    console.log(`readonly replug: ${stickDisk} is read-only; the agent's pass ran ${JSON.stringify(pass.ran.map((r) => r.cmd))}`);
   });
 
   it('back under block, a hand re-authorization is undone and recorded as policy.drift_corrected', async () => {
