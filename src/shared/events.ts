@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Segment, Sha256Hex, Timestamp, UntrustedText } from './common';
+import { INCIDENT_CATEGORIES } from './incident-categories';
 import { RemovableMediaMode } from './policy';
 
 const text = UntrustedText;
@@ -24,14 +25,7 @@ const DeviceDecision = DevicePayload.extend({
   interfaces: z.array(text).max(64).optional(),
 });
 
-export const INCIDENT_CATEGORIES = [
-  'suspicious_email',
-  'malware',
-  'unauthorized_access',
-  'data_leak',
-  'loss_theft',
-  'other',
-] as const;
+export { INCIDENT_CATEGORIES };
 export const IncidentCategory = z.enum(INCIDENT_CATEGORIES);
 export type IncidentCategory = z.infer<typeof IncidentCategory>;
 

@@ -11,3 +11,4 @@ export * from './sync';
 export * from './version';
 export * from './ipc-protocol';
 export * from './unlock';
+export * from './bridge';

@@ -85,7 +85,9 @@ export type IpcResult<M extends IpcMethod> = z.output<(typeof IPC_METHODS)[M]['r
 
 /** The agent's service interface as seen by the tray; server and client both implement it. */
 export type AgentService = {
-  [M in IpcMethod]: (params: IpcParams<M>) => Promise<IpcResult<M>>;
+  [M in IpcMethod]: undefined extends IpcParams<M>
+    ? (params?: IpcParams<M>) => Promise<IpcResult<M>>
+    : (params: IpcParams<M>) => Promise<IpcResult<M>>;
 };
 
 /** JSON-RPC error codes used on the wire; `data.code` carries Mamori's stable code. */
