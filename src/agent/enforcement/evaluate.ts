@@ -71,6 +71,12 @@ export function evaluateDevice(device: UsbDevice, policy: Policy, exceptions: re
   if (entry) return { decision: 'allow', reason: entry.note ? `allowlist: ${entry.note}` : 'allowlist', interfaces, flags };
   const exception = exceptions.find((e) => matchesException(device, e, now));
   if (exception) return { decision: 'allow', reason: `temporary exception until ${exception.expiresAt}`, interfaces, flags };
-  if (mode === 'readonly') return { decision: 'readonly', reason: 'policy allows reading only', interfaces, flags };
+  if (mode === 'readonly') {
+    // Only a block device can be made read-only; a phone or camera over MTP/PTP cannot, so it is
+    // blocked rather than left writable.
+    const storageOnly = removableInterfaces(device).every((i) => i.interfaceClass === '08');
+    if (!storageOnly) return { decision: 'block', reason: 'policy allows reading only; MTP/PTP devices cannot be made read-only', interfaces, flags };
+    return { decision: 'readonly', reason: 'policy allows reading only', interfaces, flags };
+  }
   return { decision: 'block', reason: 'policy blocks removable media', interfaces, flags };
 }

@@ -62,9 +62,20 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
   })();
   const setByUs = new Map<string, string>(remembered);
 
+  // Set when the memory gained a value without a write, so it is saved all the same.
+  let adopted = false;
+
   function ensure(pass: EnforcerPass, control: string, file: string, desired: string, device?: UsbDevice, after?: () => void): void {
     const found = readAttr(path.dirname(file), path.basename(file)).trim();
-    if (found === desired) return;
+    if (found === desired) {
+      // Already as wanted (a stick kept at 0 by the root hub's default): Mamori owns the value
+      // from now on, so a hand change to it is drift like any other.
+      if (setByUs.get(control) !== desired) {
+        setByUs.set(control, desired);
+        adopted = true;
+      }
+      return;
+    }
     if (setByUs.get(control) === desired) pass.drift.push({ control, expected: desired, found, ...(device ? { device } : {}) });
     const error = write(file, desired);
     if (error) {
@@ -107,8 +118,14 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
       pass.changed = true;
     } catch (err) {
       pass.failures.push(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return;
     }
+    // udevd notices a changed rules file only when its next event arrives, up to 3 s later; a
+    // stick plugged in between would meet the old rules. On the real system root, reload now.
+    if (path.resolve(root) === path.parse(path.resolve(root)).root) reloadUdev = true;
   }
+
+  let reloadUdev = false;
 
   /** The block devices (`sdb`, …) that sit below a USB interface. */
   function blockDevicesOf(interfaceDir: string): string[] {
@@ -155,7 +172,8 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
       try {
         return await enforcePass(pass, mode, decisions);
       } finally {
-        if (pass.changed) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs) }));
+        if (pass.changed || adopted) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs) }));
+        adopted = false;
       }
     },
   };
@@ -163,6 +181,11 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
   async function enforcePass(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[]): Promise<EnforcerPass> {
     const blocking = mode === 'block' || mode === 'readonly';
     rulesFile(pass, mode);
+    if (reloadUdev) {
+      reloadUdev = false;
+      // Not a failure of enforcement when it fails: the root hubs' default still holds the line.
+      await opts.runner('udevadm', ['control', '--reload']);
+    }
     for (const { device, evaluation } of decisions) {
       if (device.rootHub) {
         const dir = resolveEntry(root, device.port);
