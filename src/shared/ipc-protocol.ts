@@ -150,3 +150,46 @@ export function createMemoryTransportPair(): [LineTransport, LineTransport] {
   });
   return [make(a, b), make(b, a)];
 }
+
+/** The part of a Node socket (or pipe) a line transport needs; duck-typed so shared stays pure. */
+export interface LineStream {
+  setEncoding(encoding: 'utf8'): unknown;
+  on(event: 'data', listener: (chunk: string) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  write(data: string): unknown;
+  end(): unknown;
+  destroy(): unknown;
+  readonly destroyed: boolean;
+}
+
+/**
+ * Wraps a socket or pipe as a line transport, for the agent's server and the tray's client alike.
+ * A peer that sends a line longer than the limit is disconnected rather than buffered.
+ */
+export function streamLineTransport(stream: LineStream): LineTransport {
+  let buffered = '';
+  const lineListeners: ((line: string) => void)[] = [];
+  const closeListeners: (() => void)[] = [];
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim()) lineListeners.forEach((l) => l(line));
+    }
+    if (buffered.length > MAX_IPC_LINE) stream.destroy();
+  });
+  stream.on('close', () => closeListeners.forEach((l) => l()));
+  stream.on('error', () => undefined);
+  return {
+    send: (line) => {
+      if (!stream.destroyed) stream.write(`${line}\n`);
+    },
+    onLine: (l) => void lineListeners.push(l),
+    onClose: (l) => void closeListeners.push(l),
+    close: () => void stream.end(),
+  };
+}

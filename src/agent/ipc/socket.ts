@@ -1,39 +1,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { MAX_IPC_LINE, handleIpcLine, type AgentService, type LineTransport } from '../../shared';
+import { handleIpcLine, streamLineTransport, type AgentService, type LineTransport } from '../../shared';
 import type { Logger } from '../logger';
 
-/** Wraps a socket as a line transport; a line longer than the limit closes the connection. */
-export function socketTransport(socket: net.Socket): LineTransport {
-  let buffered = '';
-  const lineListeners: ((line: string) => void)[] = [];
-  const closeListeners: (() => void)[] = [];
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.trim()) lineListeners.forEach((l) => l(line));
-    }
-    if (buffered.length > MAX_IPC_LINE) {
-      // A peer that never ends its line must not make the agent buffer without limit.
-      socket.destroy();
-    }
-  });
-  socket.on('close', () => closeListeners.forEach((l) => l()));
-  socket.on('error', () => undefined);
-  return {
-    send: (line) => {
-      if (!socket.destroyed) socket.write(`${line}\n`);
-    },
-    onLine: (l) => void lineListeners.push(l),
-    onClose: (l) => void closeListeners.push(l),
-    close: () => socket.end(),
-  };
-}
+/** Wraps a socket as a line transport. */
+export const socketTransport = (socket: net.Socket): LineTransport => streamLineTransport(socket);
 
 /** Connects to the agent's socket or pipe. */
 export function connectIpc(ipcPath: string, timeoutMs = 5_000): Promise<LineTransport> {
