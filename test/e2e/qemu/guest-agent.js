@@ -17,7 +17,7 @@ const readline = require('node:readline');
 const { spawn, execFile } = require('node:child_process');
 
 const dist = path.resolve(__dirname, '..', '..', '..', 'dist');
-const DATA_DIR = '/tmp/mamori-data';
+const DATA_DIR = '/run/mamori-data';
 
 function say(tag, value) {
   fs.writeSync(1, `@@MAMORI ${tag} ${JSON.stringify(value)}\n`);

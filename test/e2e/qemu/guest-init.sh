@@ -36,7 +36,10 @@ mount -t proc proc /newroot/proc || fail "mount proc"
 mount -t sysfs sysfs /newroot/sys || fail "mount sysfs"
 mount -t devtmpfs devtmpfs /newroot/dev || fail "mount devtmpfs"
 mount -t tmpfs -o mode=755 tmpfs /newroot/run || fail "mount /run"
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "mount /tmp"
+# Not over /tmp: the checkout under test may live there (CI clones into /tmp), and it must stay
+# visible. The guest's own scratch space is /run/tmp.
+mkdir -p /newroot/run/tmp && chmod 1777 /newroot/run/tmp
+export TMPDIR=/run/tmp
 # The agent writes its udev rules here; the host's own directory is read-only and not ours.
 if [ -d /newroot/etc/udev/rules.d ]; then
   mount -t tmpfs -o mode=755 tmpfs /newroot/etc/udev/rules.d || fail "mount /etc/udev/rules.d"
