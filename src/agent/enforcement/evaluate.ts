@@ -1,27 +1,33 @@
 import type { AllowEntry, Policy, UsbDevice, UsbInterface } from '../../shared';
-import type { ActiveException } from '../exceptions';
+import type { ActiveException } from './types';
 
+/** The part of an exception that evaluation reads. */
+export type ExceptionGrant = Pick<ActiveException, 'device' | 'expiresAt'>;
 
 /** What the policy wants done with a device's removable-media interfaces. */
 export type Decision = 'allow' | 'block' | 'readonly' | 'audit';
 
+/** The outcome of evaluating one device: what to do, why, and to which interfaces. */
 export interface Evaluation {
   decision: Decision;
+  /** Why, in words an auditor reads in the event log (`allowlist: 総務課 配布用`, …). */
   reason: string;
   /** The removable-media interfaces the decision applies to; empty for every other device. */
   interfaces: string[];
+  /** The serial cannot identify the device: Windows made one up (`&`), or there is none. */
   flags: { pseudoSerial: boolean; missingSerial: boolean };
 }
 
 /**
  * Removable media as DESIGN.md defines it: mass storage (class 08), still image / MTP / PTP
- * (class 06), and a vendor-specific interface (ff) that names itself MTP, as Android phones do.
+ * (class 06), and a vendor-specific interface (ff) that names itself MTP ("MTP", as Android's
+ * gadget driver does, or "Media Transfer Protocol").
  * Keyboards and mice (03), hubs (09), smart-card readers (0b), audio, video, printers and network
  * adapters are never removable media.
  */
 export function isRemovableMediaInterface(iface: Pick<UsbInterface, 'interfaceClass' | 'description'>): boolean {
   if (iface.interfaceClass === '08' || iface.interfaceClass === '06') return true;
-  return iface.interfaceClass === 'ff' && /\bMTP\b/i.test(iface.description);
+  return iface.interfaceClass === 'ff' && /\bMTP\b|\bmedia transfer\b/i.test(iface.description);
 }
 
 /** The removable-media interfaces of a device. Root hubs have none. */
@@ -41,16 +47,19 @@ function serialUsable(serial: string): boolean {
 
 /** An allowlist entry matches vendor and product id, and the serial exactly when it names one. */
 export function matchesAllowEntry(device: UsbDevice, entry: AllowEntry): boolean {
-  if (entry.vendorId !== device.vendorId || entry.productId !== device.productId) return false;
+  // Ids are hex: the policy schema lower-cases them, but a local list may not have passed it.
+  if (entry.vendorId.toLowerCase() !== device.vendorId || entry.productId.toLowerCase() !== device.productId) return false;
   if (entry.serial === undefined) return true;
-  return serialUsable(device.serial) && device.serial === entry.serial;
+  // The schema trims an entry's serial, so the device's is compared trimmed too (some firmware
+  // pads it with spaces); otherwise exactly, case included.
+  return serialUsable(entry.serial) && serialUsable(device.serial) && device.serial.trim() === entry.serial;
 }
 
 /**
  * An exception matches its device's ids, the serial exactly when it names one (a real serial),
  * and otherwise the port it was requested on, so it cannot follow another stick of the same model.
  */
-export function matchesException(device: UsbDevice, exception: ActiveException, now: Date): boolean {
+export function matchesException(device: UsbDevice, exception: ExceptionGrant, now: Date): boolean {
   if (Date.parse(exception.expiresAt) <= now.getTime()) return false;
   const want = exception.device;
   if (!want.vendorId || want.vendorId !== device.vendorId) return false;
@@ -60,7 +69,7 @@ export function matchesException(device: UsbDevice, exception: ActiveException, 
 }
 
 /** Decides what to do with one device under a policy and the exceptions in force. Pure. */
-export function evaluateDevice(device: UsbDevice, policy: Policy, exceptions: readonly ActiveException[], now: Date): Evaluation {
+export function evaluateDevice(device: UsbDevice, policy: Policy, exceptions: readonly ExceptionGrant[], now: Date): Evaluation {
   const interfaces = removableInterfaces(device).map((i) => i.name);
   const flags = { pseudoSerial: isPseudoSerial(device.serial), missingSerial: device.serial.trim() === '' };
   if (interfaces.length === 0) return { decision: 'allow', reason: 'not removable media', interfaces, flags };

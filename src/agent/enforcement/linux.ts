@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RemovableMediaMode, UsbDevice } from '../../shared';
+import type { RemovableMediaMode, UsbDevice, UsbInterface } from '../../shared';
 import { readAttr, readLinuxUsbDevices, resolveEntry, usbDevicesDir } from '../inventory/linux-usb';
 import type { CommandRunner } from '../logins/windows';
 import { isRemovableMediaInterface } from './evaluate';
@@ -8,19 +8,33 @@ import type { DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
 
 export const UDEV_RULES_FILE = path.join('etc', 'udev', 'rules.d', '70-mamori-usb.rules');
 
+const PROBE = 'RUN+="/bin/sh -c \'echo %k > /sys/bus/usb/drivers_probe\'"';
+const NEW_INTERFACE = 'ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_interface"';
+
 /**
- * The udev rules that make blocking independent of the agent being alive: root hubs authorize no
- * new interface by default, and udev authorizes and probes every interface that cannot be
- * removable media as it appears, so keyboards, mice and card readers work even with the agent
- * stopped. Vendor-specific interfaces (ff) are left to the agent, which authorizes those that do
- * not name themselves MTP. Under `readonly`, USB block devices are made read-only as they appear,
- * before anything can mount them.
+ * The udev rules that make blocking independent of the agent being alive. Root hubs authorize no
+ * new interface by default (set again as hubs appear), and udev authorizes and probes every
+ * interface that cannot be removable media as it is added, so keyboards, mice and card readers
+ * work even with the agent stopped (a plain `1` binds no driver on 6.1, hence the probe).
+ *
+ * Vendor-specific interfaces (class ff) are split: Android phones expose MTP as an ff interface
+ * named "MTP", so udev never authorizes an ff interface whose name contains MTP or "media
+ * transfer" in any case (the agent decides on those); other ff interfaces (USB-serial and network adapters, a phone's ADB)
+ * are authorized, including ones without a name, where the name test cannot run. The agent's own
+ * test (`isRemovableMediaInterface`) is narrower (MTP as a word), so what udev leaves alone and
+ * is not MTP still comes up at the agent's next pass; nothing udev authorizes is media.
+ *
+ * Under `readonly`, USB block devices are made read-only as they appear, before anything can
+ * mount them (RUN runs before the event reaches udisks or a desktop's automounter). That covers
+ * allowlisted sticks too; the agent takes the flag back off those.
  */
 export function udevRules(mode: 'block' | 'readonly'): string {
   const lines = [
     '# Mamori: removable media control. Written by the Mamori agent; hand edits are undone.',
     'ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", TEST=="interface_authorized_default", ATTR{interface_authorized_default}="0"',
-    'ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_interface", ATTR{bInterfaceClass}!="08", ATTR{bInterfaceClass}!="06", ATTR{bInterfaceClass}!="ff", ATTR{authorized}="1", RUN+="/bin/sh -c \'echo %k > /sys/bus/usb/drivers_probe\'"',
+    `${NEW_INTERFACE}, ATTR{bInterfaceClass}!="08", ATTR{bInterfaceClass}!="06", ATTR{bInterfaceClass}!="ff", ATTR{authorized}="1", ${PROBE}`,
+    `${NEW_INTERFACE}, ATTR{bInterfaceClass}=="ff", TEST!="interface", ATTR{authorized}="1", ${PROBE}`,
+    `${NEW_INTERFACE}, ATTR{bInterfaceClass}=="ff", ATTR{interface}!="*[Mm][Tt][Pp]*|*[Mm][Ee][Dd][Ii][Aa] [Tt][Rr][Aa][Nn][Ss][Ff][Ee][Rr]*", ATTR{authorized}="1", ${PROBE}`,
   ];
   if (mode === 'readonly') {
     lines.push('ACTION=="add", SUBSYSTEM=="block", ENV{ID_BUS}=="usb", RUN+="/sbin/blockdev --setro $env{DEVNAME}"');
@@ -43,37 +57,52 @@ export interface EnforcerMemory {
   save(json: string): void;
 }
 
+/** What a whole device looked like before Mamori deauthorized it (its interfaces go with it). */
+type RememberedInterfaces = UsbInterface[];
+
+const identity = (d: UsbDevice) => `${d.port} ${d.vendorId}:${d.productId}:${d.serial}`;
+
 /**
  * Linux: USB interface authorization in sysfs plus a udev rules file, under a system root.
  * Remembers what it set (in `memory`, for this boot), so a value found changed later, even by
  * someone acting while the agent was stopped, is reported as drift. A reboot resets the kernel's
  * controls, so the memory of an earlier boot is dropped rather than reported.
+ *
+ * `runner` runs `blockdev` (read-only) and `udevadm control --reload`; tests pass one that flips
+ * the fixture's `ro` file instead.
  */
 export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandRunner; memory?: EnforcerMemory }): Enforcer {
   const root = opts.systemRoot;
+  const onRealRoot = path.resolve(root) === path.parse(path.resolve(root)).root;
   const bootId = readAttr(path.join(root, 'proc', 'sys', 'kernel', 'random'), 'boot_id').trim();
-  const remembered = (() => {
+  const saved = (() => {
     try {
-      const saved = JSON.parse(opts.memory?.load() ?? 'null') as { bootId: string; set: Record<string, string> } | null;
-      return saved && saved.bootId === bootId ? Object.entries(saved.set) : [];
+      const json = JSON.parse(opts.memory?.load() ?? 'null') as { bootId: string; set: Record<string, string>; devices?: Record<string, RememberedInterfaces> } | null;
+      return json && json.bootId === bootId ? json : null;
     } catch {
-      return [];
+      return null;
     }
   })();
-  const setByUs = new Map<string, string>(remembered);
+  const setByUs = new Map<string, string>(Object.entries(saved?.set ?? {}));
+  // Devices switched off whole (kernels without interface authorization), by identity.
+  const offDevices = new Map<string, RememberedInterfaces>(Object.entries(saved?.devices ?? {}));
 
   // Set when the memory gained a value without a write, so it is saved all the same.
   let adopted = false;
+  let reloadUdev = false;
+
+  function adopt(control: string, value: string): void {
+    if (setByUs.get(control) === value) return;
+    setByUs.set(control, value);
+    adopted = true;
+  }
 
   function ensure(pass: EnforcerPass, control: string, file: string, desired: string, device?: UsbDevice, after?: () => void): void {
     const found = readAttr(path.dirname(file), path.basename(file)).trim();
     if (found === desired) {
       // Already as wanted (a stick kept at 0 by the root hub's default): Mamori owns the value
       // from now on, so a hand change to it is drift like any other.
-      if (setByUs.get(control) !== desired) {
-        setByUs.set(control, desired);
-        adopted = true;
-      }
+      adopt(control, desired);
       return;
     }
     if (setByUs.get(control) === desired) pass.drift.push({ control, expected: desired, found, ...(device ? { device } : {}) });
@@ -104,17 +133,24 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
     } catch {
       found = null;
     }
-    if (found === desired) return;
-    const control = 'udev rules';
-    const ours = setByUs.get(control);
-    if (ours !== undefined && ours === (desired ?? '')) pass.drift.push({ control: `${control} ${UDEV_RULES_FILE}`, expected: desired ? 'Mamori rules' : 'absent', found: found === null ? 'absent' : 'edited' });
+    if (found === desired) {
+      if (desired !== null) adopt('udev rules', desired);
+      return;
+    }
+    const control = `udev rules ${UDEV_RULES_FILE}`;
+    const ours = setByUs.get('udev rules');
+    // Mamori's own file edited or removed while it should be in force: that disables blocking
+    // for every future device, so it is tampering, not one device's setting.
+    if (ours !== undefined && ours === (desired ?? '')) {
+      pass.drift.push({ control, expected: desired ? 'Mamori rules' : 'absent', found: found === null ? 'absent' : 'edited', tamper: desired !== null });
+    }
     try {
       if (desired === null) fs.rmSync(file, { force: true });
       else {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file, desired, { mode: 0o644 });
       }
-      setByUs.set(control, desired ?? '');
+      setByUs.set('udev rules', desired ?? '');
       pass.changed = true;
     } catch (err) {
       pass.failures.push(`${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -122,10 +158,8 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
     }
     // udevd notices a changed rules file only when its next event arrives, up to 3 s later; a
     // stick plugged in between would meet the old rules. On the real system root, reload now.
-    if (path.resolve(root) === path.parse(path.resolve(root)).root) reloadUdev = true;
+    if (onRealRoot) reloadUdev = true;
   }
-
-  let reloadUdev = false;
 
   /** The block devices (`sdb`, …) that sit below a USB interface. */
   function blockDevicesOf(interfaceDir: string): string[] {
@@ -145,38 +179,55 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
     });
   }
 
-  async function readOnly(pass: EnforcerPass, interfaceDir: string, wantRo: boolean, device: UsbDevice): Promise<void> {
+  async function readOnly(pass: EnforcerPass, interfaceDir: string, wantRo: boolean, mode: RemovableMediaMode, device: UsbDevice): Promise<void> {
     for (const name of blockDevicesOf(interfaceDir)) {
       const dir = path.join(root, 'sys', 'block', name);
       const found = readAttr(dir, 'ro').trim();
       const desired = wantRo ? '1' : '0';
       const control = `block device ${name} read-only`;
-      if (found === desired) continue;
-      // Only undo a read-only flag Mamori set; one set by someone else is theirs.
-      if (!wantRo && setByUs.get(control) !== '1') continue;
+      if (found === desired) {
+        // Read-only already, by Mamori's udev rule at add: Mamori's to keep and to undo later.
+        if (wantRo) adopt(control, desired);
+        continue;
+      }
+      // A read-only flag is taken off only where Mamori put it: by its own hand, or (under
+      // `readonly`, on a stick the policy lets write) by its udev rule, which sets it on every USB
+      // disk as it appears. One set by someone else is theirs.
+      if (!wantRo && setByUs.get(control) !== '1' && mode !== 'readonly') continue;
       if (setByUs.get(control) === desired) pass.drift.push({ control, expected: desired, found, device });
       const result = await opts.runner('blockdev', [wantRo ? '--setro' : '--setrw', path.join(root, 'dev', name)]);
       pass.changed = true;
-      if (result.code !== 0 || readAttr(dir, 'ro').trim() !== desired) pass.failures.push(`${control}: blockdev exited ${result.code}`);
+      if (result.code !== 0 || readAttr(dir, 'ro').trim() !== desired) pass.failures.push(`${control}: blockdev ${wantRo ? '--setro' : '--setrw'} exited ${result.code}`);
       else setByUs.set(control, desired);
     }
   }
 
-  return {
-    async devices() {
-      return readLinuxUsbDevices(root);
-    },
-
-    async enforce(mode, decisions: DeviceDecision[]) {
-      const pass: EnforcerPass = { drift: [], failures: [], changed: false };
-      try {
-        return await enforcePass(pass, mode, decisions);
-      } finally {
-        if (pass.changed || adopted) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs) }));
-        adopted = false;
+  /** Whole-device control, for kernels without interface authorization (before 4.4). */
+  function deviceLevel(pass: EnforcerPass, device: UsbDevice, deviceDir: string, blockIt: boolean): void {
+    const control = `${device.port} authorized`;
+    if (blockIt) {
+      // Only when that spares no keyboard or card reader; otherwise enforcement is degraded and
+      // says so rather than locking someone out.
+      if (!device.interfaces.every((i) => isRemovableMediaInterface(i))) {
+        pass.failures.push(`${device.port}: this kernel cannot block one interface of a composite device`);
+        return;
       }
-    },
-  };
+      // The kernel drops a deauthorized device's interfaces; remember them, so the device is
+      // still known as storage when the policy later allows it.
+      if (!offDevices.has(identity(device))) {
+        offDevices.set(identity(device), device.interfaces.map((i) => ({ ...i, authorized: false, driver: '' })));
+        adopted = true;
+      }
+      ensure(pass, control, path.join(deviceDir, 'authorized'), '0', device);
+    } else if (device.authorized === false && offDevices.has(identity(device))) {
+      // Authorizing a whole device configures it and binds its drivers by itself.
+      ensure(pass, control, path.join(deviceDir, 'authorized'), '1', device);
+      if (readAttr(deviceDir, 'authorized').trim() === '1') {
+        offDevices.delete(identity(device));
+        adopted = true;
+      }
+    }
+  }
 
   async function enforcePass(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[]): Promise<EnforcerPass> {
     const blocking = mode === 'block' || mode === 'readonly';
@@ -187,38 +238,56 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
       await opts.runner('udevadm', ['control', '--reload']);
     }
     for (const { device, evaluation } of decisions) {
-      if (device.rootHub) {
-        const dir = resolveEntry(root, device.port);
-        if (dir && fs.existsSync(path.join(dir, 'interface_authorized_default'))) {
-          ensure(pass, `${device.port} interface_authorized_default`, path.join(dir, 'interface_authorized_default'), blocking ? '0' : '1');
-        }
-      }
       const deviceDir = resolveEntry(root, device.port);
       if (!deviceDir) continue;
+      if (device.rootHub && fs.existsSync(path.join(deviceDir, 'interface_authorized_default'))) {
+        ensure(pass, `${device.port} interface_authorized_default`, path.join(deviceDir, 'interface_authorized_default'), blocking ? '0' : '1');
+      }
       const media = new Set(evaluation.interfaces);
+      const blockIt = evaluation.decision === 'block' && media.size > 0;
+      if (device.authorized === false && offDevices.has(identity(device))) {
+        deviceLevel(pass, device, deviceDir, blockIt);
+        continue;
+      }
+      let wholeDevice = false;
       for (const iface of device.interfaces) {
         const dir = resolveEntry(root, iface.name);
         if (!dir) continue;
-        const hasAuth = fs.existsSync(path.join(dir, 'authorized'));
-        const isMedia = media.has(iface.name) || (!device.rootHub && isRemovableMediaInterface(iface));
-        const desired = isMedia && evaluation.decision === 'block' ? '0' : '1';
-        if (hasAuth) {
-          ensure(pass, `${iface.name} authorized`, path.join(dir, 'authorized'), desired, device, desired === '1' ? () => probe(pass, iface.name) : undefined);
-        } else if (desired === '0') {
-          // No interface authorization on this kernel: the whole device, when that spares no
-          // keyboard or card reader; otherwise enforcement is degraded and says so.
-          if (device.interfaces.every((i) => isRemovableMediaInterface(i))) ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '0', device);
-          else pass.failures.push(`${iface.name}: this kernel cannot block one interface of a composite device`);
+        const isMedia = media.has(iface.name);
+        if (!fs.existsSync(path.join(dir, 'authorized'))) {
+          if (isMedia && blockIt) wholeDevice = true;
+          continue;
         }
-        if (isMedia && hasAuth) await readOnly(pass, dir, evaluation.decision === 'readonly', device);
+        const desired = isMedia && blockIt ? '0' : '1';
+        ensure(pass, `${iface.name} authorized`, path.join(dir, 'authorized'), desired, device, desired === '1' ? () => probe(pass, iface.name) : undefined);
+        if (isMedia) await readOnly(pass, dir, evaluation.decision === 'readonly', mode, device);
       }
-      // A whole device Mamori switched off (old kernels) comes back when the policy stops blocking.
-      if (!blocking && device.authorized === false && setByUs.get(`${device.port} authorized`) === '0') {
-        ensure(pass, `${device.port} authorized`, path.join(deviceDir, 'authorized'), '1', device);
-      }
+      if (wholeDevice) deviceLevel(pass, device, deviceDir, true);
     }
     return pass;
   }
+
+  return {
+    async devices() {
+      const devices = await readLinuxUsbDevices(root);
+      // A device Mamori switched off whole has no interfaces in sysfs: give it back the ones it had.
+      for (const d of devices) {
+        const remembered = d.authorized === false && d.interfaces.length === 0 ? offDevices.get(identity(d)) : undefined;
+        if (remembered) d.interfaces = remembered.map((i) => ({ ...i }));
+      }
+      return devices;
+    },
+
+    async enforce(mode, decisions: DeviceDecision[]) {
+      const pass: EnforcerPass = { drift: [], failures: [], changed: false };
+      try {
+        return await enforcePass(pass, mode, decisions);
+      } finally {
+        if (pass.changed || adopted) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs), devices: Object.fromEntries(offDevices) }));
+        adopted = false;
+      }
+    },
+  };
 }
 
 export type { Drift };
