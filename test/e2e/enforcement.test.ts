@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PRESETS, buildSysfs } from '../fixtures/linux/sysfs';
-import { freePort, mamori, requireBuild, startMamori, waitFor } from './helpers';
+import { mamori, requireBuild, startCollector } from './helpers';
 
 let dir: string;
 beforeAll(() => {
@@ -16,14 +16,10 @@ it('blocks a new stick on a My Number terminal, spares the one present at enroll
   const root = path.join(dir, 'root');
   buildSysfs(root, [PRESETS.keyboard(), PRESETS.stickWithSerial('1-2', 'INSTALLER01')]);
   const iface = (name: string) => path.join(fs.realpathSync(path.join(root, 'sys', 'bus', 'usb', 'devices', name)), 'authorized');
-  const data = path.join(dir, 'collector');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
+  const collector = await startCollector(path.join(dir, 'collector'));
+  const { url } = collector;
   try {
-    await waitFor(() => server.output().includes('listening on'), 'the collector');
-    const admin = (await mamori(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery' })).stdout.trim();
-    const token = (await mamori(['collector', 'token', 'create', '--segment', 'mynumber', '--data-dir', data])).stdout.trim();
+    const token = await collector.token('mynumber');
     const args = ['--data-dir', path.join(dir, 'agent'), '--system-root', root];
     const enroll = await mamori(['agent', 'enroll', '--collector', url, '--token', token, '--allow-present', ...args]);
     expect(enroll.stdout).toContain('allowed: 0781:5581 serial "INSTALLER01"');
@@ -38,7 +34,7 @@ it('blocks a new stick on a My Number terminal, spares the one present at enroll
     expect((await mamori(['agent', 'run', '--once', ...args])).code).toBe(0);
     expect(fs.readFileSync(iface('1-3:1.0'), 'utf8').trim()).toBe('0');
 
-    const get = async (route: string) => (await fetch(`${url}${route}`, { headers: { authorization: `Bearer ${admin}` } })).json();
+    const get = async (route: string) => (await collector.api(route)).body;
     const events = (await get('/api/v1/admin/events?limit=5000')) as { type: string; payload: { port?: string; control?: string } }[];
     expect(events.filter((e) => e.type === 'device.blocked').map((e) => e.payload.port)).toEqual(['1-3']);
     expect(events.filter((e) => e.type === 'policy.drift_corrected').map((e) => e.payload.control)).toEqual(['1-3:1.0 authorized']);
@@ -47,6 +43,6 @@ it('blocks a new stick on a My Number terminal, spares the one present at enroll
     const ledger = (await get('/api/v1/admin/inventory/export?format=json')) as { blocked_7d: number }[];
     expect(ledger[0]!.blocked_7d).toBe(1);
   } finally {
-    await server.stop();
+    await collector.stop();
   }
 });

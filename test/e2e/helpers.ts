@@ -80,3 +80,45 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** A collector process on a free loopback port, with one admin (or auditor) and its token. */
+export interface TestCollector {
+  url: string;
+  data: string;
+  /** The API token of the account `startCollector` made. */
+  admin: string;
+  proc: Running;
+  /** A single-use enrollment token for a segment. */
+  token(segment: 'mynumber' | 'lgwan' | 'internet'): Promise<string>;
+  /** An admin API call with the account's token; the body is parsed JSON. */
+  api<T = unknown>(route: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: T }>;
+  stop(): Promise<number | null>;
+}
+
+export async function startCollector(data: string, role: 'admin' | 'auditor' = 'admin'): Promise<TestCollector> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
+  await waitFor(() => proc.output().includes('listening on'), 'the collector to listen');
+  const added = await mamori(['collector', 'admin', 'add', role === 'admin' ? 'kanri' : 'kansa', '--role', role, '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery staple' });
+  if (added.code !== 0) throw new Error(`admin add failed: ${added.stderr}`);
+  const admin = added.stdout.trim();
+  return {
+    url,
+    data,
+    admin,
+    proc,
+    async token(segment) {
+      return (await mamori(['collector', 'token', 'create', '--segment', segment, '--data-dir', data])).stdout.trim();
+    },
+    async api(route, init = {}) {
+      const res = await fetch(`${url}${route}`, {
+        method: init.method ?? 'GET',
+        headers: { authorization: `Bearer ${admin}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as never };
+    },
+    stop: () => proc.stop(),
+  };
+}

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, mamori, requireBuild, startMamori, waitFor } from './helpers';
+import { mamori, requireBuild, startCollector } from './helpers';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/linux/utmp');
 let dir: string;
@@ -21,21 +21,16 @@ it('sends each wtmp and btmp record to the collector once, and a record appended
   fs.writeFileSync(path.join(root, 'var', 'log', 'wtmp'), utmp('wtmp.txt'));
   fs.writeFileSync(path.join(root, 'var', 'log', 'btmp'), utmp('btmp.txt'));
 
-  const data = path.join(dir, 'collector');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
+  const collector = await startCollector(path.join(dir, 'collector'), 'auditor');
+  const { url } = collector;
   try {
-    await waitFor(() => server.output().includes('listening on'), 'the collector');
-    const admin = await mamori(['collector', 'admin', 'add', 'kansa', '--role', 'auditor', '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery' });
-    const token = await mamori(['collector', 'token', 'create', '--segment', 'mynumber', '--data-dir', data]);
+    const token = await collector.token('mynumber');
     const agentDir = path.join(dir, 'agent');
     const args = ['--data-dir', agentDir, '--system-root', root];
-    expect((await mamori(['agent', 'enroll', '--collector', url, '--token', token.stdout.trim(), ...args])).code).toBe(0);
+    expect((await mamori(['agent', 'enroll', '--collector', url, '--token', token, ...args])).code).toBe(0);
 
     const loginEvents = async () => {
-      const res = await fetch(`${url}/api/v1/admin/events?limit=5000`, { headers: { authorization: `Bearer ${admin.stdout.trim()}` } });
-      const all = (await res.json()) as { type: string; payload: { user?: string } }[];
+      const all = (await collector.api<{ type: string; payload: { user?: string } }[]>('/api/v1/admin/events?limit=5000')).body;
       return all.filter((e) => ['login.success', 'login.failure', 'logout'].includes(e.type)).map((e) => `${e.type} ${e.payload.user}`);
     };
 
@@ -49,9 +44,9 @@ it('sends each wtmp and btmp record to the collector once, and a record appended
     expect((await mamori(['agent', 'run', '--once', ...args])).code).toBe(0);
     expect(await loginEvents()).toEqual(['login.success yamada', 'login.success suzuki', 'logout suzuki', 'login.failure tanaka', 'logout yamada']);
 
-    const ledger = await fetch(`${url}/api/v1/admin/inventory/export?format=json`, { headers: { authorization: `Bearer ${admin.stdout.trim()}` } });
-    expect(((await ledger.json()) as { last_user: string }[])[0]!.last_user).toBe('suzuki');
+    const ledger = await collector.api<{ last_user: string }[]>('/api/v1/admin/inventory/export?format=json');
+    expect(ledger.body[0]!.last_user).toBe('suzuki');
   } finally {
-    await server.stop();
+    await collector.stop();
   }
 });

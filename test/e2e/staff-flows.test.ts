@@ -5,36 +5,26 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectIpc } from '../../src/agent/ipc/socket';
 import { createIpcClient, type AgentService } from '../../src/shared';
 import { PRESETS, buildSysfs } from '../fixtures/linux/sysfs';
-import { freePort, mamori, requireBuild, startMamori, waitFor, type Running } from './helpers';
+import { mamori, requireBuild, startCollector, startMamori, waitFor, type Running, type TestCollector } from './helpers';
 
 let dir: string;
-let collector: Running;
+let collector: TestCollector;
 let agent: Running;
 let client: AgentService & { close(): void };
-let url: string;
-let admin: string;
 const root = () => path.join(dir, 'root');
 const authorized = (iface: string) => fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
-const api = async (route: string, init: RequestInit = {}) => {
-  const res = await fetch(`${url}${route}`, { ...init, headers: { authorization: `Bearer ${admin}`, ...(init.body ? { 'content-type': 'application/json' } : {}) } });
-  return { status: res.status, body: (await res.json()) as unknown };
-};
+const api = (route: string, init: { method?: string; body?: unknown } = {}) => collector.api(route, init);
 
 beforeAll(async () => {
   requireBuild();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-e2e-staff-'));
   buildSysfs(root(), [PRESETS.keyboard(), PRESETS.stickWithSerial('1-2', 'STICK-A'), PRESETS.stickWithSerial('1-3', 'STICK-B')]);
-  const data = path.join(dir, 'collector');
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  collector = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
-  await waitFor(() => collector.output().includes('listening on'), 'the collector');
-  admin = (await mamori(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery' })).stdout.trim();
+  collector = await startCollector(path.join(dir, 'collector'));
   // Short sync interval so the agent picks up an approval within the test.
-  await api('/api/v1/admin/policies/mynumber', { method: 'PUT', body: JSON.stringify({ removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 10, incidentContact: '情報政策課 CSIRT 内線 1234' }) });
-  const token = (await mamori(['collector', 'token', 'create', '--segment', 'mynumber', '--data-dir', data])).stdout.trim();
+  await api('/api/v1/admin/policies/mynumber', { method: 'PUT', body: { removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 10, incidentContact: '情報政策課 CSIRT 内線 1234' } });
+  const token = await collector.token('mynumber');
   const agentArgs = ['--data-dir', path.join(dir, 'agent'), '--system-root', root()];
-  expect((await mamori(['agent', 'enroll', '--collector', url, '--token', token, ...agentArgs])).code).toBe(0);
+  expect((await mamori(['agent', 'enroll', '--collector', collector.url, '--token', token, ...agentArgs])).code).toBe(0);
   const sock = path.join(dir, 'run', 'agent.sock');
   agent = startMamori(['agent', 'run', ...agentArgs, '--ipc', sock]);
   await waitFor(() => fs.existsSync(sock), 'the agent socket');
@@ -66,8 +56,8 @@ it('files an incident that reaches the collector with its context, and moves it 
   const incident = incidents.find((i) => i.receipt === receipt)!;
   expect(incident).toMatchObject({ status: 'new', hostname: os.hostname() });
   expect(incident.context.recentEvents.length).toBeGreaterThan(0);
-  expect((await api(`/api/v1/admin/incidents/${receipt}`, { method: 'PATCH', body: JSON.stringify({ status: 'investigating' }) })).status).toBe(200);
-  expect((await api(`/api/v1/admin/incidents/${receipt}`, { method: 'PATCH', body: JSON.stringify({ status: 'new' }) })).status).toBe(400);
+  expect((await api(`/api/v1/admin/incidents/${receipt}`, { method: 'PATCH', body: { status: 'investigating' } })).status).toBe(200);
+  expect((await api(`/api/v1/admin/incidents/${receipt}`, { method: 'PATCH', body: { status: 'new' } })).status).toBe(400);
 });
 
 it('unlocks one stick offline with a code read over the phone, once', async () => {
@@ -88,7 +78,7 @@ it('unlocks one stick offline with a code read over the phone, once', async () =
 it('applies an approval from the console at the next sync', async () => {
   const { requestId } = await client.requestException({ vendorId: '0781', productId: '5581', serial: 'STICK-B', port: '1-3', reason: '住民票データの移送', minutes: 60 });
   await waitFor(async () => ((await api('/api/v1/admin/exceptions?status=pending')).body as { id: string }[]).some((e) => e.id === requestId), 'the request at the collector', 30_000);
-  expect((await api(`/api/v1/admin/exceptions/${requestId}/approve`, { method: 'POST', body: JSON.stringify({ minutes: 60 }) })).status).toBe(200);
+  expect((await api(`/api/v1/admin/exceptions/${requestId}/approve`, { method: 'POST', body: { minutes: 60 } })).status).toBe(200);
   await waitFor(() => authorized('1-3:1.0') === '1', 'the approved stick to be authorized', 40_000);
   await waitFor(async () => {
     const events = (await api('/api/v1/admin/events?type=exception.granted&limit=100')).body as { payload: { requestId: string; via: string } }[];

@@ -7,21 +7,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIpc } from '../../src/agent/ipc/socket';
 import { BRIDGE_METHODS, createBridge, createIpcClient, type AgentService, type BridgeResult } from '../../src/shared';
 import { PRESETS, buildSysfs } from '../fixtures/linux/sysfs';
-import { ROOT, freePort, mamori, requireBuild, startMamori, waitFor, type Running } from './helpers';
+import { ROOT, mamori, requireBuild, startCollector, startMamori, waitFor, type Running, type TestCollector } from './helpers';
 
 /** Debian's Chromium (CI installs it); Playwright's own browser download is never used. */
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => fs.existsSync(p));
 const SHOTS = path.join(ROOT, 'test-output', 'tray');
 
 let dir: string;
-let collector: Running;
+let collector: TestCollector;
 let agent: Running;
 let client: AgentService & { close(): void };
 let browser: Browser;
-let url: string;
 let pages: http.Server;
 let pagesUrl: string;
-let admin: string;
 const root = () => path.join(dir, 'root');
 const authorized = (iface: string) => fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
 
@@ -31,20 +29,10 @@ beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-e2e-tray-'));
   buildSysfs(root(), [PRESETS.keyboard(), { ...PRESETS.stickWithSerial('1-2', 'STICK-A'), product: 'Ultra <script>alert(1)</script>' }]);
-  const data = path.join(dir, 'collector');
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  collector = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
-  await waitFor(() => collector.output().includes('listening on'), 'the collector');
-  admin = (await mamori(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery' })).stdout.trim();
-  await fetch(`${url}/api/v1/admin/policies/mynumber`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ removableMedia: { mode: 'block', allow: [] }, incidentContact: '情報政策課 CSIRT 内線 1234' }),
-  });
-  const token = (await mamori(['collector', 'token', 'create', '--segment', 'mynumber', '--data-dir', data])).stdout.trim();
+  collector = await startCollector(path.join(dir, 'collector'));
+  await collector.api('/api/v1/admin/policies/mynumber', { method: 'PUT', body: { removableMedia: { mode: 'block', allow: [] }, incidentContact: '情報政策課 CSIRT 内線 1234' } });
   const args = ['--data-dir', path.join(dir, 'agent'), '--system-root', root()];
-  await mamori(['agent', 'enroll', '--collector', url, '--token', token, ...args]);
+  await mamori(['agent', 'enroll', '--collector', collector.url, '--token', await collector.token('mynumber'), ...args]);
   const sock = path.join(dir, 'run', 'agent.sock');
   agent = startMamori(['agent', 'run', ...args, '--ipc', sock]);
   await waitFor(() => fs.existsSync(sock), 'the agent socket');
@@ -131,10 +119,7 @@ describe('the tray windows in Chromium, against a real agent', () => {
     expect(Date.now() - started).toBeLessThan(60_000);
     await expect(page.locator('#contactInfo').textContent()).resolves.toBe('情報政策課 CSIRT 内線 1234');
     await page.screenshot({ path: path.join(SHOTS, 'incident-ja.png'), fullPage: true });
-    await waitFor(async () => {
-      const res = await fetch(`${url}/api/v1/admin/incidents`, { headers: { authorization: `Bearer ${admin}` } });
-      return ((await res.json()) as { receipt: string }[]).some((i) => i.receipt === receipt);
-    }, 'the incident at the collector');
+    await waitFor(async () => (await collector.api<{ receipt: string }[]>('/api/v1/admin/incidents')).body.some((i) => i.receipt === receipt), 'the incident at the collector');
   });
 
   it('requests an exception and redeems an offline unlock code once', async () => {
@@ -148,7 +133,7 @@ describe('the tray windows in Chromium, against a real agent', () => {
     const requestCode = (await page.locator('#requestCode').textContent())!;
     expect(requestCode).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}$/);
     await page.screenshot({ path: path.join(SHOTS, 'exception-code-ja.png'), fullPage: true });
-    const unlock = (await mamori(['collector', 'unlock', '--request', requestCode, '--minutes', '30', '--data-dir', path.join(dir, 'collector')])).stdout.trim();
+    const unlock = (await mamori(['collector', 'unlock', '--request', requestCode, '--minutes', '30', '--data-dir', collector.data])).stdout.trim();
     await page.locator('#code').fill(unlock.toLowerCase());
     await page.getByRole('button', { name: '許可コードを入力する' }).click();
     await page.locator('#granted').waitFor();
