@@ -121,7 +121,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   /** Records `inventory.changed` when the snapshot differs from the last one, never otherwise. */
   async function refreshInventory(): Promise<InventorySnapshot> {
-    const snapshot = await inventory.collect();
+    const snapshot = { ...(await inventory.collect()), enforcement: reconciler.state() };
     const hash = inventoryHash(snapshot);
     const previousHash = store.getState(STATE.inventoryHash);
     if (hash !== previousHash) {

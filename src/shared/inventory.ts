@@ -106,6 +106,8 @@ export const InventorySnapshot = z.object({
   network: z.array(NetworkInterface).max(256).default([]),
   users: z.array(LoggedInUser).max(1024).default([]),
   usb: z.array(UsbDevice).max(1024).default([]),
+  /** The agent's enforcement state when the snapshot was taken (`active`, `degraded`, `audit`, …). */
+  enforcement: z.string().max(16).default(''),
   /** Probes that failed; their sections are empty. */
   warnings: z
     .array(z.object({ section: z.string().max(32), message: UntrustedText }))
@@ -187,7 +189,7 @@ export function diffInventory(before: InventorySnapshot | null, after: Inventory
   const a = stableInventory(before);
   const b = stableInventory(after);
   const changes: InventoryChange[] = [];
-  for (const section of ['hostname', 'agentVersion', 'system', 'bios', 'os', 'cpu', 'memory'] as const) {
+  for (const section of ['hostname', 'agentVersion', 'enforcement', 'system', 'bios', 'os', 'cpu', 'memory'] as const) {
     const was = canonicalJson(a[section]);
     const now = canonicalJson(b[section]);
     if (was !== now) changes.push({ section, summary: `${was} → ${now}`.slice(0, 500) });
