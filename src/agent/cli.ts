@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { UsageError, createIpcClient, type StoredEvent } from '../shared';
+import { UsageError, createIpcClient, provisionFromArgs, type StoredEvent } from '../shared';
 import { createInventoryCollector } from './inventory';
 import { createLogger } from './logger';
 import { enrollAgent } from './enroll';
@@ -9,6 +10,7 @@ import { createAgent } from './main';
 import { loadPolicy } from './policy';
 import { connectIpc } from './ipc/socket';
 import { defaultAgentDataDir, defaultIpcPath, storeFile } from './paths';
+import { writeProvision } from './provision';
 import { openEventStore } from './store';
 import { summariseEvent } from './summary';
 
@@ -100,6 +102,30 @@ export function registerAgentCommands(program: Command): void {
         print(`enrolled as ${e.agentId} in segment ${e.segment} (policy v${policy?.version ?? '?'}, mode ${policy?.removableMedia.mode ?? '?'})`);
       } finally {
         store.close();
+      }
+    });
+
+  agent
+    .command('provision [installerArgs...]')
+    .description('validate and store the installer provision (collector URL, token, segment) for the service to enroll with')
+    .addOption(dataDirOption())
+    .option('--file <file>', 'a mamori-provision.json')
+    .action((installerArgs: string[], opts: CommonOptions & { file?: string }) => {
+      let value: unknown;
+      if (opts.file) {
+        try {
+          value = JSON.parse(fs.readFileSync(opts.file, 'utf8'));
+        } catch (err) {
+          throw new UsageError(`cannot read ${opts.file}: ${(err as Error).message}`);
+        }
+      } else {
+        value = provisionFromArgs(installerArgs);
+      }
+      try {
+        const p = writeProvision(path.resolve(opts.dataDir), value);
+        print(`provisioned: ${p.collectorUrl} segment ${p.segment}${p.collectorPublicKey ? ' (collector key pinned)' : ''}`);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
       }
     });
 

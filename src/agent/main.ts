@@ -6,6 +6,7 @@ import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
 import { createEnforcer, createReconciler, loadLocalAllow, startDeviceHints, withLocalAllow, type Enforcer } from './enforcement';
 import { storeFile } from './paths';
+import { enrollFromProvision } from './provision';
 import { createExceptionBook } from './exceptions';
 import { createAgentService } from './ipc/service';
 import { startIpcServer, type IpcServer } from './ipc/socket';
@@ -106,6 +107,17 @@ export function createAgent(opts: AgentOptions): Agent {
     const enrollment = loadEnrollment(store);
     if (!enrollment) return null;
     return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken });
+  }
+
+  /** A terminal installed with a provision enrolls itself on its first start. */
+  async function provisionIfNeeded(): Promise<void> {
+    try {
+      if (await enrollFromProvision(store, opts.dataDir, opts.systemRoot)) log.info({}, 'enrolled from the installer provision');
+    } catch (err) {
+      const message = (err as Error).message.slice(0, 500);
+      log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next start');
+      store.append({ type: 'agent.warning', payload: { component: 'provision', code: 'enroll_failed', message } });
+    }
   }
 
   function recordStart(): void {
@@ -219,6 +231,7 @@ export function createAgent(opts: AgentOptions): Agent {
     store,
     async runOnce() {
       try {
+        await provisionIfNeeded();
         recordStart();
         const first = await cycle();
         recordStop('once');
@@ -230,6 +243,7 @@ export function createAgent(opts: AgentOptions): Agent {
       }
     },
     async runForever() {
+      await provisionIfNeeded();
       recordStart();
       let stopping = false;
       const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });

@@ -12,3 +12,4 @@ export * from './version';
 export * from './ipc-protocol';
 export * from './unlock';
 export * from './bridge';
+export * from './provision';
