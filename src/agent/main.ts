@@ -4,7 +4,7 @@ import { createInventoryCollector, type InventoryCollector } from './inventory';
 import { createLoginSource, type LoginSource } from './logins';
 import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
-import { createEnforcer, createReconciler, loadLocalAllow, startDeviceHints, withLocalAllow, type Enforcer } from './enforcement';
+import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type Enforcer } from './enforcement';
 import { storeFile } from './paths';
 import { enrollFromProvision } from './provision';
 import { createExceptionBook } from './exceptions';
@@ -247,13 +247,21 @@ export function createAgent(opts: AgentOptions): Agent {
       recordStart();
       let stopping = false;
       const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
-      const hint = () => void reconciler.reconcile('hint').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
-      const { hints, error } = startDeviceHints(hint, log);
-      if (error && store.getState('hints.failure') !== error) {
-        store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message: `USB device notices unavailable (${error}); enforcing every ${Math.round((opts.reconcileIntervalMs ?? 30_000) / 1000)} s` } });
-        store.setState('hints.failure', error);
-      }
-      const timer = setInterval(hint, opts.reconcileIntervalMs ?? 30_000);
+      // Device hints and a timer only trigger level-triggered passes; without hints the timer
+      // alone keeps enforcing, and one agent.warning says so.
+      const intervalMs = opts.reconcileIntervalMs ?? 30_000;
+      const enforcement = createEnforcementService({
+        reconciler,
+        hints: createDeviceHints({ logger: log }),
+        intervalMs,
+        logger: log,
+        onHintsUnavailable: (error) => {
+          if (store.getState('hints.failure') === error) return;
+          store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message: `USB device notices unavailable (${error}); enforcing every ${Math.round(intervalMs / 1000)} s` } });
+          store.setState('hints.failure', error);
+        },
+      });
+      await enforcement.start();
       const stop = (signal: string) => {
         stopping = true;
         log.info({ signal }, 'stopping');
@@ -282,8 +290,7 @@ export function createAgent(opts: AgentOptions): Agent {
           };
         });
       }
-      clearInterval(timer);
-      hints?.stop();
+      await enforcement.stop();
       await ipc.stop();
       recordStop('signal');
       const api = client();

@@ -10,6 +10,7 @@ export * from './evaluate';
 export * from './hints';
 export * from './linux';
 export * from './reconciler';
+export * from './service';
 export * from './types';
 export * from './windows';
 
@@ -28,7 +29,12 @@ function createUnsupportedEnforcer(platform: string): Enforcer {
   };
 }
 
-/** The enforcer of this OS, chosen once at start-up. */
+/**
+ * The enforcer of this OS, chosen once at start-up. `runner` runs the OS tools (blockdev and
+ * udevadm; reg and pnputil; diskutil and system_profiler), the real ones by default. `memory`
+ * keeps what the Linux enforcer set across agent restarts, so a change made while the agent was
+ * stopped is still recorded as drift.
+ */
 export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner; memory?: EnforcerMemory }): Enforcer {
   const runner = opts.runner ?? execRunner;
   if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner, ...(opts.memory ? { memory: opts.memory } : {}) });

@@ -141,6 +141,9 @@ export function desiredRegistry(mode: RemovableMediaMode, allow: WindowsAllow): 
     set(INSTALL_KEY, 'AllowDenyLayered', 1);
     set(`${INSTALL_KEY}\\DenyDeviceIDs`, '1', 'USB\\Class_08');
     set(`${INSTALL_KEY}\\DenyDeviceIDs`, '2', 'USB\\Class_06');
+    // Android phones in MTP mode show a vendor-specific interface whose Microsoft OS descriptor
+    // gives this compatible id; Windows installs them as WPD devices through it.
+    set(`${INSTALL_KEY}\\DenyDeviceIDs`, '3', 'USB\\MS_COMP_MTP');
     if (allow.instanceIds.length) set(INSTALL_KEY, 'AllowInstanceIDs', 1);
     allow.instanceIds.forEach((id, i) => set(`${INSTALL_KEY}\\AllowInstanceIDs`, String(i + 1), id));
     if (allow.deviceIds.length) set(INSTALL_KEY, 'AllowDeviceIDs', 1);
@@ -171,64 +174,102 @@ export function windowsAllow(allow: AllowEntry[], decisions: DeviceDecision[]): 
 /**
  * Windows: the removable-storage policy values, device installation restrictions for allowlists,
  * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe).
+ * It remembers (for the agent's run) the values it wrote and the devices it disabled, so a value
+ * or device someone changed back by hand is reported as drift when it is restored.
  */
 export function createWindowsEnforcer(opts: { runner: CommandRunner }): Enforcer {
   const run = opts.runner;
   const disabledByUs = new Set<string>();
+  /** Registry values Mamori wrote or found as wanted, by lower-cased `KEY\value`. */
+  const ours = new Map<string, string | number>();
 
   async function readRegistry(): Promise<RegistryValues> {
     const values: RegistryValues = new Map();
     for (const key of [STORAGE_KEY, INSTALL_KEY]) {
+      // A missing key exits 1 ("unable to find the specified registry key"): no values.
       const { stdout, code } = await run('reg', ['query', key, '/s']);
       if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
     }
     return values;
   }
 
+  async function listDevices(): Promise<UsbDevice[]> {
+    const { stdout, code } = await run('pnputil', ['/enum-devices', '/connected']);
+    if (code !== 0) throw new Error(`pnputil /enum-devices exited ${code}`);
+    return pnpToUsbDevices(parsePnputilDevices(stdout));
+  }
+
+  async function registry(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
+    const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
+    const have = byLowerCase(await readRegistry());
+    const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);
+    const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
+    for (const [k, { path: p, value }] of want) {
+      const found = have.get(k)?.value;
+      if (found === value) {
+        ours.set(k, value);
+        continue;
+      }
+      if (ours.get(k) === value) pass.drift.push({ control: p, expected: String(value), found: found === undefined ? 'absent' : String(found) });
+      const { key, name } = split(p);
+      const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
+      const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
+      pass.changed = true;
+      if (r.code !== 0) pass.failures.push(`reg add ${key} /v ${name} exited ${r.code}`);
+    }
+    for (const [k, { path: p }] of have) {
+      if (want.has(k) || !underOurKeys(k)) continue;
+      const { key, name } = split(p);
+      const r = await run('reg', ['delete', key, '/v', name, '/f']);
+      pass.changed = true;
+      ours.delete(k);
+      if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
+    }
+    if (!pass.changed) return;
+    const check = byLowerCase(await readRegistry());
+    for (const [k, { path: p, value }] of want) {
+      if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
+      else ours.set(k, value);
+    }
+    for (const [k, { path: p }] of check) if (!want.has(k) && underOurKeys(k)) pass.failures.push(`${p} is still set after deleting it`);
+  }
+
   return {
-    async devices() {
-      const { stdout, code } = await run('pnputil', ['/enum-devices', '/connected']);
-      if (code !== 0) throw new Error(`pnputil exited ${code}`);
-      return pnpToUsbDevices(parsePnputilDevices(stdout));
-    },
+    devices: listDevices,
 
     async enforce(mode, decisions, allow = []) {
       const pass: EnforcerPass = { drift: [], failures: [], changed: false };
-      const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
-      const have = byLowerCase(await readRegistry());
-      const ours = (k: string) => k.startsWith(STORAGE_KEY.toLowerCase()) || k.startsWith(INSTALL_KEY.toLowerCase());
-      const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
-      for (const [k, { path: p, value }] of want) {
-        if (have.get(k)?.value === value) continue;
-        const { key, name } = split(p);
-        const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
-        const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
-        pass.changed = true;
-        if (r.code !== 0) pass.failures.push(`reg add ${key} ${name} exited ${r.code}`);
-      }
-      for (const [k, { path: p }] of have) {
-        if (want.has(k) || !ours(k)) continue;
-        const { key, name } = split(p);
-        const r = await run('reg', ['delete', key, '/v', name, '/f']);
-        pass.changed = true;
-        if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
-      }
-      const check = byLowerCase(await readRegistry());
-      for (const [k, { path: p, value }] of want) if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
+      await registry(pass, mode, decisions, allow);
 
       // Policy values stop new devices; a device already present is switched off by pnputil.
+      const expectDisabled = new Map<string, boolean>();
       for (const { device, evaluation } of decisions) {
         if (evaluation.interfaces.length === 0 || !device.interfaces.some(isRemovableMediaInterface)) continue;
         const id = device.port;
         if (evaluation.decision === 'block' && device.authorized !== false) {
+          // Enabled again by hand (Device Manager, pnputil) after Mamori disabled it.
+          if (disabledByUs.has(id)) pass.drift.push({ control: `${id} disabled`, expected: 'disabled', found: 'enabled', device });
           const r = await run('pnputil', ['/disable-device', id]);
           pass.changed = true;
+          expectDisabled.set(id, true);
           if (r.code !== 0) pass.failures.push(`pnputil /disable-device ${id} exited ${r.code}`);
-          else disabledByUs.add(id);
-        } else if (evaluation.decision !== 'block' && device.authorized === false && disabledByUs.has(id)) {
+        } else if (evaluation.decision === 'block') {
+          disabledByUs.add(id);
+        } else if (device.authorized === false && disabledByUs.has(id)) {
           const r = await run('pnputil', ['/enable-device', id]);
           pass.changed = true;
+          expectDisabled.set(id, false);
           if (r.code !== 0) pass.failures.push(`pnputil /enable-device ${id} exited ${r.code}`);
+        }
+      }
+      if (expectDisabled.size > 0) {
+        // Read back: pnputil exits 0 for a device it could not stop until a restart.
+        const now = new Map((await listDevices().catch(() => [])).map((d) => [d.port, d.authorized === false]));
+        for (const [id, disabled] of expectDisabled) {
+          const found = now.get(id);
+          if (found === undefined) continue; // unplugged meanwhile
+          if (found !== disabled) pass.failures.push(`${id} reads ${found ? 'disabled' : 'enabled'} after pnputil /${disabled ? 'disable' : 'enable'}-device`);
+          else if (disabled) disabledByUs.add(id);
           else disabledByUs.delete(id);
         }
       }

@@ -71,3 +71,64 @@ describe('policy evaluation', () => {
     expect(evaluateDevice(device({}), policy('block'), [portOnly], now).decision).toBe('block');
   });
 });
+
+describe('a corpus of allowlists', () => {
+  // Each entry as an admin might type it, whether the collector's schema takes it, and which of
+  // the devices below it lets in under `block`.
+  const devices = {
+    sandisk: device({ port: '1-2' }),
+    sandiskOther: device({ port: '1-3', serial: '4C530001230101109999' }),
+    sandiskPadded: device({ port: '1-4', serial: '4C530001230101109473  ' }),
+    noSerial: device({ port: '1-5', vendorId: '090c', productId: '1000', serial: '' }),
+    pseudo: device({ port: '1-6', vendorId: '090c', productId: '1000', serial: '7&2A3B4C5D&0&1' }),
+    keyboard: device({ port: '1-7', vendorId: '046d', productId: 'c31c', serial: '', classes: ['03'] }),
+  };
+  const allowed = (entries: unknown[]) =>
+    Object.entries(devices)
+      .filter(([, d]) => evaluateDevice(d, policy('block', entries), [], now).decision === 'allow' && removable(d))
+      .map(([name]) => name);
+  const removable = (d: UsbDevice) => d.interfaces.some(isRemovableMediaInterface);
+
+  const good: [string, unknown[], string[]][] = [
+    ['one serial', [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }], ['sandisk', 'sandiskPadded']],
+    ['upper-case ids, normalized by the schema', [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, { vendorId: '090C', productId: '1000' }], ['sandisk', 'sandiskPadded', 'noSerial', 'pseudo']],
+    ['a whole model', [{ vendorId: '0781', productId: '5581' }], ['sandisk', 'sandiskOther', 'sandiskPadded']],
+    ['a serial with spaces around it', [{ vendorId: '0781', productId: '5581', serial: ' 4C530001230101109473 ' }], ['sandisk', 'sandiskPadded']],
+    ['a serial in the wrong case', [{ vendorId: '0781', productId: '5581', serial: '4c530001230101109473' }], []],
+    ['a Windows pseudo-serial', [{ vendorId: '090c', productId: '1000', serial: '7&2A3B4C5D&0&1' }], []],
+    ['another model’s serial', [{ vendorId: '090c', productId: '1000', serial: '4C530001230101109473' }], []],
+    ['nothing', [], []],
+  ];
+  it.each(good)('%s', (_name, entries, expected) => {
+    expect(allowed(entries)).toEqual(expected);
+  });
+
+  const bad: [string, unknown][] = [
+    ['a vendor id that is not hex', { vendorId: 'SanD', productId: '5581' }],
+    ['a three-digit product id', { vendorId: '0781', productId: '558' }],
+    ['a 0x prefix', { vendorId: '0x0781', productId: '5581' }],
+    ['an empty serial (meaning "any" must be written by leaving it out)', { vendorId: '0781', productId: '5581', serial: '' }],
+    ['a blank serial', { vendorId: '0781', productId: '5581', serial: '   ' }],
+    ['no product id', { vendorId: '0781' }],
+    ['a serial that is a number', { vendorId: '0781', productId: '5581', serial: 4 }],
+  ];
+  it.each(bad)('refuses %s', (_name, entry) => {
+    expect(PolicyInput.safeParse({ segment: 'mynumber', removableMedia: { mode: 'block', allow: [entry] } }).success).toBe(false);
+  });
+
+  it('never lets in a device without a real serial through a serial entry, even one built by hand past the schema', () => {
+    for (const serial of ['', '7&2A3B4C5D&0&1']) {
+      const d = device({ serial });
+      expect(matchesAllowEntry(d, { vendorId: '0781', productId: '5581', serial })).toBe(false);
+    }
+    expect(evaluateDevice(device({ serial: '' }), policy('block'), [], now).flags).toEqual({ pseudoSerial: false, missingSerial: true });
+  });
+
+  it('never touches a keyboard, hub, card reader, audio, video, printer or network interface, whatever the list says', () => {
+    for (const cls of ['03', '09', '0b', '01', '0e', '07', '02', '0a', 'e0', 'ef']) {
+      for (const mode of ['block', 'readonly'] as const) {
+        expect(evaluateDevice(device({ classes: [cls] }), policy(mode), [], now)).toMatchObject({ decision: 'allow', interfaces: [] });
+      }
+    }
+  });
+});

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The Linux USB enforcer against a real kernel: a Debian 6.1 kernel under QEMU (TCG), with a
-// USB stick, an MTP device, a smart-card reader and a keyboard hot-plugged into its xHCI
-// controller over QMP. The guest runs the real enforcer and reconciler (guest-agent.js) on the
-// host's Node and dist/, shared read-only over 9p. See README.md in this folder.
+// USB stick, an MTP device, a smart-card reader, a keyboard and a serial adapter hot-plugged into
+// its xHCI controller over QMP. The guest runs the real enforcer and reconciler (guest-agent.js)
+// on the host's Node and dist/, shared read-only over 9p. See README.md in this folder.
 
 const HERE = __dirname;
 const ROOT = path.resolve(HERE, '..', '..', '..');
@@ -19,6 +19,8 @@ const STICK = { vendorId: '46f4', productId: '0001', serial: 'ABC123' };
 const MTP = { vendorId: '46f4', productId: '0004' };
 const CCID = { vendorId: '08e6', productId: '4433' };
 const KBD = { vendorId: '0627', productId: '0001' };
+/** QEMU's usb-serial is an FTDI adapter: one vendor-specific (ff) interface that is not MTP. */
+const SERIAL = { vendorId: '0403', productId: '6001' };
 
 interface Iface {
   name: string;
@@ -298,6 +300,7 @@ describe.skipIf(SKIP)(title, () => {
       ...['-blockdev', `driver=raw,node-name=stick,file.driver=file,file.filename=${stick}`],
       ...['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'],
       ...['-qmp', `unix:${path.join(work, 'qmp.sock')},server=on,wait=off`],
+      ...['-chardev', 'null,id=ser0'],
     ]);
     await qmp.connect(path.join(work, 'qmp.sock'), 20_000);
     const ready = await guest.ready(150_000);
@@ -333,13 +336,15 @@ describe.skipIf(SKIP)(title, () => {
     expect(s.blocks).toEqual([]);
   });
 
-  it('blocks a hot-plugged stick and MTP device with no block device ever appearing, and lets a card reader and keyboard work', async () => {
+  it('blocks a hot-plugged stick and MTP device with no block device ever appearing, and lets a card reader, keyboard and serial adapter work', async () => {
     const t0 = Date.now();
     await qmp.execute('device_add', { driver: 'usb-storage', bus: 'xhci.0', drive: 'stick', id: 'stick', serial: STICK.serial });
     await qmp.execute('device_add', { driver: 'usb-mtp', bus: 'xhci.0', id: 'mtp', rootdir: path.join(work, 'mtp'), desc: 'Phone' });
     await qmp.execute('device_add', { driver: 'usb-ccid', bus: 'xhci.0', id: 'ccid' });
     await qmp.execute('device_add', { driver: 'usb-kbd', bus: 'xhci.0', id: 'kbd' });
-    for (const d of [STICK, MTP, CCID, KBD]) await guest!.call('waitUsb', d);
+    // always-plugged: a serial adapter otherwise attaches only once something opens its chardev.
+    await qmp.execute('device_add', { driver: 'usb-serial', bus: 'xhci.0', id: 'serial', chardev: 'ser0', 'always-plugged': true });
+    for (const d of [STICK, MTP, CCID, KBD, SERIAL]) await guest!.call('waitUsb', d);
     // The kernel and udev alone, before any agent pass after the plug (as with the agent stopped).
     const before = await guest!.snapshot();
 
@@ -353,6 +358,17 @@ describe.skipIf(SKIP)(title, () => {
     // The card reader and keyboard were authorized by the udev rule, and the keyboard bound.
     expect(find(before, CCID).map((i) => [i.interfaceClass, i.authorized])).toEqual([['0b', '1']]);
     expect(find(before, KBD).map((i) => [i.interfaceClass, i.authorized, i.driver])).toEqual([['03', '1', 'usbhid']]);
+    // A vendor-specific interface that does not name itself MTP is udev's to authorize too.
+    expect(find(before, SERIAL).map((i) => [i.interfaceClass, i.authorized])).toEqual([['ff', '1']]);
+    // udev's own account of which of Mamori's rules it applies to each interface (udevadm test
+    // parses the rules as udevd does, and reports a rule it cannot parse).
+    for (const [d, authorizes] of [[STICK, false], [MTP, false], [CCID, true], [KBD, true], [SERIAL, true]] as const) {
+      const iface = find(before, d)[0]!.name;
+      const out = (await guest!.call<{ stdout: string }>('sh', { script: `udevadm test --action=add /sys/bus/usb/devices/${iface} 2>&1` })).stdout;
+      expect(out, `udevadm test ${iface}`).toContain('Reading rules file: /etc/udev/rules.d/70-mamori-usb.rules');
+      expect(out).not.toMatch(/70-mamori-usb\.rules:\d+.*(Invalid|invalid|Failed to parse|unknown key|ignoring)/);
+      expect(/70-mamori-usb\.rules:\d+ ATTR '[^']*\/authorized' writing '1'/.test(out), `${d.vendorId}:${d.productId} authorized by udev`).toBe(authorizes);
+    }
     expect(before.blocks).toEqual([]);
 
     // The agent's pass: decisions recorded, nothing of the above changed.
@@ -365,6 +381,7 @@ describe.skipIf(SKIP)(title, () => {
     expect(find(after, MTP)[0]).toMatchObject({ authorized: '0', driver: '' });
     expect(find(after, CCID)[0]).toMatchObject({ authorized: '1' });
     expect(find(after, KBD)[0]).toMatchObject({ authorized: '1', driver: 'usbhid' });
+    expect(find(after, SERIAL)[0]).toMatchObject({ authorized: '1' });
     // From the kernel's own uevents since boot, not a poll: no sd* was ever added.
     expect(sdEvents(after), 'block uevents for sd*').toEqual([]);
     expect(after.blocks).toEqual([]);
@@ -372,7 +389,7 @@ describe.skipIf(SKIP)(title, () => {
     const blocked = eventsOf(after, 'device.blocked').map((e) => `${e.payload.vendorId}:${e.payload.productId}:${e.payload.serial}`);
     expect(blocked.sort()).toEqual([`${MTP.vendorId}:${MTP.productId}:${find(after, MTP)[0]!.serial ?? ''}`, `${STICK.vendorId}:${STICK.productId}:${STICK.serial}`].sort());
     const attached = eventsOf(after, 'device.attached').map((e) => `${e.payload.vendorId}:${e.payload.productId}`);
-    expect(attached).toEqual(expect.arrayContaining([`${CCID.vendorId}:${CCID.productId}`, `${KBD.vendorId}:${KBD.productId}`]));
+    expect(attached).toEqual(expect.arrayContaining([`${CCID.vendorId}:${CCID.productId}`, `${KBD.vendorId}:${KBD.productId}`, `${SERIAL.vendorId}:${SERIAL.productId}`]));
     timings.plugAndBlock = Date.now() - t0;
   });
 
@@ -455,10 +472,37 @@ describe.skipIf(SKIP)(title, () => {
     console.log(`readonly replug: ${stickDisk} is read-only; the agent's pass ran ${JSON.stringify(pass.ran.map((r) => r.cmd))}`);
   });
 
+  it('under readonly, an allowlisted stick is writable: the flag udev set at add is taken off', async () => {
+    await guest!.call('policy', policy('readonly', [{ ...STICK }], 4));
+    const pass = await guest!.call<{ state: string; warnings: string[]; ran: { cmd: string }[] }>('reconcile', { reason: 'policy' });
+    expect(pass).toMatchObject({ state: 'active', warnings: [] });
+    expect(pass.ran.map((r) => r.cmd)).toEqual([`blockdev --setrw /dev/${stickDisk}`]);
+    const s = await guest!.call<Snapshot>('settle');
+    expect(s.blocks).toEqual([{ name: stickDisk, usbInterface: stickIface, ro: '0' }]);
+    expect(find(s, MTP)[0]).toMatchObject({ authorized: '0' });
+  });
+
+  it('under audit every control is restored: root hubs, rules file, the MTP interface, read-only flags', async () => {
+    // Make the stick read-only again first, as under readonly without the allowlist.
+    await guest!.call('policy', policy('readonly', [], 5));
+    await guest!.call('reconcile', { reason: 'policy' });
+    expect((await guest!.call<Snapshot>('settle')).blocks).toEqual([{ name: stickDisk, usbInterface: stickIface, ro: '1' }]);
+
+    await guest!.call('policy', policy('audit', [], 6));
+    const pass = await guest!.call<{ state: string; warnings: string[] }>('reconcile', { reason: 'policy' });
+    expect(pass).toMatchObject({ state: 'audit', warnings: [] });
+    const s = await guest!.call<Snapshot>('settle');
+    for (const hub of s.rootHubs) expect(hub.interfaceAuthorizedDefault).toBe('1');
+    expect(s.rules).toBeNull();
+    expect(find(s, MTP)[0]).toMatchObject({ authorized: '1' });
+    expect(s.blocks).toEqual([{ name: stickDisk, usbInterface: stickIface, ro: '0' }]);
+    expect(find(s, KBD)[0]).toMatchObject({ authorized: '1', driver: 'usbhid' });
+  });
+
   it('back under block, a hand re-authorization is undone and recorded as policy.drift_corrected', async () => {
     const s0 = await guest!.snapshot();
     const from = s0.uevents.length;
-    await guest!.call('policy', policy('block', [], 4));
+    await guest!.call('policy', policy('block', [], 7));
     expect(await guest!.call('reconcile', { reason: 'policy' })).toMatchObject({ state: 'active', warnings: [] });
     await guest!.call('waitUevent', { action: 'remove', name: `^${stickDisk}$`, since: from });
     let s = await guest!.call<Snapshot>('settle');
