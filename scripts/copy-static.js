@@ -1,11 +1,17 @@
 'use strict';
-// Copies the tray windows' HTML and CSS next to their compiled scripts in dist/web/renderer.
+// Copies the files tsc does not emit next to the compiled code: the tray windows' HTML and CSS
+// (dist/web/renderer) and the console's CSS, script and icon (dist/collector/console/static).
 const fs = require('node:fs');
 const path = require('node:path');
 
-const from = path.join(__dirname, '..', 'src', 'renderer');
-const to = path.join(__dirname, '..', 'dist', 'web', 'renderer');
-fs.mkdirSync(to, { recursive: true });
-for (const file of fs.readdirSync(from)) {
-  if (/\.(html|css)$/.test(file)) fs.copyFileSync(path.join(from, file), path.join(to, file));
+const root = path.join(__dirname, '..');
+function copy(fromDir, toDir, pattern) {
+  fs.mkdirSync(toDir, { recursive: true });
+  for (const file of fs.readdirSync(fromDir)) {
+    if (pattern.test(file)) fs.copyFileSync(path.join(fromDir, file), path.join(toDir, file));
+  }
 }
+copy(path.join(root, 'src', 'renderer'), path.join(root, 'dist', 'web', 'renderer'), /\.(html|css)$/);
+const consoleStatic = path.join(root, 'dist', 'collector', 'console', 'static');
+copy(path.join(root, 'src', 'collector', 'console', 'static'), consoleStatic, /\.(css|js)$/);
+fs.copyFileSync(path.join(root, 'assets', 'icon.png'), path.join(consoleStatic, 'icon.png'));

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { Policy, SEGMENTS, defaultPolicyInput, type PolicyInput, type Segment } from '../shared';
+import { audit, type Actor } from './admins';
 import type { SigningKey } from './crypto';
 import type { Database } from './db/schema';
 
@@ -51,4 +52,15 @@ export async function putPolicy(db: Kysely<Database>, key: SigningKey, input: Po
     if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1) return { before, after };
   }
   throw new Error('the policy changed under us five times; try again');
+}
+
+/**
+ * An admin's policy change, from the API or the console: a new signed version, and an audit entry
+ * with the policy before and after.
+ */
+export async function applyPolicyChange(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: Actor): Promise<{ before: Policy; after: Policy }> {
+  const { before, after } = await putPolicy(db, key, input, actor.username);
+  const body = (p: Policy) => ({ removableMedia: p.removableMedia, syncIntervalSeconds: p.syncIntervalSeconds, incidentContact: p.incidentContact });
+  await audit(db, actor, 'policy.change', input.segment, { fromVersion: before.version, toVersion: after.version, before: body(before), after: body(after) });
+  return { before, after };
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   EnrollRequest,
@@ -12,12 +12,10 @@ import {
 import { audit, authenticateAdmin, type Actor, type Role } from './admins';
 import { authenticateAgent, enroll, ingestEvents, storeInventory } from './agents';
 import type { CollectorContext } from './context';
-import { exportFileName, type ExportLang } from './export/columns';
-import { ledgerCsv } from './export/csv';
-import { ledgerRows } from './export/ledger';
+import { ExportQuery, sendLedger } from './export/http';
 import { approvedFor, decideException, listExceptions } from './exceptions';
 import { INCIDENT_STATUSES, listIncidents, moveIncident } from './incidents';
-import { currentPolicy, policyHistory, putPolicy } from './policies';
+import { applyPolicyChange, currentPolicy, policyHistory } from './policies';
 
 /** Parses with a schema, stripping unknown fields; a refusal is a 400 naming the field. */
 export function parse<T>(schema: z.ZodType<T>, value: unknown, what = 'body'): T {
@@ -90,18 +88,6 @@ const EventsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(500),
 });
 
-const ExportQuery = z.object({
-  format: z.enum(['csv', 'xlsx', 'json']).default('csv'),
-  segment: Segment.optional(),
-  lang: z.enum(['ja', 'en']).default('ja'),
-});
-
-function attachment(reply: FastifyReply, fileName: string, contentType: string): void {
-  const ascii = fileName.replace(/[^\x20-\x7e]/g, '_');
-  reply.header('content-type', contentType);
-  reply.header('content-disposition', `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`);
-}
-
 /** The routes admins and auditors call with their API token. */
 export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
   app.get('/api/v1/admin/terminals', async (request) => {
@@ -136,17 +122,7 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
 
   app.get('/api/v1/admin/inventory/export', async (request, reply) => {
     const actor = await requireRole(ctx, request, READERS);
-    const q = parse(ExportQuery, request.query, 'query');
-    if (q.format === 'xlsx') throw new MamoriError('bad_request', 'format=xlsx arrives with the admin console; use csv or json');
-    const rows = await ledgerRows(ctx.db, q.segment);
-    await audit(ctx.db, actor, 'inventory.export', q.segment ?? '*', { format: q.format, lang: q.lang, rows: rows.length });
-    const lang = q.lang as ExportLang;
-    if (q.format === 'json') {
-      attachment(reply, exportFileName(lang, 'json'), 'application/json; charset=utf-8');
-      return reply.send(JSON.stringify(rows));
-    }
-    attachment(reply, exportFileName(lang, 'csv'), 'text/csv; charset=utf-8');
-    return reply.send(ledgerCsv(rows, lang));
+    return sendLedger(ctx, reply, actor, parse(ExportQuery, request.query, 'query'));
   });
 
   app.get('/api/v1/admin/policies/:segment', async (request) => {
@@ -162,13 +138,7 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const input = parse(PolicyInput, { ...body, segment: body.segment ?? segment });
     if (input.segment !== segment) throw new MamoriError('bad_request', `the document is for segment ${input.segment}, the path says ${segment}`);
-    const { before, after } = await putPolicy(ctx.db, ctx.key, input, actor.username);
-    await audit(ctx.db, actor, 'policy.change', segment, {
-      fromVersion: before.version,
-      toVersion: after.version,
-      before: { removableMedia: before.removableMedia, syncIntervalSeconds: before.syncIntervalSeconds, incidentContact: before.incidentContact },
-      after: { removableMedia: after.removableMedia, syncIntervalSeconds: after.syncIntervalSeconds, incidentContact: after.incidentContact },
-    });
+    const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actor);
     return after;
   });
 

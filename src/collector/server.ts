@@ -7,6 +7,7 @@ import type { CollectorContext } from './context';
 import { loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl } from './db/connect';
 import { ensureDefaultPolicies } from './policies';
+import { registerConsole } from './console/routes';
 import { adminRoutes, agentRoutes } from './routes';
 
 /** Largest request body: a full batch of events with room to spare. */
@@ -74,11 +75,12 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     const message = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body larger than ${BODY_LIMIT} bytes` : error.message;
     return reply.code(status).send({ error: { code: errorCodeFor(status), message } });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   adminRoutes(app, ctx);
+  // The console also answers unknown paths: its 404 page, or the API's JSON 404 under /api/.
+  await registerConsole(app, ctx, { secure: !!opts.https });
 
   return {
     ctx,

@@ -124,6 +124,29 @@ function migrations(engine: DbEngine): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_console': {
+      async up(db: Kysely<unknown>) {
+        // Console sessions live in the database so that several collectors can serve one console.
+        await db.schema
+          .createTable('console_sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('console_sessions_user').on('console_sessions').column('username').execute();
+        await db.schema.alterTable('admins').addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('admins').addColumn('locked_until', 'text').execute();
+        await db.schema.alterTable('admins').addColumn('last_login_at', 'text').execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+        await db.schema.createIndex('agents_last_seen').on('agents').column('last_seen').execute();
+        await db.schema.createIndex('events_agent_type').on('events').columns(['agent_id', 'type', 'seq']).execute();
+      },
+    },
   };
 }
 

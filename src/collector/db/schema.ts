@@ -74,6 +74,23 @@ export interface AdminsTable {
   password_hash: string;
   api_token_hash: string;
   created_at: string;
+  /** Consecutive failed console logins; reset by a successful one. */
+  failed_logins: Generated<number>;
+  /** Set after too many failed logins: no login until then. */
+  locked_until: string | null;
+  last_login_at: string | null;
+}
+
+/** A console login. Only the SHA-256 of the session id is stored; the role is read from `admins`. */
+export interface ConsoleSessionsTable {
+  id_hash: string;
+  username: string;
+  csrf_token: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  address: string;
+  user_agent: string;
 }
 
 export interface AuditLogTable {
@@ -128,4 +145,5 @@ export interface Database {
   audit_log: AuditLogTable;
   incidents: IncidentsTable;
   exceptions: ExceptionsTable;
+  console_sessions: ConsoleSessionsTable;
 }
