@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAdmin } from '../../src/collector/admins';
 import { createEnrollmentToken } from '../../src/collector/agents';
 import { resolveSession, IDLE_MINUTES, ABSOLUTE_HOURS, login } from '../../src/collector/console/auth';
-import { CONSOLE_ROUTES, safeNext, zonedMidnight } from '../../src/collector/console/routes';
+import { CONSOLE_ROUTES, PAGE_ROLES, safeNext, zonedMidnight } from '../../src/collector/console/routes';
 import { inert } from '../../src/collector/console/render';
 import { createCollector, type Collector } from '../../src/collector/server';
 import { verifyUnlockCode, type Policy } from '../../src/shared';
@@ -184,7 +184,8 @@ describe.each(ENGINES)('console on %s', (engine) => {
       const url = fill(r.url);
       const res = r.method === 'GET' ? await auditor.get(url) : await auditor.request('POST', url, { _csrf: token, minutes: '60', status: 'closed', role: 'auditor', password: 'x'.repeat(20), document: '{}', baseVersion: '1', requestCode: seeded.requests[0]!.requestCode });
       expect([200, 403], `${r.method} ${r.url} → ${res.statusCode}`).toContain(res.statusCode);
-      const allowed = r.page !== 'exceptions' && r.page !== 'policies' && r.page !== 'users' && !(r.method === 'POST' && r.url === '/incidents/:id/status');
+      const allowed = (PAGE_ROLES[r.page] as readonly string[]).includes('auditor');
+      expect(collector.app.hasRoute({ method: r.method, url: r.url }), `${r.method} ${r.url} is served`).toBe(true);
       expect(res.statusCode, `${r.method} ${r.url}`).toBe(allowed ? 200 : 403);
       if (res.statusCode === 403) expect(res.body).toContain('この操作の権限がありません');
     }
@@ -214,9 +215,9 @@ describe.each(ENGINES)('console on %s', (engine) => {
     const detail = (await admin.get(`/terminals/${zeimu.enrolled.agentId}`)).body;
     expect(detail).toContain('=HYPERLINK(&quot;http://evil.example/&quot;,&quot;click me&quot;) &lt;script>window.__xss=1&lt;/script>');
     const incident = (await admin.get(`/incidents/${seeded.incidentReceipts[1]}`)).body;
-    expect(incident).toContain('bell\u2407esc\u241b[31mred');
+    expect(incident).toContain('bell[U+0007]esc[U+001B][31mred');
     expect(incident).toContain('report[U+202E]gnp.exe');
-    expect(inert('a\u0000b\u007fc\u2066d')).toBe('a\u2400b\u2421c[U+2066]d');
+    expect(inert('a\u0000b\u007fc\u2066d')).toBe('a[U+0000]b[U+007F]c[U+2066]d');
     const list = (await admin.get('/terminals')).body;
     expect(list).toContain('&lt;img src=x onerror=&quot;window.__xss=2&quot;>pc');
     expect((await admin.get('/terminals')).headers['content-security-policy']).toContain("script-src 'self'");

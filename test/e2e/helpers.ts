@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const MAMORI = path.join(ROOT, 'bin', 'mamori.js');
@@ -121,4 +122,16 @@ export async function startCollector(data: string, role: 'admin' | 'auditor' = '
     },
     stop: () => proc.stop(),
   };
+}
+
+/** Debian's Chromium (CI installs it); Playwright's own browser download is never used. */
+export const CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => fs.existsSync(p));
+
+/** Starts Debian's Chromium headless, without the background traffic a closed network refuses. */
+export async function launchChromium(): Promise<Browser> {
+  if (!CHROMIUM) throw new Error('Chromium is not installed: apt-get install chromium (.ci/run does)');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
 }

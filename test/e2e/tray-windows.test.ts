@@ -2,15 +2,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectIpc } from '../../src/agent/ipc/socket';
 import { BRIDGE_METHODS, createBridge, createIpcClient, type AgentService, type BridgeResult } from '../../src/shared';
 import { PRESETS, buildSysfs } from '../fixtures/linux/sysfs';
-import { ROOT, mamori, requireBuild, startCollector, startMamori, waitFor, type Running, type TestCollector } from './helpers';
+import { ROOT, launchChromium, mamori, requireBuild, startCollector, startMamori, waitFor, type Running, type TestCollector } from './helpers';
 
-/** Debian's Chromium (CI installs it); Playwright's own browser download is never used. */
-export const CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium'].find((p) => fs.existsSync(p));
 const SHOTS = path.join(ROOT, 'test-output', 'tray');
 
 let dir: string;
@@ -25,7 +23,6 @@ const authorized = (iface: string) => fs.readFileSync(path.join(fs.realpathSync(
 
 beforeAll(async () => {
   requireBuild();
-  if (!CHROMIUM) throw new Error('Chromium is not installed: apt-get install chromium (.ci/run does)');
   fs.mkdirSync(SHOTS, { recursive: true });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-e2e-tray-'));
   buildSysfs(root(), [PRESETS.keyboard(), { ...PRESETS.stickWithSerial('1-2', 'STICK-A'), product: 'Ultra <script>alert(1)</script>' }]);
@@ -48,10 +45,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => pages.listen(0, '127.0.0.1', r));
   pagesUrl = `http://127.0.0.1:${(pages.address() as { port: number }).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -46,15 +46,47 @@ export interface ConsoleOptions {
   secure: boolean;
 }
 
-/** One console route, as the role matrix lists it. */
+/** One console route and the page whose roles guard it. */
 export interface ConsoleRoute {
   method: 'GET' | 'POST';
   url: string;
   page: PageName;
 }
 
-/** Every page and action of the console with the page whose roles guard it (tests walk this). */
-export const CONSOLE_ROUTES: ConsoleRoute[] = [];
+/**
+ * Every page and action of the console with the page whose roles guard it: the role matrix, in
+ * one place. A route registered without an entry here fails at start-up.
+ */
+export const CONSOLE_ROUTES: readonly ConsoleRoute[] = [
+  { method: 'GET', url: '/', page: 'dashboard' },
+  { method: 'GET', url: '/terminals', page: 'terminals' },
+  { method: 'GET', url: '/terminals/:id', page: 'terminals' },
+  { method: 'POST', url: '/terminals/:id/verify', page: 'terminals' },
+  { method: 'GET', url: '/incidents', page: 'incidents' },
+  { method: 'GET', url: '/incidents/:id', page: 'incidents' },
+  { method: 'POST', url: '/incidents/:id/status', page: 'incidentWorkflow' },
+  { method: 'GET', url: '/exceptions', page: 'exceptions' },
+  { method: 'POST', url: '/exceptions/:id/approve', page: 'exceptions' },
+  { method: 'POST', url: '/exceptions/:id/deny', page: 'exceptions' },
+  { method: 'POST', url: '/exceptions/unlock', page: 'exceptions' },
+  { method: 'GET', url: '/policies', page: 'policies' },
+  { method: 'GET', url: '/policies/:segment', page: 'policies' },
+  { method: 'POST', url: '/policies/:segment/preview', page: 'policies' },
+  { method: 'POST', url: '/policies/:segment/edit', page: 'policies' },
+  { method: 'POST', url: '/policies/:segment', page: 'policies' },
+  { method: 'GET', url: '/policies/:segment/versions/:version', page: 'policies' },
+  { method: 'GET', url: '/exports', page: 'exports' },
+  { method: 'GET', url: '/exports/download', page: 'exports' },
+  { method: 'GET', url: '/users', page: 'users' },
+  { method: 'POST', url: '/users', page: 'users' },
+  { method: 'POST', url: '/users/:name/role', page: 'users' },
+  { method: 'POST', url: '/users/:name/password', page: 'users' },
+  { method: 'POST', url: '/users/:name/unlock', page: 'users' },
+  { method: 'POST', url: '/users/:name/token', page: 'users' },
+  { method: 'POST', url: '/users/:name/delete', page: 'users' },
+  { method: 'GET', url: '/audit', page: 'audit' },
+  { method: 'GET', url: '/audit/export.csv', page: 'audit' },
+];
 
 type Handler = (request: FastifyRequest, reply: FastifyReply, s: ConsoleSession, v: View) => Promise<unknown>;
 
@@ -149,8 +181,10 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     };
 
     /** Registers a page or action: session, role, and (for POST) origin and CSRF are checked first. */
-    const route = (method: 'GET' | 'POST', url: string, page: PageName, handler: Handler) => {
-      CONSOLE_ROUTES.push({ method, url, page });
+    const route = (method: 'GET' | 'POST', url: string, handler: Handler) => {
+      const entry = CONSOLE_ROUTES.find((r) => r.method === method && r.url === url);
+      if (!entry) throw new Error(`console route ${method} ${url} is missing from CONSOLE_ROUTES`);
+      const page = entry.page;
       scope.route({
         method,
         url,
@@ -171,6 +205,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
           } catch (err) {
             if (err instanceof MamoriError && err.code === 'not_found') return problem(reply, v, 404, 'error.notFound.title', v.t('error.notFound.body'));
             if (err instanceof MamoriError && (err.code === 'bad_request' || err.code === 'validation_failed')) return problem(reply, v, 400, 'error.bad.title', err.message);
+            if (err instanceof z.ZodError) return problem(reply, v, 400, 'error.bad.title', err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
             request.log.error({ err }, 'console request failed');
             return problem(reply, v, 500, 'error.internal.title', v.t('error.internal.body'));
           }
@@ -229,7 +264,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     // ---- dashboard and terminals ----
 
-    route('GET', '/', 'dashboard', async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db)} />));
+    route('GET', '/', async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db)} />));
 
     const TerminalQuery = z.object({
       q: z.string().trim().max(200).optional().catch(undefined),
@@ -239,7 +274,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       sort: z.enum(['hostname', 'last_seen']).optional().catch(undefined),
       page: z.coerce.number().int().min(1).max(100_000).catch(1),
     });
-    route('GET', '/terminals', 'terminals', async (request, reply, _s, v) => {
+    route('GET', '/terminals', async (request, reply, _s, v) => {
       const q = TerminalQuery.parse(request.query ?? {});
       const filter = { ...q, q: q.q || undefined, pageSize: TERMINALS_PAGE };
       const { rows, total } = await searchTerminals(ctx.db, filter);
@@ -260,8 +295,8 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       await audit(ctx.db, actorOf(request, s), 'terminal.view', t.id, { hostname: t.hostname, type: type ?? null, before: q.before ?? null });
       return send(reply, <TerminalPage v={v} t={t} usb={usb} events={shown} eventType={type} before={q.before} nextBefore={more ? shown[shown.length - 1]!.seq : undefined} verified={verified} />);
     };
-    route('GET', '/terminals/:id', 'terminals', terminalPage);
-    route('POST', '/terminals/:id/verify', 'terminals', async (request, reply, s, v) => {
+    route('GET', '/terminals/:id', terminalPage);
+    route('POST', '/terminals/:id/verify', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const result = await verifyStoredChain(ctx.db, id.slice(0, 100));
       await audit(ctx.db, actorOf(request, s), 'terminal.verify', id, { count: result.count, broken: result.broken });
@@ -274,22 +309,20 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     // ---- incidents ----
 
-    route('GET', '/incidents', 'incidents', async (request, reply, s, v) => {
+    route('GET', '/incidents', async (request, reply, s, v) => {
       const { status } = z.object({ status: z.enum(INCIDENT_STATUSES).optional().catch(undefined) }).parse(request.query ?? {});
       const rows = await listIncidents(ctx.db, status);
       await audit(ctx.db, actorOf(request, s), 'incidents.read', status ?? '*', { count: rows.length });
       return send(reply, <IncidentsPage v={v} rows={rows} status={status} />);
     });
-    route('GET', '/incidents/:id', 'incidents', async (request, reply, s, v) => {
+    route('GET', '/incidents/:id', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const incident = await incidentById(ctx.db, id.slice(0, 100));
       if (!incident) throw new MamoriError('not_found', `no incident ${id}`);
       await audit(ctx.db, actorOf(request, s), 'incidents.read', incident.receipt, { count: 1 });
       return send(reply, <IncidentPage v={v} i={incident} />);
     });
-    // Reading incidents is for both roles; moving one is the admins' (checked inside).
-    route('POST', '/incidents/:id/status', 'incidents', async (request, reply, s, v) => {
-      if (s.role !== 'admin') return problem(reply, v, 403, 'error.forbidden.title', v.t('error.forbidden.body', { role: v.t(`role.${s.role}`) }));
+    route('POST', '/incidents/:id/status', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { status } = z.object({ status: z.enum(INCIDENT_STATUSES) }).parse(request.body);
       const move = await moveIncident(ctx.db, id.slice(0, 100), status, s.username);
@@ -305,9 +338,9 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       await audit(ctx.db, actorOf(request, s), 'exceptions.read', '*', { count: all.length });
       return send(reply, <ExceptionsPage v={v} pending={all.filter((e) => e.status === 'pending')} decided={all.filter((e) => e.status !== 'pending').slice(0, 200)} />, status);
     };
-    route('GET', '/exceptions', 'exceptions', exceptionsPage);
+    route('GET', '/exceptions', exceptionsPage);
     const Minutes = z.object({ minutes: z.coerce.number().int().min(1).max(7 * 24 * 60) });
-    route('POST', '/exceptions/:id/approve', 'exceptions', async (request, reply, s, v) => {
+    route('POST', '/exceptions/:id/approve', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { minutes } = Minutes.parse(request.body);
       const { expiresAt } = await decideException(ctx.db, id.slice(0, 100), 'approved', s.username, minutes);
@@ -315,14 +348,14 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       flashNext(reply, 'ok', 'exceptions.approved', { id, until: v.fmt.dateTime(expiresAt) });
       return redirect(reply, '/exceptions');
     });
-    route('POST', '/exceptions/:id/deny', 'exceptions', async (request, reply, s) => {
+    route('POST', '/exceptions/:id/deny', async (request, reply, s) => {
       const { id } = request.params as { id: string };
       await decideException(ctx.db, id.slice(0, 100), 'denied', s.username);
       await audit(ctx.db, actorOf(request, s), 'exception.deny', id);
       flashNext(reply, 'ok', 'exceptions.denied', { id });
       return redirect(reply, '/exceptions');
     });
-    route('POST', '/exceptions/unlock', 'exceptions', async (request, reply, s, v) => {
+    route('POST', '/exceptions/unlock', async (request, reply, s, v) => {
       const body = (request.body ?? {}) as Record<string, unknown>;
       const parsed = Minutes.safeParse(body);
       const minutes = parsed.success ? parsed.data.minutes : 60;
@@ -358,7 +391,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       );
     };
 
-    route('GET', '/policies', 'policies', async (_request, reply, _s, v) => {
+    route('GET', '/policies', async (_request, reply, _s, v) => {
       const summaries = [];
       for (const segment of SEGMENTS) {
         const [latest] = await policyHistory(ctx.db, segment);
@@ -366,7 +399,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       }
       return send(reply, <PoliciesPage v={v} summaries={summaries} />);
     });
-    route('GET', '/policies/:segment', 'policies', async (request, reply, _s, v) => {
+    route('GET', '/policies/:segment', async (request, reply, _s, v) => {
       const segment = segmentParam(request);
       const q = (request.query ?? {}) as Record<string, unknown>;
       let draft: PolicyDraft | null = null;
@@ -382,7 +415,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       }
       return editPage(reply, v, segment, draft);
     });
-    route('POST', '/policies/:segment/preview', 'policies', async (request, reply, _s, v) => {
+    route('POST', '/policies/:segment/preview', async (request, reply, _s, v) => {
       const segment = segmentParam(request);
       const draft = draftFromForm((request.body ?? {}) as Record<string, unknown>);
       const { input, errors } = validateDraft(draft, segment, v.t);
@@ -401,11 +434,11 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       if (!parsed.success || parsed.data.segment !== segment) throw new MamoriError('bad_request', 'the reviewed policy is not valid; edit it again');
       return parsed.data;
     };
-    route('POST', '/policies/:segment/edit', 'policies', async (request, reply, _s, v) => {
+    route('POST', '/policies/:segment/edit', async (request, reply, _s, v) => {
       const segment = segmentParam(request);
       return editPage(reply, v, segment, draftFromPolicy(documentOf((request.body ?? {}) as Record<string, unknown>, segment)));
     });
-    route('POST', '/policies/:segment', 'policies', async (request, reply, s, v) => {
+    route('POST', '/policies/:segment', async (request, reply, s, v) => {
       const segment = segmentParam(request);
       const body = (request.body ?? {}) as Record<string, unknown>;
       const input = documentOf(body, segment);
@@ -418,7 +451,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       flashNext(reply, 'ok', 'policies.changed', { segment: v.t(`segment.${segment}`), v: after.version });
       return redirect(reply, `/policies/${segment}`);
     });
-    route('GET', '/policies/:segment/versions/:version', 'policies', async (request, reply, _s, v) => {
+    route('GET', '/policies/:segment/versions/:version', async (request, reply, _s, v) => {
       const segment = segmentParam(request);
       const version = Number((request.params as { version: string }).version);
       const history = await policyHistory(ctx.db, segment);
@@ -429,20 +462,21 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     // ---- exports ----
 
-    route('GET', '/exports', 'exports', async (_request, reply, _s, v) => {
+    route('GET', '/exports', async (_request, reply, _s, v) => {
       const { rows } = await searchAudit(ctx.db, { action: 'inventory.export', page: 1, pageSize: 10 });
       return send(reply, <ExportsPage v={v} recent={rows} />);
     });
-    route('GET', '/exports/download', 'exports', async (request, reply, s) => {
-      const q = ExportQuery.parse(request.query ?? {});
+    route('GET', '/exports/download', async (request, reply, s) => {
+      // The form sends an empty segment for "all segments".
+      const q = ExportQuery.parse(Object.fromEntries(Object.entries((request.query ?? {}) as Record<string, unknown>).filter(([, value]) => value !== '')));
       return sendLedger(ctx, reply, actorOf(request, s), q);
     });
 
     // ---- users ----
 
     const usersPage = async (reply: FastifyReply, v: View, status = 200, errors?: Record<string, string>) => send(reply, <UsersPage v={v} users={await listAdmins(ctx.db)} errors={errors} />, status);
-    route('GET', '/users', 'users', async (_request, reply, _s, v) => usersPage(reply, v));
-    route('POST', '/users', 'users', async (request, reply, s, v) => {
+    route('GET', '/users', async (_request, reply, _s, v) => usersPage(reply, v));
+    route('POST', '/users', async (request, reply, s, v) => {
       const body = (request.body ?? {}) as Record<string, unknown>;
       const username = str(body.username).trim();
       if (str(body.password) !== str(body.password2)) return usersPage(reply, { ...v, flash: { kind: 'error', text: v.t('users.passwordMismatch') } }, 400, { password2: v.t('users.passwordMismatch') });
@@ -458,7 +492,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     });
     /** A change to one user: audited; a secret is shown in this response, anything else after a redirect. */
     const userAction = (action: string, fn: (request: FastifyRequest, s: ConsoleSession, username: string) => Promise<{ key: MessageKey; vars?: Record<string, string>; secret?: string; detail?: unknown }>) =>
-      route('POST', `/users/:name/${action}`, 'users', async (request, reply, s, v) => {
+      route('POST', `/users/:name/${action}`, async (request, reply, s, v) => {
         const username = (request.params as { name: string }).name.slice(0, 64);
         let result: Awaited<ReturnType<typeof fn>>;
         try {
@@ -519,12 +553,12 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         },
       };
     };
-    route('GET', '/audit', 'audit', async (request, reply, _s, v) => {
+    route('GET', '/audit', async (request, reply, _s, v) => {
       const { q, filter } = auditFilter(request);
       const { rows, total, actions } = await searchAudit(ctx.db, filter);
       return send(reply, <AuditPage v={v} rows={rows} total={total} actions={actions} filter={filter} query={{ actor: q.actor, action: q.action, from: q.from, to: q.to }} />);
     });
-    route('GET', '/audit/export.csv', 'audit', async (request, reply, s, v) => {
+    route('GET', '/audit/export.csv', async (request, reply, s, v) => {
       const { filter } = auditFilter(request);
       await audit(ctx.db, actorOf(request, s), 'audit.export', '*', { actor: filter.actor ?? null, action: filter.action ?? null, from: filter.from ?? null, to: filter.to ?? null });
       const cell = (text: string) => {

@@ -79,6 +79,67 @@ export function Empty({ v }: { v: View }) {
   return <p class="empty">{v.t('common.empty')}</p>;
 }
 
+/** One column of a `Table`: its header and how a row fills its cell. */
+export interface Column<T> {
+  head: ComponentChildren;
+  cell: (row: T) => ComponentChildren;
+  class?: string;
+  /** The cell names its row (`<th scope="row">`), for screen readers. */
+  rowHeader?: boolean;
+}
+
+/** A table of rows, or the "nothing to show" line when there are none. */
+export function Table<T>({ v, id, rows, columns, rowAttrs, head = true, class: extra }: { v: View; id?: string; rows: T[]; columns: Column<T>[]; rowAttrs?: (row: T) => Record<string, string>; head?: boolean; class?: string }) {
+  if (rows.length === 0) return <Empty v={v} />;
+  return (
+    <table class={`table${extra ? ` ${extra}` : ''}`} id={id}>
+      {head ? (
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th scope="col" class={c.class}>
+                {c.head}
+              </th>
+            ))}
+          </tr>
+        </thead>
+      ) : null}
+      <tbody>
+        {rows.map((row) => (
+          <tr {...rowAttrs?.(row)}>
+            {columns.map((c) =>
+              c.rowHeader ? (
+                <th scope="row" class={c.class}>
+                  {c.cell(row)}
+                </th>
+              ) : (
+                <td class={c.class}>{c.cell(row)}</td>
+              ),
+            )}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A terminal's name linking to its page, with its segment. */
+export function TerminalLink({ v, id, hostname, segment }: { v: View; id: string; hostname: string; segment?: string }) {
+  return (
+    <>
+      <a href={`/terminals/${encodeURIComponent(id)}`} class="untrusted">
+        {hostname || id}
+      </a>
+      {segment ? (
+        <>
+          {' '}
+          <SegmentTag v={v} segment={segment} />
+        </>
+      ) : null}
+    </>
+  );
+}
+
 /** Previous/next links that keep the other query parameters. */
 export function Pager({ v, base, query, page, pageSize, total }: { v: View; base: string; query: Record<string, string | undefined>; page: number; pageSize: number; total: number }) {
   if (total === 0) return null;
@@ -126,7 +187,8 @@ export function deviceLabel(d: Record<string, unknown>): string {
   const name = [str('manufacturer'), str('product')].filter(Boolean).join(' ');
   const ids = str('vendorId') && str('productId') ? `${str('vendorId')}:${str('productId')}` : '';
   const serial = str('serial') ? `S/N ${str('serial')}` : '';
-  return [name, ids && `(${[ids, serial].filter(Boolean).join(', ')})`].filter(Boolean).join(' ') || str('port') || '—';
+  const idText = [ids, serial].filter(Boolean).join(', ');
+  return (name ? [name, idText && `(${idText})`] : [idText]).filter(Boolean).join(' ') || str('port') || '—';
 }
 
 /**

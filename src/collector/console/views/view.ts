@@ -28,6 +28,8 @@ export const PAGE_ROLES = {
   dashboard: ['admin', 'auditor'],
   terminals: ['admin', 'auditor'],
   incidents: ['admin', 'auditor'],
+  /** Moving an incident along its workflow: not a page of its own. */
+  incidentWorkflow: ['admin'],
   exceptions: ['admin'],
   policies: ['admin'],
   exports: ['admin', 'auditor'],

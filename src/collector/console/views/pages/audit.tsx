@@ -1,6 +1,6 @@
 import { labelOr } from '../../messages';
 import type { AuditFilter, AuditRow } from '../../queries';
-import { Empty, Pager, Select, Time } from '../components';
+import { Pager, Select, Table, Time } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
@@ -36,38 +36,21 @@ export function AuditPage({ v, rows, total, actions, filter, query }: { v: View;
           {v.t('auditlog.csv')}
         </a>
       </form>
-      {rows.length === 0 ? (
-        <Empty v={v} />
-      ) : (
-        <table class="table" id="audit">
-          <thead>
-            <tr>
-              <th scope="col">{v.t('auditlog.at')}</th>
-              <th scope="col">{v.t('auditlog.actor')}</th>
-              <th scope="col">{v.t('auditlog.role')}</th>
-              <th scope="col">{v.t('auditlog.action')}</th>
-              <th scope="col">{v.t('auditlog.target')}</th>
-              <th scope="col">{v.t('auditlog.detail')}</th>
-              <th scope="col">{v.t('auditlog.address')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr data-action={r.action}>
-                <td>
-                  <Time v={v} at={r.at} />
-                </td>
-                <td class="untrusted">{r.actor}</td>
-                <td>{r.role ? labelOr(v.t, `role.${r.role}`, r.role) : ''}</td>
-                <td>{labelOr(v.t, `audit.${r.action}`, r.action)}</td>
-                <td class="untrusted mono">{r.target}</td>
-                <td class="untrusted detail">{detailText(r.detail)}</td>
-                <td class="mono">{r.address}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        v={v}
+        id="audit"
+        rows={rows}
+        rowAttrs={(r) => ({ 'data-action': r.action })}
+        columns={[
+          { head: v.t('auditlog.at'), cell: (r) => <Time v={v} at={r.at} /> },
+          { head: v.t('auditlog.actor'), class: 'untrusted', cell: (r) => r.actor },
+          { head: v.t('auditlog.role'), cell: (r) => (r.role ? labelOr(v.t, `role.${r.role}`, r.role) : '') },
+          { head: v.t('auditlog.action'), cell: (r) => labelOr(v.t, `audit.${r.action}`, r.action) },
+          { head: v.t('auditlog.target'), class: 'untrusted mono', cell: (r) => r.target },
+          { head: v.t('auditlog.detail'), class: 'untrusted detail', cell: (r) => detailText(r.detail) },
+          { head: v.t('auditlog.address'), class: 'mono', cell: (r) => r.address },
+        ]}
+      />
       <Pager v={v} base="/audit" query={query} page={filter.page} pageSize={filter.pageSize} total={total} />
     </Layout>
   );

@@ -1,6 +1,6 @@
 import { SEGMENTS, type Segment } from '../../../../shared';
 import type { DashboardData } from '../../queries';
-import { BlockedChart, EnforcementBadge, IncidentStatusBadge, SegmentTag, Time } from '../components';
+import { BlockedChart, EnforcementBadge, IncidentStatusBadge, SegmentTag, Table, TerminalLink, Time } from '../components';
 import { labelOr } from '../../messages';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
@@ -96,52 +96,33 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
       <div class="grid2">
         <section class="card">
           <h2>{v.t('dashboard.recentIncidents')}</h2>
-          {d.recentIncidents.length === 0 ? (
-            <p class="empty">{v.t('common.empty')}</p>
-          ) : (
-            <table class="table">
-              <tbody>
-                {d.recentIncidents.map((i) => (
-                  <tr>
-                    <td>
-                      <a href={`/incidents/${encodeURIComponent(i.receipt)}`}>{i.receipt}</a>
-                    </td>
-                    <td>{i.hostname}</td>
-                    <td>{labelOr(v.t, `incident.category.${i.category}`, i.category)}</td>
-                    <td>
-                      <IncidentStatusBadge v={v} status={i.status} />
-                    </td>
-                    <td>
-                      <Time v={v} at={i.reportedAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <Table
+            v={v}
+            rows={d.recentIncidents}
+            head={false}
+            columns={[
+              { head: v.t('incidents.receipt'), cell: (i) => <a href={`/incidents/${encodeURIComponent(i.receipt)}`} class="mono">{i.receipt}</a> },
+              { head: v.t('incidents.terminal'), class: 'untrusted', cell: (i) => i.hostname },
+              { head: v.t('incidents.category'), cell: (i) => labelOr(v.t, `incident.category.${i.category}`, i.category) },
+              { head: v.t('incidents.status'), cell: (i) => <IncidentStatusBadge v={v} status={i.status} /> },
+              { head: v.t('incidents.reportedAt'), cell: (i) => <Time v={v} at={i.reportedAt} /> },
+            ]}
+          />
         </section>
         <section class="card">
           <h2>{v.t('dashboard.brokenChains')}</h2>
           {d.broken.length === 0 ? (
             <p class="empty">{v.t('dashboard.noBroken')}</p>
           ) : (
-            <table class="table">
-              <tbody>
-                {d.broken.map((b) => (
-                  <tr>
-                    <td>
-                      <a href={`/terminals/${encodeURIComponent(b.id)}`}>{b.hostname}</a>
-                    </td>
-                    <td>
-                      <SegmentTag v={v} segment={b.segment} />
-                    </td>
-                    <td>
-                      <span class="badge bad">{v.t('chain.broken', { seq: b.seq })}</span>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <Table
+              v={v}
+              rows={d.broken}
+              head={false}
+              columns={[
+                { head: v.t('terminals.hostname'), cell: (b) => <TerminalLink v={v} id={b.id} hostname={b.hostname} segment={b.segment} /> },
+                { head: v.t('terminals.chain'), cell: (b) => <span class="badge bad">{v.t('chain.broken', { seq: b.seq })}</span> },
+              ]}
+            />
           )}
         </section>
       </div>

@@ -1,5 +1,5 @@
 import type { listExceptions } from '../../../exceptions';
-import { Empty, ExceptionStatusBadge, PostForm, SegmentTag, Time, deviceLabel } from '../components';
+import { ExceptionStatusBadge, PostForm, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
@@ -27,60 +27,52 @@ function DurationSelect({ v, name, chosen, id }: { v: View; name: string; chosen
   );
 }
 
+/** The columns both lists share: when, which terminal, which device, why. */
+function requestColumns(v: View): Column<ExceptionRow>[] {
+  return [
+    { head: v.t('exceptions.requestedAt'), cell: (e) => <Time v={v} at={e.requestedAt} /> },
+    { head: v.t('exceptions.terminal'), cell: (e) => <TerminalLink v={v} id={e.agentId} hostname={e.hostname} segment={e.segment} /> },
+    { head: v.t('exceptions.device'), class: 'untrusted', cell: (e) => deviceLabel(e.device as Record<string, unknown>) },
+    { head: v.t('exceptions.reason'), class: 'untrusted prewrap', cell: (e) => e.reason },
+  ];
+}
+
+function Decision({ v, e }: { v: View; e: ExceptionRow }) {
+  return (
+    <>
+      <PostForm v={v} action={`/exceptions/${encodeURIComponent(e.id)}/approve`} class="inline">
+        <DurationSelect v={v} name="minutes" chosen={e.minutes} id={`minutes-${e.id}`} />
+        <button type="submit" class="primary">
+          {v.t('exceptions.approve')}
+        </button>
+      </PostForm>
+      <PostForm v={v} action={`/exceptions/${encodeURIComponent(e.id)}/deny`} class="inline" confirm={v.t('exceptions.deny')}>
+        <button type="submit" class="danger">
+          {v.t('exceptions.deny')}
+        </button>
+      </PostForm>
+    </>
+  );
+}
+
 export function ExceptionsPage({ v, pending, decided }: { v: View; pending: ExceptionRow[]; decided: ExceptionRow[] }) {
+  const rowAttrs = (e: ExceptionRow) => ({ 'data-request': e.id });
   return (
     <Layout v={v} title={v.t('exceptions.title')}>
       <section class="card">
         <h2>{v.t('exceptions.pending')}</h2>
-        {pending.length === 0 ? (
-          <Empty v={v} />
-        ) : (
-          <table class="table" id="pending">
-            <thead>
-              <tr>
-                <th scope="col">{v.t('exceptions.requestedAt')}</th>
-                <th scope="col">{v.t('exceptions.terminal')}</th>
-                <th scope="col">{v.t('exceptions.device')}</th>
-                <th scope="col">{v.t('exceptions.reason')}</th>
-                <th scope="col">{v.t('exceptions.requestedMinutes')}</th>
-                <th scope="col">{v.t('exceptions.requestCode')}</th>
-                <th scope="col" />
-              </tr>
-            </thead>
-            <tbody>
-              {pending.map((e) => (
-                <tr data-request={e.id}>
-                  <td>
-                    <Time v={v} at={e.requestedAt} />
-                  </td>
-                  <td>
-                    <a href={`/terminals/${encodeURIComponent(e.agentId)}`} class="untrusted">
-                      {e.hostname || e.agentId}
-                    </a>{' '}
-                    <SegmentTag v={v} segment={e.segment} />
-                  </td>
-                  <td class="untrusted">{deviceLabel(e.device as Record<string, unknown>)}</td>
-                  <td class="untrusted prewrap">{e.reason}</td>
-                  <td>{durationLabel(v, e.minutes)}</td>
-                  <td class="mono">{e.requestCode}</td>
-                  <td class="actions">
-                    <PostForm v={v} action={`/exceptions/${encodeURIComponent(e.id)}/approve`} class="inline">
-                      <DurationSelect v={v} name="minutes" chosen={e.minutes} id={`minutes-${e.id}`} />
-                      <button type="submit" class="primary">
-                        {v.t('exceptions.approve')}
-                      </button>
-                    </PostForm>
-                    <PostForm v={v} action={`/exceptions/${encodeURIComponent(e.id)}/deny`} class="inline" confirm={v.t('exceptions.deny')}>
-                      <button type="submit" class="danger">
-                        {v.t('exceptions.deny')}
-                      </button>
-                    </PostForm>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          v={v}
+          id="pending"
+          rows={pending}
+          rowAttrs={rowAttrs}
+          columns={[
+            ...requestColumns(v),
+            { head: v.t('exceptions.requestedMinutes'), cell: (e) => durationLabel(v, e.minutes) },
+            { head: v.t('exceptions.requestCode'), class: 'mono', cell: (e) => e.requestCode },
+            { head: '', class: 'actions', cell: (e) => <Decision v={v} e={e} /> },
+          ]}
+        />
       </section>
 
       <section class="card" id="unlock">
@@ -103,42 +95,18 @@ export function ExceptionsPage({ v, pending, decided }: { v: View; pending: Exce
 
       <section class="card">
         <h2>{v.t('exceptions.history')}</h2>
-        {decided.length === 0 ? (
-          <Empty v={v} />
-        ) : (
-          <table class="table" id="decided">
-            <thead>
-              <tr>
-                <th scope="col">{v.t('exceptions.requestedAt')}</th>
-                <th scope="col">{v.t('exceptions.terminal')}</th>
-                <th scope="col">{v.t('exceptions.device')}</th>
-                <th scope="col">{v.t('exceptions.reason')}</th>
-                <th scope="col">{v.t('incidents.status')}</th>
-                <th scope="col">{v.t('exceptions.decidedBy')}</th>
-                <th scope="col">{v.t('exceptions.expiresAt')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {decided.map((e) => (
-                <tr data-request={e.id}>
-                  <td>
-                    <Time v={v} at={e.requestedAt} />
-                  </td>
-                  <td class="untrusted">{e.hostname || e.agentId}</td>
-                  <td class="untrusted">{deviceLabel(e.device as Record<string, unknown>)}</td>
-                  <td class="untrusted prewrap">{e.reason}</td>
-                  <td>
-                    <ExceptionStatusBadge v={v} status={e.status} />
-                  </td>
-                  <td>{e.decidedBy ?? ''}</td>
-                  <td>
-                    <Time v={v} at={e.expiresAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          v={v}
+          id="decided"
+          rows={decided}
+          rowAttrs={rowAttrs}
+          columns={[
+            ...requestColumns(v),
+            { head: v.t('incidents.status'), cell: (e) => <ExceptionStatusBadge v={v} status={e.status} /> },
+            { head: v.t('exceptions.decidedBy'), cell: (e) => e.decidedBy ?? '' },
+            { head: v.t('exceptions.expiresAt'), cell: (e) => <Time v={v} at={e.expiresAt} /> },
+          ]}
+        />
       </section>
     </Layout>
   );

@@ -1,7 +1,13 @@
 import type { AuditRow } from '../../queries';
-import { Empty, SegmentOptions, Select, Time, segmentName } from '../components';
+import { SegmentOptions, Select, Table, Time, segmentName } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
+
+/** What the audit log keeps of an export. */
+interface ExportDetail {
+  format?: string;
+  rows?: number;
+}
 
 export function ExportsPage({ v, recent }: { v: View; recent: AuditRow[] }) {
   return (
@@ -36,29 +42,19 @@ export function ExportsPage({ v, recent }: { v: View; recent: AuditRow[] }) {
       </section>
       <section class="card">
         <h2>{v.t('exports.recent')}</h2>
-        {recent.length === 0 ? (
-          <Empty v={v} />
-        ) : (
-          <table class="table">
-            <tbody>
-              {recent.map((r) => {
-                const d = r.detail as { format?: string; lang?: string; rows?: number };
-                return (
-                  <tr>
-                    <td>
-                      <Time v={v} at={r.at} />
-                    </td>
-                    <td>{r.actor}</td>
-                    <td>{String(d.format ?? '').toUpperCase()}</td>
-                    <td>{r.target === '*' ? v.t('segment.all') : segmentName(v, r.target)}</td>
-                    <td class="num">{v.t('exports.rows', { n: d.rows ?? 0 })}</td>
-                    <td>{r.address}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        )}
+        <Table
+          v={v}
+          rows={recent}
+          head={false}
+          columns={[
+            { head: v.t('auditlog.at'), cell: (r) => <Time v={v} at={r.at} /> },
+            { head: v.t('auditlog.actor'), cell: (r) => r.actor },
+            { head: v.t('exports.format'), cell: (r) => String((r.detail as ExportDetail).format ?? '').toUpperCase() },
+            { head: v.t('exports.segment'), cell: (r) => (r.target === '*' ? v.t('segment.all') : segmentName(v, r.target)) },
+            { head: '', class: 'num', cell: (r) => v.t('exports.rows', { n: (r.detail as ExportDetail).rows ?? 0 }) },
+            { head: v.t('auditlog.address'), cell: (r) => r.address },
+          ]}
+        />
       </section>
     </Layout>
   );

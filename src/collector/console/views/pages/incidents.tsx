@@ -2,7 +2,7 @@ import { INCIDENT_STATUSES, canMove } from '../../../incidents';
 import type { listIncidents } from '../../../incidents';
 import { labelOr } from '../../messages';
 import type { incidentById } from '../../queries';
-import { Empty, Facts, IncidentStatusBadge, PostForm, SegmentTag, Select, Time } from '../components';
+import { Facts, IncidentStatusBadge, PostForm, Select, Table, TerminalLink, Time } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
@@ -19,44 +19,19 @@ export function IncidentsPage({ v, rows, status }: { v: View; rows: IncidentRow[
         <Select name="status" value={status} options={options} label={v.t('incidents.status')} />
         <button type="submit">{v.t('common.search')}</button>
       </form>
-      {rows.length === 0 ? (
-        <Empty v={v} />
-      ) : (
-        <table class="table" id="incidents">
-          <thead>
-            <tr>
-              <th scope="col">{v.t('incidents.receipt')}</th>
-              <th scope="col">{v.t('incidents.reportedAt')}</th>
-              <th scope="col">{v.t('incidents.terminal')}</th>
-              <th scope="col">{v.t('incidents.category')}</th>
-              <th scope="col">{v.t('incidents.description')}</th>
-              <th scope="col">{v.t('incidents.status')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr>
-                <th scope="row">
-                  <a href={`/incidents/${encodeURIComponent(r.receipt)}`} class="mono">
-                    {r.receipt}
-                  </a>
-                </th>
-                <td>
-                  <Time v={v} at={r.reportedAt} />
-                </td>
-                <td>
-                  <span class="untrusted">{r.hostname}</span> <SegmentTag v={v} segment={r.segment} />
-                </td>
-                <td>{category(v, r.category)}</td>
-                <td class="untrusted clip">{r.description.length > 80 ? `${r.description.slice(0, 80)}…` : r.description}</td>
-                <td>
-                  <IncidentStatusBadge v={v} status={r.status} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        v={v}
+        id="incidents"
+        rows={rows}
+        columns={[
+          { head: v.t('incidents.receipt'), rowHeader: true, cell: (r) => <a href={`/incidents/${encodeURIComponent(r.receipt)}`} class="mono">{r.receipt}</a> },
+          { head: v.t('incidents.reportedAt'), cell: (r) => <Time v={v} at={r.reportedAt} /> },
+          { head: v.t('incidents.terminal'), cell: (r) => <TerminalLink v={v} id={r.agentId} hostname={r.hostname} segment={r.segment} /> },
+          { head: v.t('incidents.category'), cell: (r) => category(v, r.category) },
+          { head: v.t('incidents.description'), class: 'untrusted clip', cell: (r) => (r.description.length > 80 ? `${r.description.slice(0, 80)}…` : r.description) },
+          { head: v.t('incidents.status'), cell: (r) => <IncidentStatusBadge v={v} status={r.status} /> },
+        ]}
+      />
     </Layout>
   );
 }
@@ -80,12 +55,7 @@ export function IncidentPage({ v, i }: { v: View; i: Incident }) {
             [v.t('incidents.occurredAt'), <Time v={v} at={i.occurredAt} />],
             [
               v.t('incidents.terminal'),
-              <>
-                <a href={`/terminals/${encodeURIComponent(i.agentId)}`} class="untrusted">
-                  {i.hostname || i.agentId}
-                </a>{' '}
-                <SegmentTag v={v} segment={i.segment} />
-              </>,
+              <TerminalLink v={v} id={i.agentId} hostname={i.hostname} segment={i.segment} />,
             ],
             [v.t('incidents.contact'), <span class="untrusted">{i.contact ?? ''}</span>],
             [v.t('incidents.updated'), i.updatedBy ? <><Time v={v} at={i.updatedAt} /> {i.updatedBy}</> : ''],
@@ -114,28 +84,21 @@ export function IncidentPage({ v, i }: { v: View; i: Incident }) {
           items={[
             [v.t('terminals.hostname'), <span class="untrusted">{text(ctx.hostname)}</span>],
             [v.t('incidents.osUser'), <span class="untrusted">{text(ctx.osUser)}</span>],
-            ['inventory', <span class="mono">{text(ctx.inventoryHash).slice(0, 16)}</span>],
+            [v.t('incidents.inventoryHash'), <span class="mono">{text(ctx.inventoryHash).slice(0, 16)}</span>],
           ]}
         />
         <h3>{v.t('incidents.recentEvents')}</h3>
-        {recent.length === 0 ? (
-          <Empty v={v} />
-        ) : (
-          <table class="table">
-            <tbody>
-              {recent.map((e) => (
-                <tr>
-                  <td class="num">{text(e.seq)}</td>
-                  <td>
-                    <Time v={v} at={text(e.at)} />
-                  </td>
-                  <td>{labelOr(v.t, `event.${text(e.type)}`, text(e.type))}</td>
-                  <td class="untrusted">{text(e.summary)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          v={v}
+          rows={recent}
+          head={false}
+          columns={[
+            { head: 'seq', class: 'num', cell: (e) => text(e.seq) },
+            { head: v.t('terminal.at'), cell: (e) => <Time v={v} at={text(e.at)} /> },
+            { head: v.t('terminal.eventType'), cell: (e) => labelOr(v.t, `event.${text(e.type)}`, text(e.type)) },
+            { head: v.t('terminal.what'), class: 'untrusted', cell: (e) => text(e.summary) },
+          ]}
+        />
       </section>
     </Layout>
   );

@@ -1,6 +1,7 @@
 import { MODES, SEGMENTS, type Policy, type Segment } from '../../../../shared';
 import { entryLabel, policyChanges, type DraftErrors, type PolicyDraft } from '../../policy-form';
-import { Empty, Facts, PostForm, segmentName, Time } from '../components';
+import { labelOr } from '../../messages';
+import { Empty, Facts, PostForm, Table, segmentName, Time } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
@@ -159,36 +160,20 @@ export function PolicyEditPage({ v, segment, current, by, draft, errors, history
 }
 
 function HistoryTable({ v, segment, history }: { v: View; segment: Segment; history: HistoryEntry[] }) {
-  if (history.length === 0) return <Empty v={v} />;
   return (
-    <table class="table" id="history">
-      <thead>
-        <tr>
-          <th scope="col">{v.t('policies.version')}</th>
-          <th scope="col">{v.t('policies.issuedAt')}</th>
-          <th scope="col">{v.t('policies.issuedBy')}</th>
-          <th scope="col">{v.t('policies.mode')}</th>
-          <th scope="col">{v.t('policies.allowlist')}</th>
-          <th scope="col" />
-        </tr>
-      </thead>
-      <tbody>
-        {history.map((h) => (
-          <tr>
-            <td>v{h.version}</td>
-            <td>
-              <Time v={v} at={h.issuedAt} />
-            </td>
-            <td>{h.by}</td>
-            <td>{v.t(`mode.${h.mode as 'block'}`)}</td>
-            <td class="num">{h.allowCount}</td>
-            <td>
-              <a href={`/policies/${segment}/versions/${h.version}`}>{v.t('policies.view')}</a>
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <Table
+      v={v}
+      id="history"
+      rows={history}
+      columns={[
+        { head: v.t('policies.version'), cell: (h) => `v${h.version}` },
+        { head: v.t('policies.issuedAt'), cell: (h) => <Time v={v} at={h.issuedAt} /> },
+        { head: v.t('policies.issuedBy'), cell: (h) => h.by },
+        { head: v.t('policies.mode'), cell: (h) => labelOr(v.t, `mode.${h.mode}`, h.mode) },
+        { head: v.t('policies.allowlist'), class: 'num', cell: (h) => h.allowCount },
+        { head: '', cell: (h) => <a href={`/policies/${segment}/versions/${h.version}`}>{v.t('policies.view')}</a> },
+      ]}
+    />
   );
 }
 

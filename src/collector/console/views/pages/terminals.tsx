@@ -1,9 +1,12 @@
-import { EVENT_TYPES, type InventorySnapshot } from '../../../../shared';
+import { EVENT_TYPES, type InventorySnapshot, type UsbDevice } from '../../../../shared';
 import { labelOr } from '../../messages';
 import { SEEN_FILTERS, TERMINAL_STATES, type ConsoleEvent, type TerminalFilter, type TerminalListRow, type terminalDetail } from '../../queries';
-import { ChainBadge, Empty, EnforcementBadge, Facts, OnlineBadge, Pager, PostForm, SegmentOptions, SegmentTag, Select, Time, deviceLabel } from '../components';
+import { ChainBadge, EnforcementBadge, Facts, OnlineBadge, Pager, PostForm, SegmentOptions, SegmentTag, Select, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
+
+/** Interface classes of removable media: mass storage and still image (MTP/PTP). */
+const REMOVABLE_CLASSES = ['08', '06'];
 
 const str = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
 
@@ -54,30 +57,19 @@ export function eventSummary(v: View, e: ConsoleEvent): string {
 }
 
 export function EventTable({ v, events }: { v: View; events: ConsoleEvent[] }) {
-  if (events.length === 0) return <Empty v={v} />;
   return (
-    <table class="table events">
-      <thead>
-        <tr>
-          <th scope="col">seq</th>
-          <th scope="col">{v.t('terminal.at')}</th>
-          <th scope="col">{v.t('terminal.eventType')}</th>
-          <th scope="col">{v.t('terminal.what')}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {events.map((e) => (
-          <tr class={`ev ev-${e.type.replace(/\./g, '-')}`}>
-            <td class="num">{e.seq}</td>
-            <td>
-              <Time v={v} at={e.at} />
-            </td>
-            <td>{labelOr(v.t, `event.${e.type}`, e.type)}</td>
-            <td class="untrusted">{eventSummary(v, e)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <Table
+      v={v}
+      class="events"
+      rows={events}
+      rowAttrs={(e) => ({ class: `ev ev-${e.type.replace(/\./g, '-')}` })}
+      columns={[
+        { head: 'seq', class: 'num', cell: (e) => e.seq },
+        { head: v.t('terminal.at'), cell: (e) => <Time v={v} at={e.at} /> },
+        { head: v.t('terminal.eventType'), cell: (e) => labelOr(v.t, `event.${e.type}`, e.type) },
+        { head: v.t('terminal.what'), class: 'untrusted', cell: (e) => eventSummary(v, e) },
+      ]}
+    />
   );
 }
 
@@ -87,6 +79,8 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
     ...TERMINAL_STATES.map((s): [string, string] => [s, s === 'degraded' || s === 'chain_broken' ? v.t(`terminals.state.${s}`) : v.t(`state.${s}`)]),
   ];
   const seenOptions: [string, string][] = [['', v.t('terminals.seen.any')], ...SEEN_FILTERS.map((s): [string, string] => [s, v.t(`terminals.seen.${s}`)])];
+  // The filters as they are, for the sort link and the pager.
+  const query = Object.fromEntries(Object.entries({ q: filter.q, segment: filter.segment, state: filter.state, seen: filter.seen }).filter((e): e is [string, string] => !!e[1]));
   return (
     <Layout v={v} title={v.t('terminals.title')}>
       <form method="get" action="/terminals" class="filters" role="search">
@@ -102,60 +96,30 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
           {v.t('common.clear')}
         </a>
       </form>
-      {rows.length === 0 ? (
-        <Empty v={v} />
-      ) : (
-        <table class="table" id="terminals">
-          <thead>
-            <tr>
-              <th scope="col">{v.t('terminals.hostname')}</th>
-              <th scope="col">{v.t('terminals.segment')}</th>
-              <th scope="col">{v.t('terminals.state')}</th>
-              <th scope="col">
-                <a href={`/terminals?${new URLSearchParams({ ...(filter.q ? { q: filter.q } : {}), ...(filter.segment ? { segment: filter.segment } : {}), ...(filter.state ? { state: filter.state } : {}), ...(filter.seen ? { seen: filter.seen } : {}), sort: 'last_seen' }).toString()}`}>{v.t('terminals.lastSeen')}</a>
-              </th>
-              <th scope="col">{v.t('terminals.policyVersion')}</th>
-              <th scope="col">{v.t('terminals.enforcement')}</th>
-              <th scope="col" class="num">
-                {v.t('terminals.blocked7d')}
-              </th>
-              <th scope="col">{v.t('terminals.chain')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((r) => (
-              <tr>
-                <th scope="row">
-                  <a href={`/terminals/${encodeURIComponent(r.id)}`} class="untrusted">
-                    {r.hostname}
-                  </a>
-                </th>
-                <td>
-                  <SegmentTag v={v} segment={r.segment} />
-                </td>
-                <td>
-                  <OnlineBadge v={v} online={r.online} lastSeen={r.lastSeen} />
-                </td>
-                <td>
-                  <Time v={v} at={r.lastSeen} />
-                </td>
-                <td>
-                  {r.policyVersion === null ? '—' : `v${r.policyVersion}`}
-                  {r.policyVersion !== null && r.policyVersion < r.currentVersion ? <span class="badge warn small">{v.t('terminals.outdated', { v: r.currentVersion })}</span> : null}
-                </td>
-                <td>
-                  <EnforcementBadge v={v} state={r.enforcement} />
-                </td>
-                <td class="num">{r.blocked7d}</td>
-                <td>
-                  <ChainBadge v={v} broken={r.chainBroken} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      <Pager v={v} base="/terminals" query={{ q: filter.q, segment: filter.segment, state: filter.state, seen: filter.seen, sort: filter.sort === 'last_seen' ? 'last_seen' : undefined }} page={filter.page} pageSize={filter.pageSize} total={total} />
+      <Table
+        v={v}
+        id="terminals"
+        rows={rows}
+        columns={[
+          { head: v.t('terminals.hostname'), rowHeader: true, cell: (r) => <TerminalLink v={v} id={r.id} hostname={r.hostname} /> },
+          { head: v.t('terminals.segment'), cell: (r) => <SegmentTag v={v} segment={r.segment} /> },
+          { head: v.t('terminals.state'), cell: (r) => <OnlineBadge v={v} online={r.online} lastSeen={r.lastSeen} /> },
+          { head: <a href={`/terminals?${new URLSearchParams({ ...query, sort: 'last_seen' }).toString()}`}>{v.t('terminals.lastSeen')}</a>, cell: (r) => <Time v={v} at={r.lastSeen} /> },
+          {
+            head: v.t('terminals.policyVersion'),
+            cell: (r) => (
+              <>
+                {r.policyVersion === null ? '—' : `v${r.policyVersion}`}
+                {r.policyVersion !== null && r.policyVersion < r.currentVersion ? <span class="badge warn small">{v.t('terminals.outdated', { v: r.currentVersion })}</span> : null}
+              </>
+            ),
+          },
+          { head: v.t('terminals.enforcement'), cell: (r) => <EnforcementBadge v={v} state={r.enforcement} /> },
+          { head: v.t('terminals.blocked7d'), class: 'num', cell: (r) => r.blocked7d },
+          { head: v.t('terminals.chain'), cell: (r) => <ChainBadge v={v} broken={r.chainBroken} /> },
+        ]}
+      />
+      <Pager v={v} base="/terminals" query={{ ...query, sort: filter.sort === 'last_seen' ? 'last_seen' : undefined }} page={filter.page} pageSize={filter.pageSize} total={total} />
     </Layout>
   );
 }
@@ -183,46 +147,29 @@ function Inventory({ v, s, receivedAt }: { v: View; s: InventorySnapshot; receiv
         </p>
       ) : null}
       <h3>{v.t('terminal.disks')}</h3>
-      {s.disks.length === 0 ? (
-        <Empty v={v} />
-      ) : (
-        <table class="table">
-          <tbody>
-            {s.disks.map((d) => (
-              <tr>
-                <td class="untrusted">{[d.vendor, d.name].filter(Boolean).join(' ') || d.device}</td>
-                <td>{d.type}</td>
-                <td>{d.interfaceType}</td>
-                <td class="num">{v.fmt.bytes(d.sizeBytes)}</td>
-                <td class="untrusted">{d.serial}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        v={v}
+        rows={s.disks}
+        head={false}
+        columns={[
+          { head: v.t('terminal.device'), class: 'untrusted', cell: (d) => [d.vendor, d.name].filter(Boolean).join(' ') || d.device },
+          { head: '', cell: (d) => d.type },
+          { head: '', cell: (d) => d.interfaceType },
+          { head: '', class: 'num', cell: (d) => v.fmt.bytes(d.sizeBytes) },
+          { head: v.t('terminal.serial'), class: 'untrusted', cell: (d) => d.serial },
+        ]}
+      />
       <h3>{v.t('terminal.network')}</h3>
-      {s.network.length === 0 ? (
-        <Empty v={v} />
-      ) : (
-        <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">{v.t('terminal.iface')}</th>
-              <th scope="col">{v.t('terminal.mac')}</th>
-              <th scope="col">{v.t('terminal.ip')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.network.map((n) => (
-              <tr class={n.internal ? 'muted' : ''}>
-                <td class="untrusted">{n.iface}</td>
-                <td class="mono">{n.mac}</td>
-                <td class="mono">{[...n.ipv4, ...n.ipv6].join(', ')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        v={v}
+        rows={s.network}
+        rowAttrs={(n): Record<string, string> => (n.internal ? { class: 'muted' } : {})}
+        columns={[
+          { head: v.t('terminal.iface'), class: 'untrusted', cell: (n) => n.iface },
+          { head: v.t('terminal.mac'), class: 'mono', cell: (n) => n.mac },
+          { head: v.t('terminal.ip'), class: 'mono', cell: (n) => [...n.ipv4, ...n.ipv6].join(', ') },
+        ]}
+      />
       {s.warnings.length > 0 ? (
         <>
           <h3>{v.t('terminal.warnings')}</h3>
@@ -239,47 +186,38 @@ function Inventory({ v, s, receivedAt }: { v: View; s: InventorySnapshot; receiv
   );
 }
 
+/** Whether a device's removable-media interfaces may bind now; null where the OS does not say. */
+function usability(d: UsbDevice): { removable: boolean; usable: boolean | null } {
+  const storage = d.interfaces.filter((i) => REMOVABLE_CLASSES.includes(i.interfaceClass));
+  if (storage.length === 0) return { removable: REMOVABLE_CLASSES.includes(d.deviceClass), usable: d.authorized };
+  return { removable: true, usable: storage.some((i) => i.authorized === null) ? null : storage.every((i) => i.authorized) };
+}
+
 function UsbNow({ v, t }: { v: View; t: Detail }) {
   const devices = (t.snapshot?.usb ?? []).filter((d) => !d.rootHub);
-  if (devices.length === 0) return <Empty v={v} />;
   const canAllow = mayOpen(v.user!.role, 'policies');
-  return (
-    <table class="table" id="usb-now">
-      <thead>
-        <tr>
-          <th scope="col">{v.t('terminal.device')}</th>
-          <th scope="col">{v.t('terminal.vidpid')}</th>
-          <th scope="col">{v.t('terminal.serial')}</th>
-          <th scope="col">{v.t('terminal.class')}</th>
-          <th scope="col">{v.t('terminal.port')}</th>
-          <th scope="col">{v.t('terminal.authorized')}</th>
-          {canAllow ? <th scope="col" /> : null}
-        </tr>
-      </thead>
-      <tbody>
-        {devices.map((d) => {
-          const classes = [d.deviceClass, ...d.interfaces.map((i) => i.interfaceClass)].filter((c, i, all) => c !== '00' && all.indexOf(c) === i);
-          return (
-            <tr>
-              <td class="untrusted">{[d.manufacturer, d.product].filter(Boolean).join(' ') || '—'}</td>
-              <td class="mono">
-                {d.vendorId}:{d.productId}
-              </td>
-              <td class="untrusted mono">{d.serial}</td>
-              <td class="mono">{classes.join(', ')}</td>
-              <td class="untrusted mono">{d.port}</td>
-              <td>{d.authorized === null ? '—' : d.authorized ? v.t('terminal.usbAllowed') : v.t('terminal.usbBlocked')}</td>
-              {canAllow ? (
-                <td>
-                  <a href={`/policies/${encodeURIComponent(t.segment)}?${new URLSearchParams({ addVendor: d.vendorId, addProduct: d.productId, addSerial: d.serial }).toString()}`}>{v.t('terminal.allowThis')}</a>
-                </td>
-              ) : null}
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
-  );
+  const columns: Column<UsbDevice>[] = [
+    { head: v.t('terminal.device'), class: 'untrusted', cell: (d) => [d.manufacturer, d.product].filter(Boolean).join(' ') || '—' },
+    { head: v.t('terminal.vidpid'), class: 'mono', cell: (d) => `${d.vendorId}:${d.productId}` },
+    { head: v.t('terminal.serial'), class: 'untrusted mono', cell: (d) => d.serial },
+    { head: v.t('terminal.class'), class: 'mono', cell: (d) => [d.deviceClass, ...d.interfaces.map((i) => i.interfaceClass)].filter((c, i, all) => c !== '00' && all.indexOf(c) === i).join(', ') },
+    { head: v.t('terminal.port'), class: 'untrusted mono', cell: (d) => d.port },
+    {
+      head: v.t('terminal.authorized'),
+      cell: (d) => {
+        const { usable } = usability(d);
+        return usable === null ? '—' : <span class={`badge ${usable ? 'ok' : 'bad'}`}>{v.t(usable ? 'terminal.usbAllowed' : 'terminal.usbBlocked')}</span>;
+      },
+    },
+  ];
+  if (canAllow) {
+    columns.push({
+      head: '',
+      cell: (d) =>
+        usability(d).removable ? <a href={`/policies/${encodeURIComponent(t.segment)}?${new URLSearchParams({ addVendor: d.vendorId, addProduct: d.productId, addSerial: d.serial }).toString()}`}>{v.t('terminal.allowThis')}</a> : null,
+    });
+  }
+  return <Table v={v} id="usb-now" rows={devices} columns={columns} />;
 }
 
 export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore, verified }: { v: View; t: Detail; usb: ConsoleEvent[]; events: ConsoleEvent[]; eventType?: string; before?: number; nextBefore?: number; verified?: { count: number; broken: { seq: number; reason: string } | null } }) {

@@ -1,90 +1,82 @@
 import { ROLES, type AdminAccount } from '../../../admins';
-import { Empty, PostForm, Time } from '../components';
+import { PostForm, Table, Time } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
+/** What an admin may do to one account, folded away until asked for. */
+function Manage({ v, u, locked }: { v: View; u: AdminAccount; locked: boolean }) {
+  const self = u.username === v.user!.username;
+  const enc = encodeURIComponent(u.username);
+  return (
+    <details>
+      <summary>{v.t('users.manage')}</summary>
+      <div class="manage">
+        <PostForm v={v} action={`/users/${enc}/role`} class="inline">
+          <select name="role" aria-label={v.t('users.role')}>
+            {ROLES.map((r) => (
+              <option value={r} selected={r === u.role}>
+                {v.t(`role.${r}`)}
+              </option>
+            ))}
+          </select>
+          <button type="submit">{v.t('users.setRole')}</button>
+        </PostForm>
+        <PostForm v={v} action={`/users/${enc}/password`} class="inline">
+          <input type="password" name="password" autocomplete="new-password" minLength={12} maxLength={1024} required aria-label={v.t('users.password')} placeholder={v.t('users.password')} />
+          <button type="submit">{v.t('users.setPassword')}</button>
+        </PostForm>
+        {locked ? (
+          <PostForm v={v} action={`/users/${enc}/unlock`} class="inline">
+            <button type="submit">{v.t('users.unlock')}</button>
+          </PostForm>
+        ) : null}
+        <PostForm v={v} action={`/users/${enc}/token`} class="inline" confirm={v.t('users.rotate')}>
+          <button type="submit">{v.t('users.rotate')}</button>
+        </PostForm>
+        {self ? null : (
+          <PostForm v={v} action={`/users/${enc}/delete`} class="inline" confirm={`${v.t('users.delete')}: ${u.username}`}>
+            <button type="submit" class="danger">
+              {v.t('users.delete')}
+            </button>
+          </PostForm>
+        )}
+      </div>
+    </details>
+  );
+}
+
 export function UsersPage({ v, users, errors }: { v: View; users: AdminAccount[]; errors?: Record<string, string> }) {
   const now = new Date().toISOString();
+  const locked = (u: AdminAccount) => !!u.lockedUntil && u.lockedUntil > now;
   return (
     <Layout v={v} title={v.t('users.title')}>
       <section class="card">
-        {users.length === 0 ? (
-          <Empty v={v} />
-        ) : (
-          <table class="table" id="users">
-            <thead>
-              <tr>
-                <th scope="col">{v.t('users.username')}</th>
-                <th scope="col">{v.t('users.role')}</th>
-                <th scope="col">{v.t('users.createdAt')}</th>
-                <th scope="col">{v.t('users.lastLogin')}</th>
-                <th scope="col">{v.t('users.manage')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.map((u) => {
-                const self = u.username === v.user!.username;
-                const locked = !!u.lockedUntil && u.lockedUntil > now;
-                const enc = encodeURIComponent(u.username);
-                return (
-                  <tr data-user={u.username}>
-                    <th scope="row">
-                      {u.username} {self ? <small>{v.t('users.you')}</small> : null}
-                      {locked ? <span class="badge bad small">{v.t('users.locked', { until: v.fmt.dateTime(u.lockedUntil) })}</span> : null}
-                    </th>
-                    <td>{v.t(`role.${u.role}`)}</td>
-                    <td>
-                      <Time v={v} at={u.createdAt} />
-                    </td>
-                    <td>
-                      <Time v={v} at={u.lastLoginAt} />
-                    </td>
-                    <td>
-                      <details>
-                        <summary>{v.t('users.manage')}</summary>
-                        <div class="manage">
-                          <PostForm v={v} action={`/users/${enc}/role`} class="inline">
-                            <select name="role" aria-label={v.t('users.role')}>
-                              {ROLES.map((r) => (
-                                <option value={r} selected={r === u.role}>
-                                  {v.t(`role.${r}`)}
-                                </option>
-                              ))}
-                            </select>
-                            <button type="submit">{v.t('users.setRole')}</button>
-                          </PostForm>
-                          <PostForm v={v} action={`/users/${enc}/password`} class="inline">
-                            <input type="password" name="password" autocomplete="new-password" minLength={12} maxLength={1024} required aria-label={v.t('users.password')} placeholder={v.t('users.password')} />
-                            <button type="submit">{v.t('users.setPassword')}</button>
-                          </PostForm>
-                          {locked ? (
-                            <PostForm v={v} action={`/users/${enc}/unlock`} class="inline">
-                              <button type="submit">{v.t('users.unlock')}</button>
-                            </PostForm>
-                          ) : null}
-                          <PostForm v={v} action={`/users/${enc}/token`} class="inline" confirm={v.t('users.rotate')}>
-                            <button type="submit">{v.t('users.rotate')}</button>
-                          </PostForm>
-                          {self ? null : (
-                            <PostForm v={v} action={`/users/${enc}/delete`} class="inline" confirm={`${v.t('users.delete')}: ${u.username}`}>
-                              <button type="submit" class="danger">
-                                {v.t('users.delete')}
-                              </button>
-                            </PostForm>
-                          )}
-                        </div>
-                      </details>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        )}
+        <Table
+          v={v}
+          id="users"
+          rows={users}
+          rowAttrs={(u) => ({ 'data-user': u.username })}
+          columns={[
+            {
+              head: v.t('users.username'),
+              rowHeader: true,
+              cell: (u) => (
+                <>
+                  {u.username} {u.username === v.user!.username ? <small>{v.t('users.you')}</small> : null}
+                  {locked(u) ? <span class="badge bad small">{v.t('users.locked', { until: v.fmt.dateTime(u.lockedUntil) })}</span> : null}
+                </>
+              ),
+            },
+            { head: v.t('users.role'), cell: (u) => v.t(`role.${u.role}`) },
+            { head: v.t('users.createdAt'), cell: (u) => <Time v={v} at={u.createdAt} /> },
+            { head: v.t('users.lastLogin'), cell: (u) => <Time v={v} at={u.lastLoginAt} /> },
+            { head: v.t('users.manage'), cell: (u) => <Manage v={v} u={u} locked={locked(u)} /> },
+          ]}
+        />
       </section>
       <section class="card">
         <h2>{v.t('users.add')}</h2>
-        <PostForm v={v} action="/users" class="stack" >
+        <PostForm v={v} action="/users" class="stack">
           <label for="new-username">
             <span>{v.t('users.username')}</span>
             <input id="new-username" name="username" required maxLength={64} pattern="[A-Za-z0-9._@\-]{1,64}" autocomplete="off" />
