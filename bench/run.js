@@ -4,7 +4,7 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
-const order = ['agent-append.js', 'collector-ingest.js', 'reconcile.js'];
+const order = ['agent-append.js', 'collector-ingest.js', 'reconcile.js', 'ledger-export.js'];
 const found = fs.readdirSync(__dirname).filter((f) => f.endsWith('.js') && f !== 'run.js');
 const files = [...order.filter((f) => found.includes(f)), ...found.filter((f) => !order.includes(f)).sort()];
 

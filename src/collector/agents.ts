@@ -16,9 +16,19 @@ import {
 import { randomToken, sameHash, tokenHash, type SigningKey } from './crypto';
 import type { DbEngine } from './db/connect';
 import type { AgentsTable, Database } from './db/schema';
+import { inventoryColumns } from './export/ledger';
 import { currentPolicy } from './policies';
 
 const now = () => new Date().toISOString();
+
+/**
+ * An untrusted string bound for a text column. PostgreSQL's text cannot hold NUL (the whole batch
+ * would fail, and the agent would retry it forever), so NUL becomes U+FFFD on both engines; the
+ * event's own payload keeps it, escaped in its JSON.
+ */
+export function dbText(text: string): string {
+  return text.includes('\u0000') ? text.replace(/\u0000/g, '\ufffd') : text;
+}
 
 /** Makes an enrollment token for a segment; only its hash is stored. */
 export async function createEnrollmentToken(db: Kysely<Database>, opts: { segment: Segment; ttlMs: number; uses: number }): Promise<string> {
@@ -56,8 +66,8 @@ export async function enroll(db: Kysely<Database>, key: SigningKey, request: Enr
       .insertInto('agents')
       .values({
         id: agentId,
-        hostname: request.hostname,
-        machine_id: request.machineId,
+        hostname: dbText(request.hostname),
+        machine_id: dbText(request.machineId),
         segment,
         token_hash: tokenHash(agentToken),
         unlock_secret: unlockSecret,
@@ -100,8 +110,8 @@ function derivedFields(events: StoredEvent[]): Partial<AgentsTable> {
   const out: Partial<AgentsTable> = {};
   for (const e of events) {
     const p = e.payload as Record<string, unknown>;
-    if (e.type === 'login.success' && typeof p.user === 'string') out.last_user = p.user;
-    if (e.type === 'agent.started' && typeof p.version === 'string') out.agent_version = p.version;
+    if (e.type === 'login.success' && typeof p.user === 'string') out.last_user = dbText(p.user);
+    if (e.type === 'agent.started' && typeof p.version === 'string') out.agent_version = dbText(p.version);
     if (e.type === 'policy.applied' && typeof p.version === 'number') {
       out.policy_version = p.version;
       if (typeof p.enforcement === 'string') out.enforcement = p.enforcement;
@@ -118,13 +128,13 @@ async function recordSideTables(trx: Transaction<Database>, agentId: string, eve
       await trx
         .insertInto('incidents')
         .values({
-          receipt: String(p.receipt),
+          receipt: dbText(String(p.receipt)),
           agent_id: agentId,
           seq: e.seq,
           category: String(p.category),
-          description: String(p.description),
+          description: dbText(String(p.description)),
           occurred_at: typeof p.occurredAt === 'string' ? p.occurredAt : null,
-          contact: typeof p.contact === 'string' ? p.contact : null,
+          contact: typeof p.contact === 'string' ? dbText(p.contact) : null,
           context: JSON.stringify(p.context ?? {}),
           reported_at: e.at,
           status: 'new',
@@ -138,11 +148,11 @@ async function recordSideTables(trx: Transaction<Database>, agentId: string, eve
       await trx
         .insertInto('exceptions')
         .values({
-          request_id: String(p.requestId),
+          request_id: dbText(String(p.requestId)),
           agent_id: agentId,
-          request_code: String(p.requestCode),
+          request_code: dbText(String(p.requestCode)),
           device: JSON.stringify(p.device ?? {}),
-          reason: String(p.reason),
+          reason: dbText(String(p.reason)),
           minutes: Number(p.minutes),
           requested_at: e.at,
           status: 'pending',
@@ -157,7 +167,7 @@ async function recordSideTables(trx: Transaction<Database>, agentId: string, eve
       await trx
         .updateTable('exceptions')
         .set({ status: 'granted', expires_at: String(p.expiresAt) })
-        .where('request_id', '=', p.requestId)
+        .where('request_id', '=', dbText(p.requestId))
         .where('agent_id', '=', agentId)
         .execute();
     }
@@ -258,17 +268,18 @@ export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agent
 export async function storeInventory(db: Kysely<Database>, agentId: string, snapshot: InventorySnapshot): Promise<void> {
   const hash = inventoryHash(snapshot);
   const json = JSON.stringify(snapshot);
+  const ledger = JSON.stringify(inventoryColumns(snapshot));
   const receivedAt = now();
   await db.transaction().execute(async (trx) => {
     const previous = await trx.selectFrom('inventory_latest').select('hash').where('agent_id', '=', agentId).executeTakeFirst();
     await trx
       .insertInto('inventory_latest')
-      .values({ agent_id: agentId, hash, snapshot: json, received_at: receivedAt })
-      .onConflict((oc) => oc.column('agent_id').doUpdateSet({ hash, snapshot: json, received_at: receivedAt }))
+      .values({ agent_id: agentId, hash, snapshot: json, received_at: receivedAt, ledger })
+      .onConflict((oc) => oc.column('agent_id').doUpdateSet({ hash, snapshot: json, received_at: receivedAt, ledger }))
       .execute();
     if (previous?.hash !== hash) {
       await trx.insertInto('inventory_history').values({ agent_id: agentId, hash, snapshot: json, received_at: receivedAt }).execute();
     }
-    await trx.updateTable('agents').set({ hostname: snapshot.hostname || undefined, last_seen: receivedAt }).where('id', '=', agentId).execute();
+    await trx.updateTable('agents').set({ hostname: snapshot.hostname ? dbText(snapshot.hostname) : undefined, last_seen: receivedAt }).where('id', '=', agentId).execute();
   });
 }

@@ -76,6 +76,12 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     return reply.code(status).send({ error: { code: errorCodeFor(status), message } });
   });
 
+  // A NUL in the path or query reaches no handler: PostgreSQL's text cannot hold one, and no id,
+  // name or search of ours contains it.
+  app.addHook('onRequest', async (request) => {
+    if (/%00/i.test(request.url)) throw new MamoriError('bad_request', 'the address contains a NUL character');
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   adminRoutes(app, ctx);

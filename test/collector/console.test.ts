@@ -137,6 +137,8 @@ describe.each(ENGINES)('console on %s', (engine) => {
     expect(fifth.body).toContain('ロックされています');
     // Locked: even the right password is refused until an admin unlocks or time passes.
     expect((await c.login('tanaka')).statusCode).toBe(401);
+    const nul = await c.login('kan\u0000ri', 'whatever it is');
+    expect(nul.statusCode).toBe(400);
     const unknown = await c.login('nobody', 'whatever it is');
     expect(unknown.body).toContain('ユーザー名またはパスワードが正しくありません。');
     const audit = (await auditActions()).filter((a) => a.target === 'tanaka' || a.target === 'nobody');

@@ -148,6 +148,7 @@ const ja = {
   'error.csrf.title': 'フォームの有効期限が切れました',
   'error.csrf.body': 'ページを再読み込みして、もう一度操作してください。',
   'error.bad.title': '入力内容を確認してください',
+  'error.nul': '入力に使用できない文字 (NUL) が含まれています。',
   'error.internal.title': '処理を完了できませんでした',
   'error.internal.body': 'しばらくしてからもう一度お試しください。続く場合はシステム管理者に連絡してください。',
 
@@ -521,6 +522,7 @@ const en: Catalogue = {
   'error.csrf.title': 'The form has expired',
   'error.csrf.body': 'Reload the page and try again.',
   'error.bad.title': 'Please check your input',
+  'error.nul': 'The input contains a character that cannot be used (NUL).',
   'error.internal.title': 'Something went wrong',
   'error.internal.body': 'Try again in a moment. If it keeps happening, contact the system administrator.',
 

@@ -140,6 +140,16 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     });
     await scope.register(fastifyStatic, { root: STATIC_DIR, prefix: '/static/', index: false, cacheControl: true, maxAge: '1h' });
 
+    // Form fields with a NUL are refused whole: PostgreSQL's text cannot hold one, and no name,
+    // password or policy field needs it.
+    scope.addHook('preHandler', async (request, reply) => {
+      const body = request.body;
+      if (body && typeof body === 'object' && Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')))) {
+        const v = viewFor(request, null, '');
+        return problem(reply, v, 400, 'error.bad.title', v.t('error.nul'));
+      }
+    });
+
     const langOf = (request: FastifyRequest): Lang => (request.cookies[names.lang] === 'en' ? 'en' : 'ja');
     const zoneOf = (request: FastifyRequest): string => {
       const zone = request.cookies[names.tz];

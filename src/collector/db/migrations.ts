@@ -145,6 +145,9 @@ function migrations(engine: DbEngine): Record<string, Migration> {
         await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
         await db.schema.createIndex('agents_last_seen').on('agents').column('last_seen').execute();
         await db.schema.createIndex('events_agent_type').on('events').columns(['agent_id', 'type', 'seq']).execute();
+        // The ledger export pages through agents by host name and reads these columns, not snapshots.
+        await db.schema.createIndex('agents_hostname_id').on('agents').columns(['hostname', 'id']).execute();
+        await db.schema.alterTable('inventory_latest').addColumn('ledger', 'text').execute();
       },
     },
   };

@@ -43,6 +43,8 @@ export interface InventoryLatestTable {
   hash: string;
   snapshot: string;
   received_at: string;
+  /** The snapshot's ledger columns as JSON (`inventoryColumns`); null for rows stored before 0002. */
+  ledger: string | null;
 }
 
 export interface InventoryHistoryTable {

@@ -25,10 +25,18 @@ export const LEDGER_COLUMNS = [
   { key: 'agent_version', ja: 'エージェント版', en: 'agent_version', type: 'text' },
 ] as const;
 
+/** A column's key, as in the JSON export. */
 export type LedgerKey = (typeof LEDGER_COLUMNS)[number]['key'];
+/**
+ * One terminal's line of the ledger. Strings are untrusted (they come from the terminal) and go
+ * out as they are in JSON; CSV and XLSX neutralise them. A column's `type` says how XLSX types the
+ * cell: `date` columns hold ISO 8601 UTC text, `number` columns numbers.
+ */
 export type LedgerRow = Record<LedgerKey, string | number | null>;
+/** The header language: Japanese (the default) or English (the JSON keys). */
 export type ExportLang = 'ja' | 'en';
 
+/** The header row in `lang`, in column order. Throws nothing. */
 export function headers(lang: ExportLang): string[] {
   return LEDGER_COLUMNS.map((c) => c[lang]);
 }
