@@ -1,18 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { UsageError, createIpcClient, provisionFromArgs, type StoredEvent } from '../shared';
+import { UsageError, createIpcClient, type StoredEvent } from '../shared';
 import { createInventoryCollector } from './inventory';
 import { createLogger } from './logger';
 import { enrollAgent } from './enroll';
-import { allowPresentDevices, createEnforcer } from './enforcement';
+import { allowPresentDevices, createEnforcer, releaseControls } from './enforcement';
 import { createAgent } from './main';
-import { loadPolicy } from './policy';
+import { execRunner } from './logins';
+import { loadEnrollment, loadPolicy } from './policy';
 import { connectIpc } from './ipc/socket';
 import { defaultAgentDataDir, defaultIpcPath, storeFile } from './paths';
-import { writeProvision } from './provision';
-import { openEventStore } from './store';
+import { PROVISION_FILE_NAME, appendInstallLog, provisionFromInstaller } from './provision';
+import { openEventStore, type EventStore } from './store';
 import { summariseEvent } from './summary';
+import { syncEvents } from './sync';
+import { createSyncClient } from './sync-client';
 
 interface CommonOptions {
   dataDir: string;
@@ -107,25 +110,85 @@ export function registerAgentCommands(program: Command): void {
 
   agent
     .command('provision [installerArgs...]')
-    .description('validate and store the installer provision (collector URL, token, segment) for the service to enroll with')
+    .description('validate and store the installer provision (collector URL, token, segment) for the service to enroll with; an enrolled terminal keeps its enrollment')
     .addOption(dataDirOption())
     .option('--file <file>', 'a mamori-provision.json')
-    .action((installerArgs: string[], opts: CommonOptions & { file?: string }) => {
-      let value: unknown;
-      if (opts.file) {
-        try {
-          value = JSON.parse(fs.readFileSync(opts.file, 'utf8'));
-        } catch (err) {
-          throw new UsageError(`cannot read ${opts.file}: ${(err as Error).message}`);
-        }
-      } else {
-        value = provisionFromArgs(installerArgs);
+    .option('--beside <path>', `the installer (or its folder): a ${PROVISION_FILE_NAME} beside it is read when present`)
+    .option('--log <file>', 'also append the outcome to this file (installers pass <data-dir>/install.log)')
+    .addHelpText('after', '\nInstaller arguments: NSIS style /COLLECTOR=URL /TOKEN=T /SEGMENT=S [/PUBKEY=K] or MSI style COLLECTOR=URL …; they win over the file. Put -- before them when they may contain other switches.')
+    .action((installerArgs: string[], opts: CommonOptions & { file?: string; beside?: string; log?: string }) => {
+      const dataDir = path.resolve(opts.dataDir);
+      try {
+        const result = provisionFromInstaller({ dataDir, args: installerArgs, ...(opts.file ? { file: opts.file } : {}), ...(opts.beside ? { beside: opts.beside } : {}) });
+        if (opts.log) appendInstallLog(opts.log, `agent provision: ${result.message}`);
+        print(result.message);
+      } catch (err) {
+        if (opts.log) appendInstallLog(opts.log, `agent provision failed: ${(err as Error).message}`);
+        throw err;
+      }
+    });
+
+  agent
+    .command('release')
+    .description('give the OS its removable-media controls back, for an uninstall (stop the service first)')
+    .addOption(dataDirOption())
+    .addOption(systemRootOption())
+    .option('--ipc <path>', 'IPC socket or pipe of the agent, to check that it is stopped', defaultIpcPath())
+    .option('--log <file>', 'also append the outcome to this file')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: CommonOptions & { ipc: string; log?: string }) => {
+      const log = (line: string) => opts.log && appendInstallLog(opts.log, `agent release: ${line}`);
+      // A running agent would put every control back at its next pass.
+      const running = await connectIpc(opts.ipc, 1_000).then(
+        (transport) => {
+          transport.close();
+          return true;
+        },
+        () => false,
+      );
+      if (running) {
+        const message = 'エージェントのサービスが動作中です。先に停止してください / the agent service is still running: stop it first (systemctl stop mamori-agent, sc stop MamoriAgent, launchctl bootout system/jp.mamori.agent)';
+        log(message);
+        throw new Error(message);
+      }
+      const dataDir = path.resolve(opts.dataDir);
+      const systemRoot = path.resolve(opts.systemRoot);
+      let store: EventStore | null = null;
+      try {
+        if (fs.existsSync(storeFile(dataDir))) store = openEventStore(storeFile(dataDir));
+      } catch (err) {
+        // A damaged store must not keep the OS controls from being given back: release without
+        // what the agent remembered (read-only flags it set stay; everything else is undone).
+        log(`local log unreadable, releasing without it: ${(err as Error).message}`);
       }
       try {
-        const p = writeProvision(path.resolve(opts.dataDir), value);
-        print(`provisioned: ${p.collectorUrl} segment ${p.segment}${p.collectorPublicKey ? ' (collector key pinned)' : ''}`);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
+        const enforcer = createEnforcer({
+          platform: process.platform,
+          systemRoot,
+          // What the agent set on this boot, so read-only flags it put on are taken off too.
+          ...(store ? { memory: { load: () => store.getState('enforcement.set'), save: (json: string) => store.setState('enforcement.set', json) } } : {}),
+        });
+        const result = await releaseControls({ enforcer, platform: process.platform, runner: execRunner });
+        const summary = result.failures.length === 0 ? 'removable-media controls given back to the OS' : `could not restore: ${result.failures.join('; ')}`;
+        if (store) {
+          store.append({ type: 'agent.stopped', payload: { reason: `released (uninstall): ${summary}`.slice(0, 500) } });
+          // Best effort, bounded: the collector learns the terminal was uninstalled; the event
+          // stays in the local log otherwise.
+          const enrollment = loadEnrollment(store);
+          if (enrollment) {
+            const api = createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, timeoutMs: 5_000 });
+            await syncEvents(store, api).catch(() => undefined);
+          }
+        }
+        log(summary);
+        if (opts.json) printJson(result);
+        else {
+          print(result.failures.length === 0 ? 'OS の外部記録媒体の制御を元に戻しました / released: removable-media controls given back to the OS' : `一部を元に戻せませんでした / not all controls could be restored: ${result.failures.join('; ')}`);
+          for (const id of result.reEnabled) print(`re-enabled: ${id}`);
+        }
+        if (result.failures.length > 0) process.exitCode = 1;
+      } finally {
+        store?.close();
       }
     });
 

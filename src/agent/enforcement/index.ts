@@ -10,6 +10,7 @@ export * from './evaluate';
 export * from './hints';
 export * from './linux';
 export * from './reconciler';
+export * from './release';
 export * from './service';
 export * from './types';
 export * from './windows';
