@@ -23,6 +23,8 @@ export const STATE = {
   inventorySentHash: 'inventory.sent_hash',
   lastSyncAt: 'sync.last_at',
   lastSyncError: 'sync.last_error',
+  /** Why enrolling from the installer's provision last failed; empty once it worked. */
+  provisionError: 'provision.last_error',
 } as const;
 
 export interface AgentOptions {
@@ -45,6 +47,8 @@ export interface AgentOptions {
 /** What one cycle achieved with the collector. */
 export interface CycleResult {
   enrolled: boolean;
+  /** Not enrolled yet, with an installer's provision that could not enroll this time. */
+  provisionPending?: boolean;
   collectorReachable: boolean;
   sent: number;
   ackSeq: number;
@@ -109,13 +113,22 @@ export function createAgent(opts: AgentOptions): Agent {
     return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken });
   }
 
-  /** A terminal installed with a provision enrolls itself on its first start. */
+  /**
+   * A terminal installed with a provision enrolls itself: at start, and again every cycle until it
+   * has, since a PC is often installed before it can reach the collector. Each new reason for a
+   * failure is recorded once.
+   */
   async function provisionIfNeeded(): Promise<void> {
     try {
-      if (await enrollFromProvision(store, opts.dataDir, opts.systemRoot)) log.info({}, 'enrolled from the installer provision');
+      if (await enrollFromProvision(store, opts.dataDir, opts.systemRoot)) {
+        log.info({}, 'enrolled from the installer provision');
+        store.setState(STATE.provisionError, '');
+      }
     } catch (err) {
       const message = (err as Error).message.slice(0, 500);
-      log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next start');
+      log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next cycle');
+      if (store.getState(STATE.provisionError) === message) return;
+      store.setState(STATE.provisionError, message);
       store.append({ type: 'agent.warning', payload: { component: 'provision', code: 'enroll_failed', message } });
     }
   }
@@ -202,8 +215,12 @@ export function createAgent(opts: AgentOptions): Agent {
     await reconciler.reconcile('cycle');
     const snapshot = await refreshInventory();
     await readLogins();
-    const api = client();
-    if (!api) return { enrolled: false, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
+    let api = client();
+    if (!api) {
+      await provisionIfNeeded();
+      api = client();
+    }
+    if (!api) return { enrolled: false, provisionPending: !!store.getState(STATE.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
     try {
       const version = loadPolicy(store)?.version;
       const result = await talkToCollector(api, snapshot);
@@ -273,7 +290,8 @@ export function createAgent(opts: AgentOptions): Agent {
       while (!stopping) {
         try {
           const result = await cycle();
-          failures = result.enrolled && !result.collectorReachable ? failures + 1 : 0;
+          // Offline, or installed before the collector could be reached: retry with backoff.
+          failures = (result.enrolled && !result.collectorReachable) || result.provisionPending ? failures + 1 : 0;
         } catch (err) {
           failures += 1;
           log.error({ err }, 'cycle failed');

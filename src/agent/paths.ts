@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DEFAULT_IPC_PATH } from '../shared';
+import { defaultIpcPathFor } from '../shared';
 
 /** Where the agent keeps its store and state on each OS, unless `--data-dir` says otherwise. */
 export function defaultAgentDataDir(
@@ -18,7 +18,7 @@ export function defaultAgentDataDir(
 
 /** The agent's IPC endpoint on each OS, unless `--ipc` says otherwise. */
 export function defaultIpcPath(platform: NodeJS.Platform = process.platform): string {
-  return platform === 'win32' ? DEFAULT_IPC_PATH.win32 : DEFAULT_IPC_PATH.posix;
+  return defaultIpcPathFor(platform);
 }
 
 /** The event store file inside a data directory. */

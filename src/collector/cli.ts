@@ -5,6 +5,7 @@ import { MamoriError, SEGMENTS, UsageError, type Segment } from '../shared';
 import os from 'node:os';
 import { addAdmin, audit, ROLES } from './admins';
 import { createEnrollmentToken } from './agents';
+import { loadSigningKey } from './crypto';
 import { unlockCode } from './exceptions';
 import { openCollectorDb, parseDbUrl } from './db/connect';
 import { createCollector, createCollectorLogger, defaultCollectorDataDir, isLoopback, parseListen, readTls } from './server';
@@ -136,6 +137,15 @@ export function registerCollectorCommands(program: Command): void {
     const password = process.env.MAMORI_ADMIN_PASSWORD ?? (await promptPassword(`password for ${user}: `));
     const token = await withDb(opts, ({ db }) => usage(addAdmin(db, user, opts.role, password)));
     process.stdout.write(`${token}\n`);
+  });
+
+  dbOptions(
+    collector
+      .command('key')
+      .description("print the collector's policy-signing public key (SPKI, base64): the PUBKEY installers pin"),
+  ).action(async (opts: DbOptions) => {
+    const publicKey = await withDb(opts, async ({ db }) => (await loadSigningKey(db)).publicKey);
+    process.stdout.write(`${publicKey}\n`);
   });
 
   const token = collector.command('token').description('enrollment tokens');

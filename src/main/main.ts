@@ -1,7 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { app, BrowserWindow, ipcMain, Menu, nativeImage, net as electronNet, Notification, powerMonitor, protocol, Tray } from 'electron';
-import { DEFAULT_IPC_PATH, createIpcClient, streamLineTransport, type AgentService, type IpcResult } from '../shared';
+import { createIpcClient, defaultIpcPathFor, streamLineTransport, type AgentService, type IpcResult } from '../shared';
 import { registerBridgeHandlers } from './bridge-handlers';
 import { deviceName, menuModel, newBlocks, trayState, type MenuAction, type TrayState } from './tray-model';
 import { langFromLocale, mainText, type MainLang } from './messages';
@@ -11,7 +11,7 @@ import { langFromLocale, mainText, type MainLang } from './messages';
  * talks to the agent over the IPC socket or pipe as the logged-in user.
  */
 const APP_ROOT = path.join(__dirname, '..', '..');
-const IPC_PATH = process.env.MAMORI_IPC ?? (process.platform === 'win32' ? DEFAULT_IPC_PATH.win32 : DEFAULT_IPC_PATH.posix);
+const IPC_PATH = process.env.MAMORI_IPC ?? defaultIpcPathFor(process.platform);
 const PAGES: Record<Exclude<MenuAction, 'quit'>, string> = { report: 'incident.html', request: 'exception.html', info: 'status.html' };
 
 protocol.registerSchemesAsPrivileged([{ scheme: 'mamori-app', privileges: { standard: true, secure: true, supportFetchAPI: false } }]);

@@ -7,11 +7,21 @@ export const ENFORCEMENT_STATES = ['active', 'degraded', 'audit', 'off', 'unknow
 export const EnforcementState = z.enum(ENFORCEMENT_STATES);
 export type EnforcementState = z.infer<typeof EnforcementState>;
 
-/** Default IPC endpoints (DESIGN.md, "IPC"). */
+/**
+ * Default IPC endpoints (DESIGN.md, "IPC"). macOS has no `/run`; its sockets live in
+ * `/var/run`.
+ */
 export const DEFAULT_IPC_PATH = {
   posix: '/run/mamori/agent.sock',
+  darwin: '/var/run/mamori/agent.sock',
   win32: '\\\\.\\pipe\\mamori-agent',
 } as const;
+
+/** The agent's IPC endpoint on a platform (`process.platform`'s names). */
+export function defaultIpcPathFor(platform: string): string {
+  if (platform === 'win32') return DEFAULT_IPC_PATH.win32;
+  return platform === 'darwin' ? DEFAULT_IPC_PATH.darwin : DEFAULT_IPC_PATH.posix;
+}
 
 /** Largest IPC line accepted, in bytes. */
 export const MAX_IPC_LINE = 64 * 1024;

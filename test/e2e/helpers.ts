@@ -96,8 +96,8 @@ export interface TestCollector {
   stop(): Promise<number | null>;
 }
 
-export async function startCollector(data: string, role: 'admin' | 'auditor' = 'admin'): Promise<TestCollector> {
-  const port = await freePort();
+export async function startCollector(data: string, role: 'admin' | 'auditor' = 'admin', port?: number): Promise<TestCollector> {
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
   await waitFor(() => proc.output().includes('listening on'), 'the collector to listen');

@@ -76,7 +76,9 @@ export async function startIpcServer(opts: { path: string; service: AgentService
   server.maxConnections = opts.maxConnections ?? 32;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.path, () => {
+    // A pipe made by the LocalSystem service would otherwise let other users read but not write:
+    // the tray runs as the staff member, and gets only what each method grants.
+    server.listen(isPipe ? { path: opts.path, readableAll: true, writableAll: true } : opts.path, () => {
       server.off('error', reject);
       resolve();
     });
