@@ -10,13 +10,15 @@ export function canMove(from: string, to: IncidentStatus): boolean {
   return INCIDENT_STATUSES.indexOf(to) > INCIDENT_STATUSES.indexOf(from as IncidentStatus);
 }
 
-export async function listIncidents(db: Kysely<Database>, status?: IncidentStatus) {
+/** Incidents, newest first: all, those with one status, or the one with a receipt number. */
+export async function listIncidents(db: Kysely<Database>, status?: IncidentStatus, receipt?: string) {
   let q = db
     .selectFrom('incidents')
     .leftJoin('agents', 'agents.id', 'incidents.agent_id')
     .select(['incidents.receipt', 'incidents.agent_id', 'agents.hostname', 'agents.segment', 'incidents.category', 'incidents.description', 'incidents.occurred_at', 'incidents.contact', 'incidents.context', 'incidents.reported_at', 'incidents.status', 'incidents.updated_at', 'incidents.updated_by'])
     .orderBy('incidents.reported_at', 'desc');
   if (status) q = q.where('incidents.status', '=', status);
+  if (receipt !== undefined) q = q.where('incidents.receipt', '=', receipt);
   const rows = await q.execute();
   return rows.map((r) => ({
     id: r.receipt,

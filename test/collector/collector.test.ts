@@ -1,7 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +7,7 @@ import { createEnrollmentToken } from '../../src/collector/agents';
 import { createCollector, type Collector } from '../../src/collector/server';
 import { Policy, policySigningPayload, type EnrollResponse, type InventorySnapshot } from '../../src/shared';
 import { makeChain } from '../helpers/chain';
-import { PG_URL, createTestDatabase } from '../helpers/pg';
+import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
 const ENGINES = (process.env.MAMORI_TEST_DB ?? 'sqlite,postgres').split(',');
 if (ENGINES.includes('postgres') && !PG_URL) {
@@ -49,16 +46,8 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
   beforeEach(async () => {
     if (skip) return;
-    let url: string;
-    if (engine === 'postgres') {
-      const db = await createTestDatabase();
-      url = db.url;
-      cleanup = db.drop;
-    } else {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-collector-'));
-      url = `sqlite:${path.join(dir, 'collector.db')}`;
-      cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { url, drop } = await createEngineDatabase(engine, 'mamori-collector-');
+    cleanup = drop;
     collector = await createCollector({ db: url, logger: false });
     adminToken = await addAdmin(collector.ctx.db, 'kanri', 'admin', 'correct horse battery');
     auditorToken = await addAdmin(collector.ctx.db, 'kansa', 'auditor', 'correct horse battery');

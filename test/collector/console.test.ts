@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAdmin } from '../../src/collector/admins';
@@ -11,7 +8,7 @@ import { inert } from '../../src/collector/console/render';
 import { createCollector, type Collector } from '../../src/collector/server';
 import { verifyUnlockCode, type Policy } from '../../src/shared';
 import { HOSTILE, seedFleet, type Call, type Seeded } from '../helpers/console-seed';
-import { PG_URL, createTestDatabase } from '../helpers/pg';
+import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
 const ENGINES = (process.env.MAMORI_TEST_DB ?? 'sqlite,postgres').split(',');
 if (ENGINES.includes('postgres') && !PG_URL) console.warn('console suite: PostgreSQL skipped (set MAMORI_TEST_PG_URL; CI always does)');
@@ -73,16 +70,8 @@ describe.each(ENGINES)('console on %s', (engine) => {
 
   beforeAll(async () => {
     if (skip) return;
-    let url: string;
-    if (engine === 'postgres') {
-      const db = await createTestDatabase();
-      url = db.url;
-      cleanup = db.drop;
-    } else {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-console-'));
-      url = `sqlite:${path.join(dir, 'collector.db')}`;
-      cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { url, drop } = await createEngineDatabase(engine, 'mamori-console-');
+    cleanup = drop;
     collector = await createCollector({ db: url, logger: false });
     await addAdmin(collector.ctx.db, 'kanri', 'admin', PASSWORD);
     await addAdmin(collector.ctx.db, 'kansa', 'auditor', PASSWORD);

@@ -1,7 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
@@ -17,7 +14,7 @@ import { XLSX_CELL_MAX, displayWidth, writeLedgerXlsx } from '../../src/collecto
 import { storeInventory } from '../../src/collector/agents';
 import { openCollectorDb, parseDbUrl, type CollectorDb } from '../../src/collector/db/connect';
 import type { InventorySnapshot } from '../../src/shared';
-import { PG_URL, createTestDatabase } from '../helpers/pg';
+import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
 const ENGINES = (process.env.MAMORI_TEST_DB ?? 'sqlite,postgres').split(',');
 if (ENGINES.includes('postgres') && !PG_URL) {
@@ -220,16 +217,8 @@ describe.each(ENGINES)('ledger export on %s', (engine) => {
 
   beforeAll(async () => {
     if (skip) return;
-    let url: string;
-    if (engine === 'postgres') {
-      const db = await createTestDatabase();
-      url = db.url;
-      cleanup = db.drop;
-    } else {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-export-'));
-      url = `sqlite:${path.join(dir, 'collector.db')}`;
-      cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { url, drop } = await createEngineDatabase(engine, 'mamori-export-');
+    cleanup = drop;
     collector = await openCollectorDb(parseDbUrl(url));
     seeded = await seed(collector.db);
   });

@@ -7,6 +7,7 @@ import { INSTALL_KEY, READONLY_CLASSES, STORAGE_KEY, createReconciler, createWin
 import { silentLogger } from '../../src/agent/logger';
 import { openEventStore, type EventStore } from '../../src/agent/store';
 import { PolicyInput, type Policy } from '../../src/shared';
+import { createPnputilReplay } from '../fixtures/windows/enforcement/pnputil';
 
 // The Windows enforcer's registry commands against a real implementation of reg.exe: Wine's
 // (Debian's wine64, BUILD-NOTES.md). pnputil does not exist in Wine, so its listing is replayed
@@ -19,13 +20,13 @@ const title = hasWine
   ? "the Windows enforcer against Wine's reg.exe"
   : "the Windows enforcer against Wine's reg.exe (skipped: wine64 is not installed; `apt-get install -y --no-install-recommends wine64`, which .ci/run does)";
 
-const PNPUTIL = fs.readFileSync(path.resolve(__dirname, '../fixtures/windows/enforcement/pnputil-enum-connected.txt'), 'utf8');
 const STICK = 'USB\\VID_0781&PID_5581\\4C530001230101109473';
 
 let dir = '';
 let store: EventStore;
 let wineserver: ChildProcess | undefined;
-const disabled = new Set<string>();
+const pnputil = createPnputilReplay();
+const disabled = pnputil.disabled;
 const wineEnv = () => ({ ...process.env, WINEPREFIX: path.join(dir, 'prefix'), WINEDEBUG: '-all' });
 
 function reg(args: string[]): Promise<{ stdout: string; code: number }> {
@@ -40,16 +41,7 @@ function reg(args: string[]): Promise<{ stdout: string; code: number }> {
 async function runner(cmd: string, args: string[]): Promise<{ stdout: string; code: number }> {
   if (cmd === 'reg') return reg(args);
   if (cmd !== 'pnputil') return { stdout: '', code: 1 };
-  if (args[0] === '/disable-device') disabled.add(args[1]!);
-  else if (args[0] === '/enable-device') disabled.delete(args[1]!);
-  else {
-    const blocks = PNPUTIL.split(/\r?\n\r?\n/).map((block) => {
-      const id = /Instance ID:\s+(\S+)/.exec(block)?.[1];
-      return id && disabled.has(id) ? block.replace(/Status:(\s+)Started/, 'Status:$1Disabled') : block;
-    });
-    return { stdout: blocks.join('\r\n\r\n'), code: 0 };
-  }
-  return { stdout: '', code: 0 };
+  return pnputil.run(args);
 }
 
 function policy(mode: Policy['removableMedia']['mode'], allow: unknown[] = [], version = 1): Policy {

@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 
 /** The PostgreSQL server for tests; `.ci/run` starts one and sets it. */
@@ -23,4 +26,11 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       await c.end();
     },
   };
+}
+
+/** A fresh, empty collector database on one engine: its `--db` URL and how to remove it. */
+export async function createEngineDatabase(engine: string, prefix = 'mamori-test-'): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (engine === 'postgres') return createTestDatabase();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { url: `sqlite:${path.join(dir, 'collector.db')}`, drop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPnputilReplay } from '../fixtures/windows/enforcement/pnputil';
 import { INSTALL_KEY, STORAGE_KEY, UDEV_RULES_FILE, createLinuxEnforcer, createReconciler, createWindowsEnforcer, releaseControls, type EnforcerMemory } from '../../src/agent/enforcement';
 import { silentLogger } from '../../src/agent/logger';
 import { openEventStore, type EventStore } from '../../src/agent/store';
@@ -83,9 +84,9 @@ describe('release on Windows', () => {
   // An in-memory registry answering reg.exe's commands the way reg.exe prints them (the parser
   // is checked against Wine's reg.exe in test/e2e/windows-wine.test.ts), and pnputil's listing
   // replayed from its fixture with live statuses.
-  const PNPUTIL = fs.readFileSync(path.resolve(__dirname, '../fixtures/windows/enforcement/pnputil-enum-connected.txt'), 'utf8');
   const STICK = 'USB\\VID_0781&PID_5581\\4C530001230101109473';
   let registry: Map<string, Map<string, string | number>>;
+  let pnputil: ReturnType<typeof createPnputilReplay>;
   let disabled: Set<string>;
   let calls: string[][];
 
@@ -114,24 +115,14 @@ describe('release on Windows', () => {
         return { stdout: '', code: 0 };
       }
     }
-    if (cmd === 'pnputil') {
-      if (args[0] === '/disable-device') disabled.add(args[1]!);
-      else if (args[0] === '/enable-device') disabled.delete(args[1]!);
-      else {
-        const blocks = PNPUTIL.split(/\r?\n\r?\n/).map((block) => {
-          const id = /Instance ID:\s+(\S+)/.exec(block)?.[1];
-          return id && disabled.has(id) ? block.replace(/Status:(\s+)Started/, 'Status:$1Disabled') : block;
-        });
-        return { stdout: blocks.join('\r\n\r\n'), code: 0 };
-      }
-      return { stdout: '', code: 0 };
-    }
+    if (cmd === 'pnputil') return pnputil.run(args);
     return { stdout: '', code: 1 };
   }
 
   beforeEach(() => {
     registry = new Map();
-    disabled = new Set();
+    pnputil = createPnputilReplay();
+    disabled = pnputil.disabled;
     calls = [];
   });
 

@@ -1,6 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import { InventorySnapshot, SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
 import type { Database } from '../db/schema';
+import { listIncidents } from '../incidents';
 import { currentPolicy } from '../policies';
 
 const DAY_MS = 86_400_000;
@@ -336,27 +337,6 @@ export async function terminalsIn(db: Kysely<Database>, segment: Segment): Promi
 
 /** One incident with its terminal, or null. */
 export async function incidentById(db: Kysely<Database>, receipt: string) {
-  const r = await db
-    .selectFrom('incidents')
-    .leftJoin('agents', 'agents.id', 'incidents.agent_id')
-    .select(['incidents.receipt', 'incidents.agent_id', 'agents.hostname', 'agents.segment', 'incidents.category', 'incidents.description', 'incidents.occurred_at', 'incidents.contact', 'incidents.context', 'incidents.reported_at', 'incidents.status', 'incidents.updated_at', 'incidents.updated_by', 'incidents.seq'])
-    .where('incidents.receipt', '=', receipt)
-    .executeTakeFirst();
-  if (!r) return null;
-  return {
-    receipt: r.receipt,
-    agentId: r.agent_id,
-    hostname: r.hostname ?? '',
-    segment: r.segment ?? '',
-    category: r.category,
-    description: r.description,
-    occurredAt: r.occurred_at,
-    contact: r.contact,
-    context: safeJson(r.context),
-    reportedAt: r.reported_at,
-    status: r.status,
-    updatedAt: r.updated_at,
-    updatedBy: r.updated_by,
-    seq: Number(r.seq),
-  };
+  const [incident] = await listIncidents(db, undefined, receipt);
+  return incident ?? null;
 }
