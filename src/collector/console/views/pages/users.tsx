@@ -85,7 +85,7 @@ export function UsersPage({ v, users, errors }: { v: View; users: AdminAccount[]
             <span>{v.t('users.role')}</span>
             <select id="new-role" name="role">
               {ROLES.map((r) => (
-                <option value={r}>{v.t(`role.${r}`)}</option>
+                <option value={r} selected={r === 'auditor'}>{v.t(`role.${r}`)}</option>
               ))}
             </select>
           </label>
