@@ -9,7 +9,7 @@ import { allowPresentDevices, createEnforcer, releaseControls } from './enforcem
 import { createAgent } from './main';
 import { execRunner } from './logins';
 import { loadEnrollment, loadPolicy } from './policy';
-import { connectIpc } from './ipc/socket';
+import { connectIpc, isLive } from './ipc/socket';
 import { defaultAgentDataDir, defaultIpcPath, storeFile } from './paths';
 import { PROVISION_FILE_NAME, appendInstallLog, provisionFromInstaller } from './provision';
 import { openEventStore, type EventStore } from './store';
@@ -139,14 +139,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (opts: CommonOptions & { ipc: string; log?: string }) => {
       const log = (line: string) => opts.log && appendInstallLog(opts.log, `agent release: ${line}`);
       // A running agent would put every control back at its next pass.
-      const running = await connectIpc(opts.ipc, 1_000).then(
-        (transport) => {
-          transport.close();
-          return true;
-        },
-        () => false,
-      );
-      if (running) {
+      if (await isLive(opts.ipc)) {
         const message = 'エージェントのサービスが動作中です。先に停止してください / the agent service is still running: stop it first (systemctl stop mamori-agent, sc stop MamoriAgent, launchctl bootout system/jp.mamori.agent)';
         log(message);
         throw new Error(message);

@@ -2,13 +2,19 @@ import type { Kysely } from 'kysely';
 import { MamoriError, agentTag, makeUnlockCode, parseRequestCode, type UnlockCodeError } from '../shared';
 import type { Database } from './db/schema';
 
-export async function listExceptions(db: Kysely<Database>, status?: string) {
+/**
+ * Exception requests, newest first: all, those with one status, or (`decided`) every one already
+ * approved, denied or granted; at most `limit`.
+ */
+export async function listExceptions(db: Kysely<Database>, filter: { status?: string; decided?: boolean; limit?: number } = {}) {
   let q = db
     .selectFrom('exceptions')
     .leftJoin('agents', 'agents.id', 'exceptions.agent_id')
     .select(['exceptions.request_id', 'exceptions.agent_id', 'agents.hostname', 'agents.segment', 'exceptions.request_code', 'exceptions.device', 'exceptions.reason', 'exceptions.minutes', 'exceptions.requested_at', 'exceptions.status', 'exceptions.decided_at', 'exceptions.decided_by', 'exceptions.expires_at'])
     .orderBy('exceptions.requested_at', 'desc');
-  if (status) q = q.where('exceptions.status', '=', status);
+  if (filter.status) q = q.where('exceptions.status', '=', filter.status);
+  if (filter.decided) q = q.where('exceptions.status', '!=', 'pending');
+  if (filter.limit) q = q.limit(filter.limit);
   return (await q.execute()).map((r) => ({
     id: r.request_id,
     agentId: r.agent_id,

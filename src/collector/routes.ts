@@ -162,7 +162,7 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
   app.get('/api/v1/admin/exceptions', async (request) => {
     const actor = await requireRole(ctx, request, ADMINS);
     const q = parse(z.object({ status: z.enum(['pending', 'approved', 'denied', 'granted']).optional() }), request.query, 'query');
-    const rows = await listExceptions(ctx.db, q.status);
+    const rows = await listExceptions(ctx.db, { status: q.status });
     await audit(ctx.db, actor, 'exceptions.read', q.status ?? '*', { count: rows.length });
     return rows;
   });

@@ -31,8 +31,11 @@ export interface IpcServer {
   stop(): Promise<void>;
 }
 
-/** True when something answers on the socket (so it is not stale and must not be removed). */
-function isLive(ipcPath: string): Promise<boolean> {
+/**
+ * True when something answers on the socket or pipe: an agent runs there (so a stale socket is not
+ * one to remove, and an uninstall must stop the service first).
+ */
+export function isLive(ipcPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(ipcPath);
     socket.once('connect', () => {

@@ -1,6 +1,7 @@
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
-import { InventorySnapshot, SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
 import type { Database } from '../db/schema';
+import { storedSnapshot } from '../export/ledger';
 import { listIncidents } from '../incidents';
 import { currentPolicy } from '../policies';
 
@@ -205,11 +206,7 @@ export async function terminalDetail(db: Kysely<Database>, agentId: string, at =
   const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirst();
   if (!agent) return null;
   const inv = await db.selectFrom('inventory_latest').select(['snapshot', 'received_at']).where('agent_id', '=', agentId).executeTakeFirst();
-  let snapshot: InventorySnapshot | null = null;
-  if (inv) {
-    const parsed = InventorySnapshot.safeParse(JSON.parse(inv.snapshot));
-    snapshot = parsed.success ? parsed.data : null;
-  }
+  const snapshot = inv ? storedSnapshot(inv.snapshot) : null;
   const facts = await segmentFacts(db, at);
   const segment = agent.segment as Segment;
   const blocked = await blockedSince(db, [agentId], new Date(at.getTime() - 7 * DAY_MS));
@@ -296,36 +293,36 @@ export interface AuditRow {
   address: string;
 }
 
+/** The audit log narrowed by a filter; both the page and the CSV read through it. */
+function auditWhere<Q extends SelectQueryBuilder<Database, 'audit_log', object>>(query: Q, f: Omit<AuditFilter, 'page' | 'pageSize'>): Q {
+  let q = query;
+  if (f.actor) q = q.where('actor', '=', f.actor) as Q;
+  if (f.action) q = q.where('action', '=', f.action) as Q;
+  if (f.from) q = q.where('at', '>=', f.from) as Q;
+  if (f.to) q = q.where('at', '<', f.to) as Q;
+  return q;
+}
+
+function auditRow(r: Selectable<Database['audit_log']>): AuditRow {
+  return { id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target, detail: safeJson(r.detail), address: r.address };
+}
+
 /** The audit log, newest first, filtered and paged. */
 export async function searchAudit(db: Kysely<Database>, f: AuditFilter): Promise<{ rows: AuditRow[]; total: number; actions: string[] }> {
-  let base = db.selectFrom('audit_log');
-  if (f.actor) base = base.where('actor', '=', f.actor);
-  if (f.action) base = base.where('action', '=', f.action);
-  if (f.from) base = base.where('at', '>=', f.from);
-  if (f.to) base = base.where('at', '<', f.to);
-  const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  const rows = await base.selectAll().orderBy('id', 'desc').limit(f.pageSize).offset((f.page - 1) * f.pageSize).execute();
+  const { n } = await auditWhere(db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')), f).executeTakeFirstOrThrow();
+  const rows = await auditWhere(db.selectFrom('audit_log').selectAll(), f).orderBy('id', 'desc').limit(f.pageSize).offset((f.page - 1) * f.pageSize).execute();
   const actions = (await db.selectFrom('audit_log').select('action').distinct().orderBy('action').execute()).map((r) => r.action);
-  return {
-    total: Number(n),
-    actions,
-    rows: rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target, detail: safeJson(r.detail), address: r.address })),
-  };
+  return { total: Number(n), actions, rows: rows.map(auditRow) };
 }
 
 /** Every audit row in a range, oldest first, in pages: for the audit log's CSV. */
 export async function* auditRowsFor(db: Kysely<Database>, f: Omit<AuditFilter, 'page' | 'pageSize'>): AsyncGenerator<AuditRow[]> {
   let after = 0;
   for (;;) {
-    let q = db.selectFrom('audit_log').selectAll().where('id', '>', after).orderBy('id').limit(1000);
-    if (f.actor) q = q.where('actor', '=', f.actor);
-    if (f.action) q = q.where('action', '=', f.action);
-    if (f.from) q = q.where('at', '>=', f.from);
-    if (f.to) q = q.where('at', '<', f.to);
-    const rows = await q.execute();
+    const rows = await auditWhere(db.selectFrom('audit_log').selectAll(), f).where('id', '>', after).orderBy('id').limit(1000).execute();
     if (rows.length === 0) return;
     after = Number(rows[rows.length - 1]!.id);
-    yield rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target, detail: safeJson(r.detail), address: r.address }));
+    yield rows.map(auditRow);
   }
 }
 

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
@@ -12,7 +13,8 @@ import { addAdmin, audit, deleteAdmin, listAdmins, rotateApiToken, setPassword, 
 import type { CollectorContext } from '../context';
 import { decideException, listExceptions, unlockCode } from '../exceptions';
 import { ExportQuery, attachment, sendLedger } from '../export/http';
-import { neutralise } from '../export/csv';
+import { csvField } from '../export/csv';
+import { endStream, writeChunk } from '../export/stream';
 import { INCIDENT_STATUSES, listIncidents, moveIncident } from '../incidents';
 import { applyPolicyChange, currentPolicy, policyHistory } from '../policies';
 import { csrfMatches, endSessionsOf, login, logout, pruneSessions, resolveSession, type ConsoleSession } from './auth';
@@ -40,6 +42,8 @@ const FORM_LIMIT = 512 * 1024;
 const TERMINALS_PAGE = 50;
 const EVENTS_PAGE = 100;
 const AUDIT_PAGE = 100;
+/** Decided requests shown under the pending ones, newest first. */
+const DECIDED_SHOWN = 200;
 
 export interface ConsoleOptions {
   /** Served over TLS: cookies get `Secure` and the `__Host-` prefix. */
@@ -140,16 +144,6 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     });
     await scope.register(fastifyStatic, { root: STATIC_DIR, prefix: '/static/', index: false, cacheControl: true, maxAge: '1h' });
 
-    // Form fields with a NUL are refused whole: PostgreSQL's text cannot hold one, and no name,
-    // password or policy field needs it.
-    scope.addHook('preHandler', async (request, reply) => {
-      const body = request.body;
-      if (body && typeof body === 'object' && Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')))) {
-        const v = viewFor(request, null, '');
-        return problem(reply, v, 400, 'error.bad.title', v.t('error.nul'));
-      }
-    });
-
     const langOf = (request: FastifyRequest): Lang => (request.cookies[names.lang] === 'en' ? 'en' : 'ja');
     const zoneOf = (request: FastifyRequest): string => {
       const zone = request.cookies[names.tz];
@@ -164,6 +158,16 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     const send = (reply: FastifyReply, page: VNode, status = 200) =>
       reply.code(status).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(page));
     const problem = (reply: FastifyReply, v: View, status: number, title: MessageKey, body: string) => send(reply, <Problem v={v} title={v.t(title)} body={body} />, status);
+
+    // Form fields with a NUL are refused whole: PostgreSQL's text cannot hold one, and no name,
+    // password or policy field needs it.
+    scope.addHook('preHandler', async (request, reply) => {
+      const body = request.body;
+      if (body && typeof body === 'object' && Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')))) {
+        const v = viewFor(request, null, '');
+        return problem(reply, v, 400, 'error.bad.title', v.t('error.nul'));
+      }
+    });
 
     /** A message for the next page, carried in a short-lived cookie (never a secret). */
     const flashNext = (reply: FastifyReply, kind: Flash['kind'], key: MessageKey, vars: Record<string, string | number> = {}) =>
@@ -180,7 +184,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         return undefined;
       }
     };
-    const redirect = (reply: FastifyReply, to: string) => reply.code(303).header('cache-control', 'no-store').redirect(to, 303);
+    const redirect = (reply: FastifyReply, to: string) => reply.header('cache-control', 'no-store').redirect(to, 303);
 
     /** A request from another site: an Origin or Fetch Metadata header says so. */
     const crossSite = (request: FastifyRequest): boolean => {
@@ -344,9 +348,10 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     // ---- exceptions ----
 
     const exceptionsPage = async (request: FastifyRequest, reply: FastifyReply, s: ConsoleSession, v: View, status = 200) => {
-      const all = await listExceptions(ctx.db);
-      await audit(ctx.db, actorOf(request, s), 'exceptions.read', '*', { count: all.length });
-      return send(reply, <ExceptionsPage v={v} pending={all.filter((e) => e.status === 'pending')} decided={all.filter((e) => e.status !== 'pending').slice(0, 200)} />, status);
+      const pending = await listExceptions(ctx.db, { status: 'pending' });
+      const decided = await listExceptions(ctx.db, { decided: true, limit: DECIDED_SHOWN });
+      await audit(ctx.db, actorOf(request, s), 'exceptions.read', '*', { count: pending.length + decided.length });
+      return send(reply, <ExceptionsPage v={v} pending={pending} decided={decided} />, status);
     };
     route('GET', '/exceptions', exceptionsPage);
     const Minutes = z.object({ minutes: z.coerce.number().int().min(1).max(7 * 24 * 60) });
@@ -384,8 +389,8 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     // ---- policies ----
 
-    const historyOf = async (segment: Segment): Promise<HistoryEntry[]> =>
-      (await policyHistory(ctx.db, segment)).map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode, allowCount: h.policy.removableMedia.allow.length }));
+    const historyEntries = (history: Awaited<ReturnType<typeof policyHistory>>): HistoryEntry[] =>
+      history.map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode, allowCount: h.policy.removableMedia.allow.length }));
     const segmentParam = (request: FastifyRequest): Segment => {
       const { segment } = request.params as { segment: string };
       if (!isSegment(segment)) throw new MamoriError('not_found', `no segment ${segment}`);
@@ -396,7 +401,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       const current = history[0]!;
       return send(
         reply,
-        <PolicyEditPage v={v} segment={segment} current={current.policy} by={current.createdBy} draft={draft ?? draftFromPolicy(current.policy)} errors={errors} history={await historyOf(segment)} terminals={await terminalsIn(ctx.db, segment)} />,
+        <PolicyEditPage v={v} segment={segment} current={current.policy} by={current.createdBy} draft={draft ?? draftFromPolicy(current.policy)} errors={errors} history={historyEntries(history)} terminals={await terminalsIn(ctx.db, segment)} />,
         status,
       );
     };
@@ -571,17 +576,22 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     route('GET', '/audit/export.csv', async (request, reply, s, v) => {
       const { filter } = auditFilter(request);
       await audit(ctx.db, actorOf(request, s), 'audit.export', '*', { actor: filter.actor ?? null, action: filter.action ?? null, from: filter.from ?? null, to: filter.to ?? null });
-      const cell = (text: string) => {
-        const safe = neutralise(text);
-        return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-      };
+      // Streamed like the ledger: a year of audit entries need not sit in memory.
       const headers: MessageKey[] = ['auditlog.at', 'auditlog.actor', 'auditlog.role', 'auditlog.action', 'auditlog.target', 'auditlog.detail', 'auditlog.address'];
-      let out = `\ufeff${headers.map((h) => cell(v.t(h))).join(',')}\r\n`;
-      for await (const batch of auditRowsFor(ctx.db, filter)) {
-        for (const r of batch) out += `${[v.fmt.dateTime(r.at), r.actor, r.role, r.action, r.target, detailText(r.detail), r.address].map(cell).join(',')}\r\n`;
-      }
+      const body = new PassThrough();
+      const write = async () => {
+        await writeChunk(body, `\ufeff${headers.map((h) => csvField(v.t(h))).join(',')}\r\n`);
+        for await (const batch of auditRowsFor(ctx.db, filter)) {
+          await writeChunk(body, batch.map((r) => `${[v.fmt.dateTime(r.at), r.actor, r.role, r.action, r.target, detailText(r.detail), r.address].map(csvField).join(',')}\r\n`).join(''));
+        }
+        await endStream(body);
+      };
+      write().catch((err: unknown) => {
+        request.log.warn({ err }, 'audit log export cut short');
+        body.destroy(err instanceof Error ? err : new Error(String(err)));
+      });
       attachment(reply, `${v.lang === 'ja' ? '操作履歴' : 'audit-log'}_${v.fmt.day(new Date()).replace(/-/g, '')}.csv`, 'text/csv; charset=utf-8');
-      return reply.send(out);
+      return reply.send(body);
     });
 
     // Unknown pages under the console get its 404 page (the API keeps its JSON 404).

@@ -7,45 +7,20 @@ const GB = 1024 ** 3;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isText = (v: unknown): boolean => typeof v === 'string';
 const hasText = (o: Json, keys: readonly string[]): boolean => keys.every((k) => typeof o[k] === 'string');
 const isNumberOrNull = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
-const everyObject = (v: unknown, check: (o: Json) => boolean): boolean => Array.isArray(v) && v.every((o) => isObject(o) && check(o));
 
 /**
- * Whether a parsed snapshot has, with the right types, everything {@link ledgerRow} reads. True
- * for every snapshot this collector stored: `storeInventory` only ever receives what the
- * InventorySnapshot schema returned, defaults filled in.
+ * A stored snapshot, or null when it no longer reads: one bad row must not sink a page or the
+ * ledger. The export comes here only for rows stored before the ledger columns were kept beside them.
  */
-function isCurrentSnapshot(v: unknown): v is InventorySnapshot {
-  if (!isObject(v) || !hasText(v, ['hostname', 'agentVersion'])) return false;
-  const { system, os, cpu, memory } = v;
-  return (
-    isObject(system) && hasText(system, ['manufacturer', 'model', 'serial']) &&
-    isObject(os) && hasText(os, ['platform', 'distro', 'release', 'kernel']) &&
-    isObject(cpu) && isText(cpu.brand) &&
-    isObject(memory) && isNumberOrNull(memory.totalBytes) &&
-    everyObject(v.disks, (d) => hasText(d, ['device', 'name', 'vendor', 'serial']) && isNumberOrNull(d.sizeBytes)) &&
-    everyObject(v.network, (n) => isText(n.mac) && typeof n.internal === 'boolean' && Array.isArray(n.ipv4) && n.ipv4.every(isText) && Array.isArray(n.ipv6) && n.ipv6.every(isText)) &&
-    everyObject(v.usb, (d) => hasText(d, ['vendorId', 'productId', 'serial', 'manufacturer', 'product']) && typeof d.rootHub === 'boolean')
-  );
-}
-
-/**
- * A stored snapshot, or null when there is none or it no longer reads: one bad row must not sink
- * the ledger. The full schema parse costs about as much as the rest of the export together, so it
- * is kept for snapshots the quick check does not recognise (one stored by an older schema, which
- * the parse completes with defaults, or a damaged row, which it rejects).
- */
-function snapshotOf(json: string | null | undefined): InventorySnapshot | null {
-  if (!json) return null;
+export function storedSnapshot(json: string): InventorySnapshot | null {
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
     return null;
   }
-  if (isCurrentSnapshot(value)) return value;
   const parsed = InventorySnapshot.safeParse(value);
   return parsed.success ? parsed.data : null;
 }
@@ -210,7 +185,7 @@ async function ledgerPage(db: Kysely<Database>, segment: Segment | undefined, bl
   if (missing.length > 0) {
     const snapshots = await db.selectFrom('inventory_latest').select(['agent_id', 'snapshot']).where('agent_id', 'in', missing).execute();
     for (const row of snapshots) {
-      const snapshot = snapshotOf(row.snapshot);
+      const snapshot = storedSnapshot(row.snapshot);
       inventory.set(row.agent_id, snapshot ? inventoryColumns(snapshot) : null);
     }
   }

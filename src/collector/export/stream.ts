@@ -17,6 +17,28 @@ export function assertOpen(out: Writable): void {
 }
 
 /**
+ * Resolves when `source` emits `event`; rejects with `out`'s error, or with what `onClose` returns
+ * when `out` closes first (resolving when it returns nothing). Listeners go once it settles.
+ */
+function settleOn(source: EventEmitter, event: string, out: Writable, onClose: () => Error | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      source.off(event, onEvent);
+      out.off('error', onError);
+      out.off('close', onClosed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onEvent = () => settle();
+    const onError = (error: Error) => settle(error);
+    const onClosed = () => settle(onClose());
+    source.once(event, onEvent);
+    out.once('error', onError);
+    out.once('close', onClosed);
+  });
+}
+
+/**
  * Resolves when `source` emits `drain`. Rejects when `out` errors or closes first: a download the
  * client abandoned never drains, and waiting for it would pin the export's memory forever.
  * `source` is `out` itself, or a stream inside a writer that feeds `out`.
@@ -24,21 +46,7 @@ export function assertOpen(out: Writable): void {
  */
 export function drained(source: EventEmitter, out: Writable): Promise<void> {
   if (out.destroyed || out.writableFinished) return Promise.reject(closedEarly());
-  return new Promise((resolve, reject) => {
-    const settle = (error?: Error) => {
-      source.off('drain', onDrain);
-      out.off('error', onError);
-      out.off('close', onClose);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onDrain = () => settle();
-    const onError = (error: Error) => settle(error);
-    const onClose = () => settle(closedEarly());
-    source.once('drain', onDrain);
-    out.once('error', onError);
-    out.once('close', onClose);
-  });
+  return settleOn(source, 'drain', out, closedEarly);
 }
 
 /**
@@ -59,21 +67,7 @@ export async function writeChunk(out: Writable, chunk: string): Promise<void> {
 export function finishedOrClosed(out: Writable): Promise<void> {
   if (out.writableFinished) return Promise.resolve();
   if (out.destroyed) return Promise.reject(closedEarly());
-  return new Promise((resolve, reject) => {
-    const settle = (error?: Error) => {
-      out.off('finish', onFinish);
-      out.off('error', onError);
-      out.off('close', onClose);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onFinish = () => settle();
-    const onError = (error: Error) => settle(error);
-    const onClose = () => settle(out.writableFinished ? undefined : closedEarly());
-    out.once('finish', onFinish);
-    out.once('error', onError);
-    out.once('close', onClose);
-  });
+  return settleOn(out, 'finish', out, () => (out.writableFinished ? undefined : closedEarly()));
 }
 
 /** Ends `out` and waits for it to flush. @throws as {@link finishedOrClosed}. */
