@@ -12,14 +12,14 @@ import {
   type InventorySnapshot,
   type Segment,
   type StoredEvent,
+  systemClock,
+  type Clock,
 } from '../shared';
 import { randomToken, sameHash, tokenHash, type SigningKey } from './crypto';
 import type { DbEngine } from './db/connect';
 import type { AgentsTable, Database } from './db/schema';
 import { inventoryColumns } from './export/ledger';
 import { currentPolicy } from './policies';
-
-const now = () => new Date().toISOString();
 
 /**
  * An untrusted string bound for a text column. PostgreSQL's text cannot hold NUL (the whole batch
@@ -31,11 +31,12 @@ export function dbText(text: string): string {
 }
 
 /** Makes an enrollment token for a segment; only its hash is stored. */
-export async function createEnrollmentToken(db: Kysely<Database>, opts: { segment: Segment; ttlMs: number; uses: number }): Promise<string> {
+export async function createEnrollmentToken(db: Kysely<Database>, opts: { segment: Segment; ttlMs: number; uses: number }, clock: Clock = systemClock): Promise<string> {
   const token = randomToken('enr_', 24);
+  const now = () => clock.now().toISOString();
   await db
     .insertInto('enrollment_tokens')
-    .values({ hash: tokenHash(token), segment: opts.segment, expires_at: new Date(Date.now() + opts.ttlMs).toISOString(), uses_left: opts.uses, created_at: now() })
+    .values({ hash: tokenHash(token), segment: opts.segment, expires_at: new Date(clock.now().getTime() + opts.ttlMs).toISOString(), uses_left: opts.uses, created_at: now() })
     .execute();
   return token;
 }
@@ -45,8 +46,9 @@ export async function createEnrollmentToken(db: Kysely<Database>, opts: { segmen
  * spend the last one) and creates the agent with a secret token and an unlock secret.
  * @throws MamoriError token_invalid when the token is unknown, expired or used up.
  */
-export async function enroll(db: Kysely<Database>, key: SigningKey, request: EnrollRequest): Promise<EnrollResponse> {
+export async function enroll(db: Kysely<Database>, key: SigningKey, request: EnrollRequest, clock: Clock = systemClock): Promise<EnrollResponse> {
   const hash = tokenHash(request.token);
+  const now = () => clock.now().toISOString();
   return db.transaction().execute(async (trx) => {
     const spent = await trx
       .updateTable('enrollment_tokens')
@@ -91,12 +93,12 @@ export async function enroll(db: Kysely<Database>, key: SigningKey, request: Enr
  * Checks that the bearer token belongs to the agent named in the path and marks it seen.
  * @throws MamoriError unauthorized (no or wrong token) or forbidden (another agent's token).
  */
-export async function authenticateAgent(db: Kysely<Database>, agentId: string, bearer: string | undefined): Promise<AgentsTable> {
+export async function authenticateAgent(db: Kysely<Database>, agentId: string, bearer: string | undefined, clock: Clock = systemClock): Promise<AgentsTable> {
   if (!bearer) throw new MamoriError('unauthorized', 'missing bearer token');
   const hash = tokenHash(bearer);
   const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirst();
   if (agent && sameHash(agent.token_hash, hash)) {
-    await db.updateTable('agents').set({ last_seen: now() }).where('id', '=', agentId).execute();
+    await db.updateTable('agents').set({ last_seen: clock.now().toISOString() }).where('id', '=', agentId).execute();
     return agent;
   }
   // A valid token of another agent is a terminal writing under someone else's id.
@@ -121,7 +123,7 @@ function derivedFields(events: StoredEvent[]): Partial<AgentsTable> {
   return out;
 }
 
-async function recordSideTables(trx: Transaction<Database>, agentId: string, events: StoredEvent[]): Promise<void> {
+async function recordSideTables(trx: Transaction<Database>, agentId: string, events: StoredEvent[], now: string): Promise<void> {
   for (const e of events) {
     const p = e.payload as Record<string, unknown>;
     if (e.type === 'incident.reported') {
@@ -138,7 +140,7 @@ async function recordSideTables(trx: Transaction<Database>, agentId: string, eve
           context: JSON.stringify(p.context ?? {}),
           reported_at: e.at,
           status: 'new',
-          updated_at: now(),
+          updated_at: now,
           updated_by: null,
         })
         .onConflict((oc) => oc.column('receipt').doNothing())
@@ -181,7 +183,7 @@ async function recordSideTables(trx: Transaction<Database>, agentId: string, eve
  * @throws MamoriError bad_request (not ascending, invalid payload), seq_conflict (a gap, with the
  *   expected seq), chain_broken (hash chain does not verify; the terminal is flagged).
  */
-export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agentId: string, events: StoredEvent[]): Promise<number> {
+export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agentId: string, events: StoredEvent[], clock: Clock = systemClock): Promise<number> {
   for (let i = 1; i < events.length; i++) {
     if (events[i]!.seq !== events[i - 1]!.seq + 1) throw new MamoriError('bad_request', `events must be in ascending seq without gaps (at seq ${events[i]!.seq})`);
   }
@@ -227,7 +229,7 @@ export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agent
         brokenAt = broken.seq;
         throw new MamoriError('chain_broken', `hash chain broken at seq ${broken.seq} (${broken.reason.replace(/_/g, ' ')})`, { seq: broken.seq });
       }
-      const receivedAt = now();
+      const receivedAt = clock.now().toISOString();
       // Chunks keep each statement under SQLite's and PostgreSQL's parameter limits.
       for (let i = 0; i < fresh.length; i += 100) {
         await trx
@@ -247,7 +249,7 @@ export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agent
           .onConflict((oc) => oc.columns(['agent_id', 'seq']).doNothing())
           .execute();
       }
-      await recordSideTables(trx, agentId, fresh);
+      await recordSideTables(trx, agentId, fresh, receivedAt);
       const last = fresh[fresh.length - 1]!;
       await trx
         .updateTable('agents')
@@ -265,11 +267,11 @@ export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agent
 }
 
 /** Stores a snapshot as the latest, and in the history when it differs from the previous one. */
-export async function storeInventory(db: Kysely<Database>, agentId: string, snapshot: InventorySnapshot): Promise<void> {
+export async function storeInventory(db: Kysely<Database>, agentId: string, snapshot: InventorySnapshot, clock: Clock = systemClock): Promise<void> {
   const hash = inventoryHash(snapshot);
   const json = JSON.stringify(snapshot);
   const ledger = JSON.stringify(inventoryColumns(snapshot));
-  const receivedAt = now();
+  const receivedAt = clock.now().toISOString();
   await db.transaction().execute(async (trx) => {
     const previous = await trx.selectFrom('inventory_latest').select('hash').where('agent_id', '=', agentId).executeTakeFirst();
     await trx

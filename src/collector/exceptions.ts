@@ -37,12 +37,11 @@ export async function listExceptions(db: Kysely<Database>, filter: { status?: st
  * agent at its next sync.
  * @throws MamoriError not_found, or bad_request when the request was already decided.
  */
-export async function decideException(db: Kysely<Database>, id: string, decision: 'approved' | 'denied', actor: string, minutes?: number): Promise<{ expiresAt: string | null }> {
+export async function decideException(db: Kysely<Database>, id: string, decision: 'approved' | 'denied', actor: string, minutes?: number, now = new Date()): Promise<{ expiresAt: string | null }> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('exceptions').select(['status']).where('request_id', '=', id).executeTakeFirst();
     if (!row) throw new MamoriError('not_found', `no exception request ${id}`);
     if (row.status !== 'pending') throw new MamoriError('bad_request', `request ${id} was already ${row.status}`);
-    const now = new Date();
     const expiresAt = decision === 'approved' ? new Date(now.getTime() + (minutes ?? 60) * 60_000).toISOString() : null;
     await trx.updateTable('exceptions').set({ status: decision, decided_at: now.toISOString(), decided_by: actor, expires_at: expiresAt }).where('request_id', '=', id).execute();
     return { expiresAt };
@@ -50,13 +49,13 @@ export async function decideException(db: Kysely<Database>, id: string, decision
 }
 
 /** The approvals an agent has yet to apply: approved and not expired. */
-export async function approvedFor(db: Kysely<Database>, agentId: string): Promise<{ requestId: string; expiresAt: string }[]> {
+export async function approvedFor(db: Kysely<Database>, agentId: string, now = new Date()): Promise<{ requestId: string; expiresAt: string }[]> {
   const rows = await db
     .selectFrom('exceptions')
     .select(['request_id', 'expires_at'])
     .where('agent_id', '=', agentId)
     .where('status', '=', 'approved')
-    .where('expires_at', '>', new Date().toISOString())
+    .where('expires_at', '>', now.toISOString())
     .execute();
   return rows.map((r) => ({ requestId: r.request_id, expiresAt: r.expires_at! }));
 }

@@ -39,35 +39,35 @@ const AgentParams = z.object({ agentId: z.string().min(1).max(100) });
 export function agentRoutes(app: FastifyInstance, ctx: CollectorContext): void {
   app.post('/api/v1/enroll', async (request) => {
     const body = parse(EnrollRequest, request.body);
-    return enroll(ctx.db, ctx.key, body);
+    return enroll(ctx.db, ctx.key, body, ctx.clock);
   });
 
   app.post('/api/v1/agents/:agentId/events', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request));
+    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
     const { events } = parse(EventBatch, request.body);
-    const ackSeq = await ingestEvents(ctx.db, ctx.engine, agentId, events);
+    const ackSeq = await ingestEvents(ctx.db, ctx.engine, agentId, events, ctx.clock);
     return { ackSeq };
   });
 
   app.put('/api/v1/agents/:agentId/inventory', async (request, reply) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request));
-    await storeInventory(ctx.db, agentId, parse(InventorySnapshot, request.body));
+    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
+    await storeInventory(ctx.db, agentId, parse(InventorySnapshot, request.body), ctx.clock);
     return reply.code(204).send();
   });
 
   app.get('/api/v1/agents/:agentId/policy', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    const agent = await authenticateAgent(ctx.db, agentId, bearer(request));
+    const agent = await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
     return currentPolicy(ctx.db, agent.segment as Segment);
   });
 
   // Exceptions admins approved for this terminal; the agent applies them at its next sync.
   app.get('/api/v1/agents/:agentId/exceptions', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request));
-    return approvedFor(ctx.db, agentId);
+    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
+    return approvedFor(ctx.db, agentId, ctx.clock.now());
   });
 }
 
@@ -171,7 +171,7 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
     const actor = await requireRole(ctx, request, ADMINS);
     const { id } = parse(z.object({ id: z.string().min(1).max(100) }), request.params, 'path');
     const { minutes } = parse(z.object({ minutes: z.number().int().min(1).max(7 * 24 * 60) }), request.body ?? {});
-    const { expiresAt } = await decideException(ctx.db, id, 'approved', actor.username, minutes);
+    const { expiresAt } = await decideException(ctx.db, id, 'approved', actor.username, minutes, ctx.clock.now());
     await audit(ctx.db, actor, 'exception.approve', id, { minutes, expiresAt });
     return { id, status: 'approved', expiresAt };
   });
@@ -179,7 +179,7 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
   app.post('/api/v1/admin/exceptions/:id/deny', async (request) => {
     const actor = await requireRole(ctx, request, ADMINS);
     const { id } = parse(z.object({ id: z.string().min(1).max(100) }), request.params, 'path');
-    await decideException(ctx.db, id, 'denied', actor.username);
+    await decideException(ctx.db, id, 'denied', actor.username, undefined, ctx.clock.now());
     await audit(ctx.db, actor, 'exception.deny', id);
     return { id, status: 'denied' };
   });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { HTTP_STATUS, MamoriError, UsageError, type ErrorCode } from '../shared';
+import { HTTP_STATUS, MamoriError, UsageError, systemClock, type Clock, type ErrorCode } from '../shared';
 import type { CollectorContext } from './context';
 import { loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl } from './db/connect';
@@ -17,6 +17,8 @@ export interface CollectorOptions {
   /** `sqlite:PATH` or `postgres://…`. */
   db: string;
   logger?: pino.Logger | false;
+  /** The collector's clock (default: the wall clock). */
+  clock?: Clock;
 }
 
 export interface Collector {
@@ -52,7 +54,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   const { db, engine, destroy } = await openCollectorDb(parseDbUrl(opts.db));
   const key = await loadSigningKey(db);
   await ensureDefaultPolicies(db, key);
-  const ctx: CollectorContext = { db, engine, key };
+  const ctx: CollectorContext = { db, engine, key, clock: opts.clock ?? systemClock };
 
   const app = Fastify({
     loggerInstance: opts.logger === false || !opts.logger ? undefined : opts.logger,

@@ -1,5 +1,6 @@
 /** The contracts every Mamori process shares. Pure: no `node:*`, no `electron`. */
 export * from './canonical-json';
+export * from './clock';
 export * from './common';
 export * from './errors';
 export * from './events';

@@ -43,12 +43,16 @@ describe.each(ENGINES)('collector on %s', (engine) => {
   let cleanup: () => Promise<void>;
   let adminToken: string;
   let auditorToken: string;
+  // The collector's clock: the wall clock moved by `offsetMs`, so a test can step into the future.
+  let offsetMs = 0;
+  const clock = { now: () => new Date(Date.now() + offsetMs) };
 
   beforeEach(async () => {
     if (skip) return;
+    offsetMs = 0;
     const { url, drop } = await createEngineDatabase(engine, 'mamori-collector-');
     cleanup = drop;
-    collector = await createCollector({ db: url, logger: false });
+    collector = await createCollector({ db: url, logger: false, clock });
     adminToken = await addAdmin(collector.ctx.db, 'kanri', 'admin', 'correct horse battery');
     auditorToken = await addAdmin(collector.ctx.db, 'kansa', 'auditor', 'correct horse battery');
   });
@@ -259,6 +263,16 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     const audit = (await inject({ method: 'GET', url: '/api/v1/admin/audit', token: adminToken })).json() as { action: string; actor: string; address: string }[];
     expect(audit.filter((a) => a.action === 'inventory.export').map((a) => a.actor).sort()).toEqual(['kanri', 'kanri', 'kansa']);
     expect(audit[0]!.address).toBeTruthy();
+  });
+
+  it.skipIf(skip)('counts blocked_7d by the collector clock, so the count does not age with the calendar (main went red on 2026-12-01)', async () => {
+    const agent = await enrolled('lgwan');
+    const device = { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Cruzer', deviceClass: '00', port: '1-2', reason: 'policy block' };
+    expect((await send(agent, makeChain(3, { type: 'device.blocked', payload: () => device }))).statusCode).toBe(200);
+    const blocked = async () => ((await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=json&lang=en', token: adminToken })).json() as { blocked_7d: number }[])[0]!.blocked_7d;
+    expect(await blocked()).toBe(3);
+    offsetMs = 8 * 86_400_000;
+    expect(await blocked()).toBe(0);
   });
 
   it.skipIf(skip)('records admin reads of events in the audit log', async () => {

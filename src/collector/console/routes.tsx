@@ -151,7 +151,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     };
     const viewFor = (request: FastifyRequest, user: ConsoleSession | null, csrf: string, flash?: Flash): View => {
       const lang = langOf(request);
-      return { t: translator(lang), fmt: createFormatter(lang, zoneOf(request)), lang, user: user ? { username: user.username, role: user.role } : null, csrf, path: request.url, flash };
+      return { t: translator(lang), fmt: createFormatter(lang, zoneOf(request)), lang, user: user ? { username: user.username, role: user.role } : null, csrf, path: request.url, flash, now: ctx.clock.now() };
     };
     const actorOf = (request: FastifyRequest, s: ConsoleSession): Actor => ({ username: s.username, role: s.role, address: request.ip });
 
@@ -203,7 +203,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         method,
         url,
         handler: async (request, reply) => {
-          const session = await resolveSession(ctx.db, request.cookies[names.session]);
+          const session = await resolveSession(ctx.db, request.cookies[names.session], ctx.clock.now());
           if (!session) {
             if (method === 'POST') flashNext(reply, 'error', 'login.expired');
             return redirect(reply, `/login?next=${encodeURIComponent(method === 'GET' ? request.url : '/')}`);
@@ -231,7 +231,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     scope.get('/login', async (request, reply) => {
       const next = safeNext((request.query as Record<string, unknown>).next);
-      if (await resolveSession(ctx.db, request.cookies[names.session])) return redirect(reply, next);
+      if (await resolveSession(ctx.db, request.cookies[names.session], ctx.clock.now())) return redirect(reply, next);
       const nonce = crypto.randomBytes(24).toString('base64url');
       reply.setCookie(names.login, nonce, { ...cookieBase, maxAge: 3600 });
       return send(reply, <LoginPage v={viewFor(request, null, nonce, takeFlash(request, reply))} next={next} />);
@@ -245,20 +245,20 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         const v = viewFor(request, null, '');
         return problem(reply, v, 403, 'error.csrf.title', v.t('error.csrf.body'));
       }
-      const result = await login(ctx.db, { username: str(body.username), password: str(body.password), address: request.ip, userAgent: str(request.headers['user-agent']) });
+      const result = await login(ctx.db, { username: str(body.username), password: str(body.password), address: request.ip, userAgent: str(request.headers['user-agent']) }, ctx.clock.now());
       if (!result.ok) {
         const v = viewFor(request, null, nonce);
         const text = result.reason === 'locked' ? v.t('login.locked', { until: v.fmt.dateTime(result.lockedUntil) }) : v.t('login.failed');
         return send(reply, <LoginPage v={{ ...v, flash: { kind: 'error', text } }} next={next} username={str(body.username).slice(0, 64)} />, 401);
       }
-      if (Math.random() < 0.05) await pruneSessions(ctx.db);
+      if (Math.random() < 0.05) await pruneSessions(ctx.db, ctx.clock.now());
       reply.clearCookie(names.login, cookieBase);
       reply.setCookie(names.session, result.sessionId, cookieBase);
       return redirect(reply, next);
     });
 
     scope.post('/logout', async (request, reply) => {
-      const session = await resolveSession(ctx.db, request.cookies[names.session]);
+      const session = await resolveSession(ctx.db, request.cookies[names.session], ctx.clock.now());
       const body = (request.body ?? {}) as Record<string, unknown>;
       if (session && !crossSite(request) && csrfMatches(session, body._csrf)) await logout(ctx.db, session, request.ip);
       else if (session) {
@@ -278,7 +278,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
 
     // ---- dashboard and terminals ----
 
-    route('GET', '/', async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db)} />));
+    route('GET', '/', async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db, ctx.clock.now())} />));
 
     const TerminalQuery = z.object({
       q: z.string().trim().max(200).optional().catch(undefined),
@@ -291,13 +291,13 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     route('GET', '/terminals', async (request, reply, _s, v) => {
       const q = TerminalQuery.parse(request.query ?? {});
       const filter = { ...q, q: q.q || undefined, pageSize: TERMINALS_PAGE };
-      const { rows, total } = await searchTerminals(ctx.db, filter);
+      const { rows, total } = await searchTerminals(ctx.db, filter, ctx.clock.now());
       return send(reply, <TerminalsPage v={v} filter={filter} rows={rows} total={total} />);
     });
 
     const terminalPage = async (request: FastifyRequest, reply: FastifyReply, s: ConsoleSession, v: View, verified?: Parameters<typeof TerminalPage>[0]['verified']) => {
       const { id } = request.params as { id: string };
-      const t = await terminalDetail(ctx.db, id.slice(0, 100));
+      const t = await terminalDetail(ctx.db, id.slice(0, 100), ctx.clock.now());
       if (!t) throw new MamoriError('not_found', `no terminal ${id}`);
       const q = z.object({ type: z.string().max(40).optional().catch(undefined), before: z.coerce.number().int().min(1).optional().catch(undefined) }).parse(request.query ?? {});
       const type = q.type && /^[a-z_.]+$/.test(q.type) ? q.type : undefined;
@@ -358,14 +358,14 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     route('POST', '/exceptions/:id/approve', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { minutes } = Minutes.parse(request.body);
-      const { expiresAt } = await decideException(ctx.db, id.slice(0, 100), 'approved', s.username, minutes);
+      const { expiresAt } = await decideException(ctx.db, id.slice(0, 100), 'approved', s.username, minutes, ctx.clock.now());
       await audit(ctx.db, actorOf(request, s), 'exception.approve', id, { minutes, expiresAt });
       flashNext(reply, 'ok', 'exceptions.approved', { id, until: v.fmt.dateTime(expiresAt) });
       return redirect(reply, '/exceptions');
     });
     route('POST', '/exceptions/:id/deny', async (request, reply, s) => {
       const { id } = request.params as { id: string };
-      await decideException(ctx.db, id.slice(0, 100), 'denied', s.username);
+      await decideException(ctx.db, id.slice(0, 100), 'denied', s.username, undefined, ctx.clock.now());
       await audit(ctx.db, actorOf(request, s), 'exception.deny', id);
       flashNext(reply, 'ok', 'exceptions.denied', { id });
       return redirect(reply, '/exceptions');
@@ -590,14 +590,14 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         request.log.warn({ err }, 'audit log export cut short');
         body.destroy(err instanceof Error ? err : new Error(String(err)));
       });
-      attachment(reply, `${v.lang === 'ja' ? '操作履歴' : 'audit-log'}_${v.fmt.day(new Date()).replace(/-/g, '')}.csv`, 'text/csv; charset=utf-8');
+      attachment(reply, `${v.lang === 'ja' ? '操作履歴' : 'audit-log'}_${v.fmt.day(ctx.clock.now()).replace(/-/g, '')}.csv`, 'text/csv; charset=utf-8');
       return reply.send(body);
     });
 
     // Unknown pages under the console get its 404 page (the API keeps its JSON 404).
     scope.setNotFoundHandler(async (request, reply) => {
       if (request.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
-      const session = await resolveSession(ctx.db, request.cookies[names.session]);
+      const session = await resolveSession(ctx.db, request.cookies[names.session], ctx.clock.now());
       const v = viewFor(request, session, session?.csrf ?? '');
       return problem(reply, v, 404, 'error.notFound.title', v.t('error.notFound.body'));
     });

@@ -47,7 +47,8 @@ async function* withFirst(first: IteratorResult<LedgerRow[]>, rest: AsyncIterato
  */
 export async function sendLedger(ctx: CollectorContext, reply: FastifyReply, actor: Actor, q: ExportQuery): Promise<FastifyReply> {
   const lang = q.lang as ExportLang;
-  const batches = ledgerRowBatches(ctx.db, q.segment)[Symbol.asyncIterator]();
+  const at = ctx.clock.now();
+  const batches = ledgerRowBatches(ctx.db, q.segment, at)[Symbol.asyncIterator]();
   const first = await batches.next();
   let count = ctx.db.selectFrom('agents').select((eb) => eb.fn.countAll<number>().as('n'));
   if (q.segment) count = count.where('segment', '=', q.segment);
@@ -55,12 +56,12 @@ export async function sendLedger(ctx: CollectorContext, reply: FastifyReply, act
   await audit(ctx.db, actor, 'inventory.export', q.segment ?? '*', { format: q.format, lang: q.lang, rows: Number(n) });
   const body = new PassThrough();
   const rows = withFirst(first, batches);
-  const written = q.format === 'xlsx' ? writeLedgerXlsx(rows, lang, body) : q.format === 'csv' ? writeLedgerCsv(rows, lang, body) : writeLedgerJson(rows, body);
+  const written = q.format === 'xlsx' ? writeLedgerXlsx(rows, lang, body, at) : q.format === 'csv' ? writeLedgerCsv(rows, lang, body) : writeLedgerJson(rows, body);
   written.catch((err: unknown) => {
     // The status line is gone by now: cut the connection so the client sees an incomplete file.
     reply.log.warn({ err }, 'ledger export cut short');
     body.destroy(err instanceof Error ? err : new Error(String(err)));
   });
-  attachment(reply, exportFileName(lang, q.format), CONTENT_TYPES[q.format]);
+  attachment(reply, exportFileName(lang, q.format, at), CONTENT_TYPES[q.format]);
   return reply.send(body);
 }

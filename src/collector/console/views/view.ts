@@ -14,6 +14,8 @@ export interface View {
   /** The path of this page (with its query), for the navigation and the language switch. */
   path: string;
   flash?: Flash;
+  /** The collector's clock at the time of the request: pages compute "7 days", "locked" from it. */
+  now: Date;
 }
 
 export interface Flash {

@@ -30,7 +30,7 @@ function Stat({ label, value, href, tone }: { label: string; value: number; href
 }
 
 export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
-  const { days, series } = blockedByDay(v, d.blockedHours);
+  const { days, series } = blockedByDay(v, d.blockedHours, v.now);
   const blockedTotal = SEGMENTS.reduce((sum, s) => sum + series[s].reduce((a, b) => a + b, 0), 0);
   const online = SEGMENTS.reduce((sum, s) => sum + d.perSegment[s].online, 0);
   const role = v.user!.role;

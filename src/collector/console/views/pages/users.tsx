@@ -46,7 +46,7 @@ function Manage({ v, u, locked }: { v: View; u: AdminAccount; locked: boolean })
 }
 
 export function UsersPage({ v, users, errors }: { v: View; users: AdminAccount[]; errors?: Record<string, string> }) {
-  const now = new Date().toISOString();
+  const now = v.now.toISOString();
   const locked = (u: AdminAccount) => !!u.lockedUntil && u.lockedUntil > now;
   return (
     <Layout v={v} title={v.t('users.title')}>
