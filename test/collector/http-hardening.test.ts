@@ -86,28 +86,28 @@ describe.each(ENGINES)('the collector HTTP surface on %s', (engine) => {
 
   it.skipIf(skip)('a login no longer blocks the event loop for a whole scrypt, unknown users included', async () => {
     await start();
-    const t0 = performance.now();
-    crypto.scryptSync('x', crypto.randomBytes(16), 32, { N: 16384, r: 8, p: 1 });
-    const scryptMs = performance.now() - t0;
-    let last = performance.now();
-    let longest = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 1);
+    // One synchronous scrypt of the collector's parameters on this machine (the fastest of three).
+    let scryptMs = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      crypto.scryptSync('x', crypto.randomBytes(16), 32, { N: 16384, r: 8, p: 1 });
+      scryptMs = Math.min(scryptMs, performance.now() - t0);
+    }
+    await login('warm-up', 'wrong password!!');
+    // Timer ticks while three logins are checked: a synchronous scrypt holds the loop, and no tick
+    // fires until all three are done.
+    let ticks = 0;
+    const timer = setInterval(() => (ticks += 1), 2);
     const started = performance.now();
     const results = await Promise.all([login('kanri', 'wrong password!!'), login('nobody', 'wrong password!!'), login('kanri', PASSWORD)]);
-    const unknownMs = performance.now() - started;
+    const elapsed = performance.now() - started;
     clearInterval(timer);
     expect(results.map((r) => r.statusCode)).toEqual([401, 401, 303]);
-    // Three synchronous scrypts would hold the loop for one whole scrypt at least, three times.
-    expect(longest).toBeLessThan(scryptMs * 0.75);
-    // The unknown user still cost a password check: the answer took at least most of one scrypt.
+    expect(ticks, `${ticks} ticks in ${elapsed.toFixed(0)} ms`).toBeGreaterThanOrEqual(5);
+    // The unknown user still costs a password check: its answer takes most of one scrypt.
     const unknownAlone = performance.now();
     await login('nobody-else', 'wrong password!!');
-    expect(performance.now() - unknownAlone).toBeGreaterThan(scryptMs * 0.4);
-    expect(unknownMs).toBeGreaterThan(0);
+    expect(performance.now() - unknownAlone).toBeGreaterThan(scryptMs * 0.5);
   });
 
   it.skipIf(skip)('sign-ins are rate-limited per address and per account, answering 429 with Retry-After until the window passes', async () => {
