@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { MamoriError } from '../shared';
-import { hashPassword, randomToken, sameHash, tokenHash } from './crypto';
+import { randomToken, sameHash, tokenHash } from './crypto';
+import { MAX_PASSWORD_LENGTH, hashPassword } from './passwords';
 import type { Database } from './db/schema';
 
 export const ROLES = ['admin', 'auditor'] as const;
@@ -13,26 +14,50 @@ export interface Actor {
   address: string;
 }
 
+/** How `addAdmin` treats an existing user of that name. */
+export interface AddAdminOptions {
+  /**
+   * Replace the existing user's role, password and API token, end their console sessions and
+   * record `user.reset` in the audit log. Without it an existing name is refused.
+   */
+  reset?: boolean;
+  /** Who adds the user, for the audit log (`user.add` / `user.reset`); none: not audited here. */
+  actor?: Actor;
+}
+
 /**
- * Adds (or, unless `replace` is false, replaces) an admin user; returns the user's API token, which
- * is shown once.
- * @throws MamoriError bad_request for a bad name, role or a password under 12 characters.
+ * Adds an admin user, or with `reset` replaces an existing one; returns the user's API token,
+ * which is shown once. The account, its audit entry and (on reset) the end of its sessions are one
+ * transaction.
+ * @throws MamoriError bad_request for a bad name, role or password (12–1024 characters), or a name
+ * that exists without `reset`; not_found for `reset` of a user that does not exist.
  */
-export async function addAdmin(db: Kysely<Database>, username: string, role: string, password: string, opts: { replace?: boolean } = {}): Promise<string> {
+export async function addAdmin(db: Kysely<Database>, username: string, role: string, password: string, opts: AddAdminOptions = {}): Promise<string> {
   if (!/^[A-Za-z0-9._@-]{1,64}$/.test(username)) throw new MamoriError('bad_request', 'a user name is 1–64 letters, digits, . _ @ or -');
   if (!(ROLES as readonly string[]).includes(role)) throw new MamoriError('bad_request', `role must be admin or auditor, not ${role}`);
-  if (password.length < 12) throw new MamoriError('bad_request', 'the password must have at least 12 characters');
-  if (opts.replace === false && (await db.selectFrom('admins').select('username').where('username', '=', username).executeTakeFirst())) {
-    throw new MamoriError('bad_request', `a user named ${username} already exists`);
-  }
+  checkPassword(password);
   const token = randomToken('mam_');
-  const row = { username, role, password_hash: hashPassword(password), api_token_hash: tokenHash(token), created_at: new Date().toISOString() };
-  await db
-    .insertInto('admins')
-    .values(row)
-    .onConflict((oc) => oc.column('username').doUpdateSet({ role, password_hash: row.password_hash, api_token_hash: row.api_token_hash }))
-    .execute();
+  const passwordHash = await hashPassword(password);
+  await db.transaction().execute(async (trx) => {
+    const existing = await trx.selectFrom('admins').select('role').where('username', '=', username).executeTakeFirst();
+    if (existing && !opts.reset) throw new MamoriError('bad_request', `a user named ${username} already exists`);
+    if (!existing && opts.reset) throw new MamoriError('not_found', `no user ${username} to reset`);
+    if (existing) {
+      if (existing.role === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1) throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
+      await trx.updateTable('admins').set({ role, password_hash: passwordHash, api_token_hash: tokenHash(token), failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+      await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
+    } else {
+      await trx.insertInto('admins').values({ username, role, password_hash: passwordHash, api_token_hash: tokenHash(token), created_at: new Date().toISOString() }).execute();
+    }
+    if (opts.actor) await audit(trx, opts.actor, existing ? 'user.reset' : 'user.add', username, existing ? { role: { from: existing.role, to: role }, sessionsEnded: true } : { role });
+  });
   return token;
+}
+
+/** @throws MamoriError bad_request for a password under 12 or over 1024 characters. */
+function checkPassword(password: string): void {
+  if (password.length < 12) throw new MamoriError('bad_request', 'the password must have at least 12 characters');
+  if (password.length > MAX_PASSWORD_LENGTH) throw new MamoriError('bad_request', `the password must have at most ${MAX_PASSWORD_LENGTH} characters`);
 }
 
 /** The admin a bearer token belongs to. @throws MamoriError unauthorized. */
@@ -90,11 +115,11 @@ export async function setRole(db: Kysely<Database>, username: string, role: stri
   return { from, to: role as Role };
 }
 
-/** Sets a new password and clears a lockout. @throws MamoriError not_found, bad_request (under 12 characters). */
+/** Sets a new password and clears a lockout. @throws MamoriError not_found, bad_request (under 12 or over 1024 characters). */
 export async function setPassword(db: Kysely<Database>, username: string, password: string): Promise<void> {
-  if (password.length < 12) throw new MamoriError('bad_request', 'the password must have at least 12 characters');
+  checkPassword(password);
   await requireAccount(db, username);
-  await db.updateTable('admins').set({ password_hash: hashPassword(password), failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+  await db.updateTable('admins').set({ password_hash: await hashPassword(password), failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
 }
 
 /** Lifts a lockout. @throws MamoriError not_found. */

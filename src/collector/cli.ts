@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { MamoriError, SEGMENTS, UsageError, type Segment } from '../shared';
+import { MAX_UNLOCK_MINUTES, MamoriError, SEGMENTS, UsageError, type Segment } from '../shared';
 import os from 'node:os';
 import { addAdmin, audit, ROLES } from './admins';
 import { createEnrollmentToken } from './agents';
@@ -35,17 +35,26 @@ async function withDb<T>(opts: DbOptions, fn: (db: Awaited<ReturnType<typeof ope
   }
 }
 
-/** `24h`, `30m`, `7d`, `90s` → milliseconds. */
+/** The shortest and longest life of an enrollment token. */
+export const MIN_TOKEN_TTL_MS = 60_000;
+export const MAX_TOKEN_TTL_MS = 365 * 86_400_000;
+
+/**
+ * `24h`, `30m`, `7d`, `90s` → milliseconds, from one minute to 365 days.
+ * @throws UsageError for anything else (`0s`, `99999d`, `1.5h`).
+ */
 export function parseDuration(text: string): number {
-  const match = /^(\d+)\s*([smhd])$/.exec(text.trim());
+  const match = /^(\d{1,9})\s*([smhd])$/.exec(text.trim());
   if (!match) throw new UsageError(`--ttl takes a duration such as 24h, 30m or 7d, not '${text}'`);
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
+  const ms = Number(match[1]) * unit;
+  if (ms < MIN_TOKEN_TTL_MS || ms > MAX_TOKEN_TTL_MS) throw new UsageError(`--ttl must be from 1 minute to 365 days, not '${text}'`);
+  return ms;
 }
 
-function positiveInt(name: string) {
+function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} takes a whole number of at least 1, not '${value}'`);
+    if (!/^\d{1,16}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(`${name} takes a whole number from 1 to ${max}, not '${value}'`);
     return Number(value);
   };
 }
@@ -132,10 +141,17 @@ export function registerCollectorCommands(program: Command): void {
     admin
       .command('add <user>')
       .description('add an admin or auditor; the password comes from MAMORI_ADMIN_PASSWORD or a prompt; prints the API token')
-      .addOption(new Option('--role <role>', 'admin or auditor').choices([...ROLES]).makeOptionMandatory()),
-  ).action(async (user: string, opts: DbOptions & { role: string }) => {
+      .addOption(new Option('--role <role>', 'admin or auditor').choices([...ROLES]).makeOptionMandatory())
+      .option('--reset', "replace an existing user's role, password and API token and end their console sessions (audited)"),
+  ).action(async (user: string, opts: DbOptions & { role: string; reset?: boolean }) => {
     const password = process.env.MAMORI_ADMIN_PASSWORD ?? (await promptPassword(`password for ${user}: `));
-    const token = await withDb(opts, ({ db }) => usage(addAdmin(db, user, opts.role, password)));
+    const actor = { username: `cli:${os.userInfo().username}`, role: 'admin' as const, address: os.hostname() };
+    const token = await withDb(opts, ({ db }) =>
+      usage(addAdmin(db, user, opts.role, password, { reset: !!opts.reset, actor })).catch((err: unknown) => {
+        if (err instanceof UsageError && !opts.reset && /already exists/.test(err.message)) throw new UsageError(`${err.message}; give --reset to replace its role, password and API token`);
+        throw err;
+      }),
+    );
     process.stdout.write(`${token}\n`);
   });
 
@@ -167,7 +183,7 @@ export function registerCollectorCommands(program: Command): void {
       .command('unlock')
       .description("answer a terminal's request code (申請コード) with an unlock code (許可コード)")
       .requiredOption('--request <code>', 'the request code the terminal shows, e.g. 3F7K-QM2X-9ABCD')
-      .option('--minutes <n>', 'how long the stick may be used', positiveInt('--minutes'), 60),
+      .option('--minutes <n>', 'how long the stick may be used', positiveInt('--minutes', MAX_UNLOCK_MINUTES), 60),
   ).action(async (opts: DbOptions & { request: string; minutes: number }) => {
     const result = await withDb(opts, async ({ db }) => {
       const answer = await usage(unlockCode(db, opts.request, opts.minutes));

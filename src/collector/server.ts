@@ -8,6 +8,7 @@ import { loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl } from './db/connect';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
+import { DEFAULT_RATE_LIMITS, registerRateLimits, type RateLimits } from './rate-limits';
 import { adminRoutes, agentRoutes } from './routes';
 
 /** Largest request body: a full batch of events with room to spare. */
@@ -19,6 +20,8 @@ export interface CollectorOptions {
   logger?: pino.Logger | false;
   /** The collector's clock (default: the wall clock). */
   clock?: Clock;
+  /** Rate limits replacing the defaults (`DEFAULT_RATE_LIMITS`), one by one. */
+  rateLimits?: Partial<RateLimits>;
 }
 
 export interface Collector {
@@ -84,11 +87,13 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     if (/%00/i.test(request.url)) throw new MamoriError('bad_request', 'the address contains a NUL character');
   });
 
+  const limiters = await registerRateLimits(app, ctx.clock, { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   adminRoutes(app, ctx);
   // The console also answers unknown paths: its 404 page, or the API's JSON 404 under /api/.
-  await registerConsole(app, ctx, { secure: !!opts.https });
+  await registerConsole(app, ctx, { secure: !!opts.https, limiters });
 
   return {
     ctx,

@@ -82,7 +82,11 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
   it.skipIf(skip)('enrolls with a token once and returns a policy signed by the key it pins', async () => {
     const token = await createEnrollmentToken(collector.ctx.db, { segment: 'lgwan', ttlMs: 3_600_000, uses: 1 });
-    const res = await inject({ method: 'POST', url: '/api/v1/enroll', body: { token, hostname: 'pc-002', machineId: 'm-2', extra: 'stripped' } });
+    // A field the request schema does not know is refused by name, and the token is not spent.
+    const unknown = await inject({ method: 'POST', url: '/api/v1/enroll', body: { token, hostname: 'pc-002', machineId: 'm-2', extra: 'dropped?' } });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error.message).toContain('"extra"');
+    const res = await inject({ method: 'POST', url: '/api/v1/enroll', body: { token, hostname: 'pc-002', machineId: 'm-2' } });
     expect(res.statusCode).toBe(200);
     const body = res.json() as EnrollResponse;
     expect(body.segment).toBe('lgwan');

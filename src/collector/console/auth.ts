@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { audit, type Role } from '../admins';
-import { hashPassword, randomToken, tokenHash, verifyPassword } from '../crypto';
+import { audit, type Actor, type Role } from '../admins';
+import { randomToken, tokenHash } from '../crypto';
+import { spendPasswordCheck, verifyPassword } from '../passwords';
 import type { Database } from '../db/schema';
 
 /** Consecutive failed logins that lock an account. */
@@ -29,13 +30,6 @@ export type LoginResult =
   | { ok: true; sessionId: string; session: ConsoleSession }
   | { ok: false; reason: 'invalid' | 'locked'; lockedUntil?: string };
 
-// Unknown users still cost one scrypt, so the answer's timing does not reveal which names exist.
-let dummyHash: string | undefined;
-function spendScrypt(password: string): void {
-  dummyHash ??= hashPassword('mamori-dummy-password');
-  verifyPassword(password, dummyHash);
-}
-
 const minutesFrom = (at: Date, minutes: number) => new Date(at.getTime() + minutes * 60_000).toISOString();
 
 /**
@@ -49,30 +43,34 @@ export async function login(
 ): Promise<LoginResult> {
   const username = input.username.trim().slice(0, 64);
   const row = await db.selectFrom('admins').select(['username', 'role', 'password_hash', 'locked_until']).where('username', '=', username).executeTakeFirst();
-  const fail = async (reason: string, role = '') => {
-    await audit(db, { username: username || '(empty)', role: role as Role, address: input.address }, 'login.failed', username, { reason });
+  // A failed attempt is not the user's act: the address that made it is the actor, the account the
+  // target (and the entry is never attributed to the user it tried to be).
+  const fromAddress: Actor = { username: input.address.slice(0, 100), role: '' as Role, address: input.address };
+  const fail = async (reason: string) => {
+    await audit(db, fromAddress, 'login.failed', username || '(empty)', { reason });
   };
+  // Unknown and locked users cost one scrypt too, so the answer's timing names no account.
   if (!row) {
-    spendScrypt(input.password);
+    await spendPasswordCheck(input.password);
     await fail('unknown_user');
     return { ok: false, reason: 'invalid' };
   }
   if (row.locked_until && row.locked_until > at.toISOString()) {
-    spendScrypt(input.password);
-    await fail('locked', row.role);
+    await spendPasswordCheck(input.password);
+    await fail('locked');
     return { ok: false, reason: 'locked', lockedUntil: row.locked_until };
   }
-  if (!verifyPassword(input.password, row.password_hash)) {
+  if (!(await verifyPassword(input.password, row.password_hash))) {
     // Incremented in the database, so failures counted by several collectors add up.
     await db.updateTable('admins').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('username', '=', username).execute();
     const { failed_logins } = await db.selectFrom('admins').select('failed_logins').where('username', '=', username).executeTakeFirstOrThrow();
     if (Number(failed_logins) >= LOCKOUT_THRESHOLD) {
       const lockedUntil = minutesFrom(at, LOCKOUT_MINUTES);
       await db.updateTable('admins').set({ locked_until: lockedUntil, failed_logins: 0 }).where('username', '=', username).execute();
-      await audit(db, { username, role: row.role as Role, address: input.address }, 'login.locked', username, { failures: LOCKOUT_THRESHOLD, lockedUntil });
+      await audit(db, fromAddress, 'login.locked', username, { failures: LOCKOUT_THRESHOLD, lockedUntil });
       return { ok: false, reason: 'locked', lockedUntil };
     }
-    await fail('bad_password', row.role);
+    await fail('bad_password');
     return { ok: false, reason: 'invalid' };
   }
   const sessionId = randomToken('', 32);

@@ -105,6 +105,7 @@ const ja = {
   'audit.terminal.view': '端末詳細の閲覧',
   'audit.terminal.verify': 'ログの完全性の検証',
   'audit.user.add': 'ユーザーの追加',
+  'audit.user.reset': 'ユーザーの再設定（役割・パスワード・トークン）',
   'audit.user.role': '役割の変更',
   'audit.user.password': 'パスワードの再設定',
   'audit.user.unlock': 'ロックの解除',
@@ -273,6 +274,8 @@ const ja = {
   'exceptions.unlock.submit': '許可コードを発行',
   'exceptions.unlock.result': '{host} 用の許可コード（{minutes}）',
   'exceptions.unlock.readAloud': 'この許可コードを職員に読み上げてください。',
+  'exceptions.unlock.badMinutes': '使用時間は 1〜{max} 分の整数で指定してください。',
+  'login.rateLimited': 'ログインの試行が多すぎます。{seconds} 秒後にもう一度お試しください。',
 
   'policies.title': 'セキュリティポリシー',
   'policies.version': '版',
@@ -479,6 +482,7 @@ const en: Catalogue = {
   'audit.terminal.view': 'terminal viewed',
   'audit.terminal.verify': 'log integrity verified',
   'audit.user.add': 'user added',
+  'audit.user.reset': 'user reset (role, password, token)',
   'audit.user.role': 'role changed',
   'audit.user.password': 'password reset',
   'audit.user.unlock': 'account unlocked',
@@ -647,6 +651,8 @@ const en: Catalogue = {
   'exceptions.unlock.submit': 'Issue an unlock code',
   'exceptions.unlock.result': 'Unlock code for {host} ({minutes})',
   'exceptions.unlock.readAloud': 'Read this unlock code to the staff member.',
+  'exceptions.unlock.badMinutes': 'The duration must be a whole number of minutes from 1 to {max}.',
+  'login.rateLimited': 'Too many sign-in attempts. Try again in {seconds} seconds.',
 
   'policies.title': 'Policies',
   'policies.version': 'Version',

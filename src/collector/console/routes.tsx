@@ -8,9 +8,10 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { z } from 'zod';
-import { MamoriError, Policy, PolicyInput, SEGMENTS, type Segment } from '../../shared';
+import { MAX_UNLOCK_MINUTES, MamoriError, Policy, PolicyInput, SEGMENTS, type Segment } from '../../shared';
 import { addAdmin, audit, deleteAdmin, listAdmins, rotateApiToken, setPassword, setRole, unlockAccount, type Actor, type Role } from '../admins';
 import type { CollectorContext } from '../context';
+import type { Limiters } from '../rate-limits';
 import { decideException, listExceptions, unlockCode } from '../exceptions';
 import { ExportQuery, attachment, sendLedger } from '../export/http';
 import { csvField } from '../export/csv';
@@ -48,6 +49,8 @@ const DECIDED_SHOWN = 200;
 export interface ConsoleOptions {
   /** Served over TLS: cookies get `Secure` and the `__Host-` prefix. */
   secure: boolean;
+  /** The collector's rate limits: sign-ins are counted per address and per account. */
+  limiters: Limiters;
 }
 
 /** One console route and the page whose roles guard it. */
@@ -102,10 +105,16 @@ const cookieNames = (secure: boolean) => ({
   tz: 'mamori_tz',
 });
 
-/** A local path to return to after login or a language switch; anything else becomes `/`. */
+/**
+ * A local path to return to after login or a language switch, ready for a `Location` header:
+ * characters outside printable ASCII are percent-encoded (`/あ` → `/%E3%81%82`), since Node refuses
+ * a header holding them. Anything else (another host, control characters, a lone surrogate, over
+ * 500 characters) becomes `/`.
+ */
 export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || /[\r\n\t]/.test(next) || next.length > 500) return '/';
-  return next;
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next.length > 500) return '/';
+  if (/[\u0000-\u001f\u007f]|\p{Cs}/u.test(next)) return '/';
+  return next.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 const str = (value: unknown) => (typeof value === 'string' ? value : '');
@@ -245,6 +254,13 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         const v = viewFor(request, null, '');
         return problem(reply, v, 403, 'error.csrf.title', v.t('error.csrf.body'));
       }
+      // Counted before the password is checked, so a guessing run costs no scrypt once over the limit.
+      const wait = (await opts.limiters.take('loginPerAddress', request, request.ip)) ?? (await opts.limiters.take('loginPerAccount', request, str(body.username).trim().slice(0, 64).toLowerCase()));
+      if (wait !== null) {
+        const v = viewFor(request, null, nonce);
+        reply.header('retry-after', String(wait));
+        return send(reply, <LoginPage v={{ ...v, flash: { kind: 'error', text: v.t('login.rateLimited', { seconds: wait }) } }} next={next} username={str(body.username).slice(0, 64)} />, 429);
+      }
       const result = await login(ctx.db, { username: str(body.username), password: str(body.password), address: request.ip, userAgent: str(request.headers['user-agent']) }, ctx.clock.now());
       if (!result.ok) {
         const v = viewFor(request, null, nonce);
@@ -354,7 +370,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       return send(reply, <ExceptionsPage v={v} pending={pending} decided={decided} />, status);
     };
     route('GET', '/exceptions', exceptionsPage);
-    const Minutes = z.object({ minutes: z.coerce.number().int().min(1).max(7 * 24 * 60) });
+    const Minutes = z.object({ minutes: z.coerce.number().int().min(1).max(MAX_UNLOCK_MINUTES) });
     route('POST', '/exceptions/:id/approve', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { minutes } = Minutes.parse(request.body);
@@ -372,9 +388,11 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     });
     route('POST', '/exceptions/unlock', async (request, reply, s, v) => {
       const body = (request.body ?? {}) as Record<string, unknown>;
-      const parsed = Minutes.safeParse(body);
-      const minutes = parsed.success ? parsed.data.minutes : 60;
       const requestCode = str(body.requestCode).trim().slice(0, 40);
+      // A minute count that is not 1–10080 is refused, never replaced by a default the admin did not choose.
+      const parsed = Minutes.safeParse(body);
+      if (!parsed.success) return exceptionsPage(request, reply, s, { ...v, flash: { kind: 'error', text: v.t('exceptions.unlock.badMinutes', { max: MAX_UNLOCK_MINUTES }) }, path: '/exceptions' }, 400);
+      const { minutes } = parsed.data;
       try {
         const answer = await unlockCode(ctx.db, requestCode, minutes);
         await audit(ctx.db, actorOf(request, s), 'unlock', answer.agentId, { requestCode, minutes });
@@ -497,12 +515,11 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       if (str(body.password) !== str(body.password2)) return usersPage(reply, { ...v, flash: { kind: 'error', text: v.t('users.passwordMismatch') } }, 400, { password2: v.t('users.passwordMismatch') });
       let token: string;
       try {
-        token = await addAdmin(ctx.db, username, str(body.role), str(body.password), { replace: false });
+        token = await addAdmin(ctx.db, username, str(body.role), str(body.password), { actor: actorOf(request, s) });
       } catch (err) {
         if (err instanceof MamoriError) return usersPage(reply, { ...v, flash: { kind: 'error', text: err.message } }, 400);
         throw err;
       }
-      await audit(ctx.db, actorOf(request, s), 'user.add', username, { role: str(body.role) });
       return usersPage(reply, { ...v, path: '/users', flash: { kind: 'ok', text: `${v.t('users.added', { user: username })} ${v.t('users.token', { user: username })}`, secret: token } });
     });
     /** A change to one user: audited; a secret is shown in this response, anything else after a redirect. */
