@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { UsageError, createIpcClient, type StoredEvent } from '../shared';
+import { UsageError, createIpcClient, sanitizeText, type StoredEvent } from '../shared';
 import { createInventoryCollector } from './inventory';
 import { createLogger } from './logger';
 import { enrollAgent } from './enroll';
@@ -164,7 +164,7 @@ export function registerAgentCommands(program: Command): void {
         const result = await releaseControls({ enforcer, platform: process.platform, runner: execRunner });
         const summary = result.failures.length === 0 ? 'removable-media controls given back to the OS' : `could not restore: ${result.failures.join('; ')}`;
         if (store) {
-          store.append({ type: 'agent.stopped', payload: { reason: `released (uninstall): ${summary}`.slice(0, 500) } });
+          store.append({ type: 'agent.stopped', payload: { reason: sanitizeText(`released (uninstall): ${summary}`, 500) } });
           // Best effort, bounded: the collector learns the terminal was uninstalled; the event
           // stays in the local log otherwise.
           const enrollment = loadEnrollment(store);

@@ -1,10 +1,10 @@
 import os from 'node:os';
-import { MAMORI_VERSION, diffInventory, inventoryHash, type InventorySnapshot } from '../shared';
+import { InventorySnapshot, MAMORI_VERSION, diffInventory, inventoryHash, sanitizeText, systemClock, type Clock } from '../shared';
 import { createInventoryCollector, type InventoryCollector } from './inventory';
 import { createLoginSource, type LoginSource } from './logins';
 import type { Logger } from './logger';
 import { nextDelayMs } from './backoff';
-import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type Enforcer } from './enforcement';
+import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type DeviceHints, type Enforcer } from './enforcement';
 import { storeFile } from './paths';
 import { enrollFromProvision } from './provision';
 import { createExceptionBook } from './exceptions';
@@ -42,6 +42,13 @@ export interface AgentOptions {
   enforcer?: Enforcer;
   /** How often the reconciler runs without a hint (default 30 s). */
   reconcileIntervalMs?: number;
+  /**
+   * The time every decision reads (exception expiries, 72-hour unlock windows, event times, the
+   * inventory's `collectedAt`); the wall clock by default.
+   */
+  clock?: Clock;
+  /** For tests: other USB device notices (usb-detection by default). */
+  hints?: DeviceHints;
 }
 
 /** What one cycle achieved with the collector. */
@@ -59,8 +66,12 @@ export interface Agent {
   readonly store: EventStore;
   /** One full cycle (policy, inventory, sync) between `agent.started` and `agent.stopped`. */
   runOnce(): Promise<CycleResult>;
-  /** Cycles on the policy's interval until SIGINT or SIGTERM, backing off while offline. */
+  /** Cycles on the policy's interval until SIGINT, SIGTERM or `stop()`, backing off while offline. */
   runForever(): Promise<void>;
+  /** Asks `runForever` to finish as SIGTERM does (it resolves once stopped). */
+  stop(): void;
+  /** Asks for a cycle now, as an incident or an exception request over IPC does. */
+  requestCycle(): void;
 }
 
 /**
@@ -68,14 +79,16 @@ export interface Agent {
  * @throws StoreError when the store cannot be opened (it is never overwritten).
  */
 export function createAgent(opts: AgentOptions): Agent {
-  const store = openEventStore(storeFile(opts.dataDir));
+  const clock = opts.clock ?? systemClock;
+  const now = () => clock.now();
+  const store = openEventStore(storeFile(opts.dataDir), { clock });
   const log = opts.logger;
   const inventory =
     opts.inventory ??
-    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION });
+    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION, now });
 
-  const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store });
-  const exceptions = createExceptionBook(store);
+  const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store, now });
+  const exceptions = createExceptionBook(store, now);
   const reconciler = createReconciler({
     store,
     enforcer:
@@ -86,10 +99,28 @@ export function createAgent(opts: AgentOptions): Agent {
         memory: { load: () => store.getState('enforcement.set'), save: (json) => store.setState('enforcement.set', json) },
       }),
     getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),
-    getExceptions: () => exceptions.active(),
+    getExceptions: () => exceptions.active(now()),
     logger: log,
+    now,
+  });
+  // Device hints and a timer only trigger level-triggered passes; without hints the timer alone
+  // keeps enforcing, and one agent.warning says so. Started by runForever; until then its state is
+  // the reconciler's. Status and inventory report this service's state: it is the one that is true.
+  const intervalMs = opts.reconcileIntervalMs ?? 30_000;
+  const enforcement = createEnforcementService({
+    reconciler,
+    hints: opts.hints ?? createDeviceHints({ logger: log }),
+    intervalMs,
+    logger: log,
+    onHintsUnavailable: (error) => {
+      if (store.getState('hints.failure') === error) return;
+      const message = sanitizeText(`USB device notices unavailable (${error}); enforcing every ${Math.round(intervalMs / 1000)} s`, 500);
+      store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message } });
+      store.setState('hints.failure', error);
+    },
   });
   let collectorReachable = false;
+  let stopping = false;
   let wakeNow: (() => void) | null = null;
   // Set when something asks for a cycle while one is running, so the request is not lost.
   let cycleRequested = false;
@@ -100,7 +131,9 @@ export function createAgent(opts: AgentOptions): Agent {
   const service = createAgentService({
     store,
     exceptions,
-    enforcement: () => reconciler.state(),
+    now,
+    enforcement: () => enforcement.state(),
+    degradedReasons: () => enforcement.reasons(),
     collectorReachable: () => collectorReachable,
     syncSoon: requestCycle,
     reconcileNow: () => void reconciler.reconcile('exception'),
@@ -125,7 +158,7 @@ export function createAgent(opts: AgentOptions): Agent {
         store.setState(STATE.provisionError, '');
       }
     } catch (err) {
-      const message = (err as Error).message.slice(0, 500);
+      const message = sanitizeText((err as Error).message, 500);
       log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next cycle');
       if (store.getState(STATE.provisionError) === message) return;
       store.setState(STATE.provisionError, message);
@@ -144,14 +177,25 @@ export function createAgent(opts: AgentOptions): Agent {
     store.append({ type: 'agent.stopped', payload: { reason } });
   }
 
+  /** The last snapshot kept, read as the schema says (one from an older agent gains defaults). */
+  function storedSnapshot(): InventorySnapshot | null {
+    const json = store.getState(STATE.inventory);
+    if (!json) return null;
+    try {
+      const parsed = InventorySnapshot.safeParse(JSON.parse(json));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Records `inventory.changed` when the snapshot differs from the last one, never otherwise. */
   async function refreshInventory(): Promise<InventorySnapshot> {
-    const snapshot = { ...(await inventory.collect()), enforcement: reconciler.state() };
+    const snapshot: InventorySnapshot = { ...(await inventory.collect()), enforcement: enforcement.state(), enforcementReasons: enforcement.reasons() };
     const hash = inventoryHash(snapshot);
     const previousHash = store.getState(STATE.inventoryHash);
     if (hash !== previousHash) {
-      const previousJson = store.getState(STATE.inventory);
-      const previous = previousJson ? (JSON.parse(previousJson) as InventorySnapshot) : null;
+      const previous = storedSnapshot();
       const changes = diffInventory(previous, snapshot).slice(0, 500);
       store.append({ type: 'inventory.changed', payload: { hash, previousHash, changes } });
       store.setState(STATE.inventoryHash, hash);
@@ -178,7 +222,7 @@ export function createAgent(opts: AgentOptions): Agent {
     // An approval takes effect in this cycle, and its exception.granted goes out with it.
     if (granted) await reconciler.reconcile('exception');
     const { sent, ackSeq } = await syncEvents(store, api);
-    store.setState(STATE.lastSyncAt, new Date().toISOString());
+    store.setState(STATE.lastSyncAt, clock.now().toISOString());
     store.deleteState(STATE.lastSyncError);
     return { enrolled: true, collectorReachable: true, sent, ackSeq };
   }
@@ -193,7 +237,7 @@ export function createAgent(opts: AgentOptions): Agent {
       pass = await logins.readNew();
     } catch (err) {
       // Recorded once per distinct failure, not once per cycle.
-      const message = (err as Error).message.slice(0, 500);
+      const message = sanitizeText((err as Error).message, 500);
       if (store.getState('logins.failure') !== message) {
         store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'source_failed', message } });
         store.setState('logins.failure', message);
@@ -259,35 +303,31 @@ export function createAgent(opts: AgentOptions): Agent {
         store.close();
       }
     },
+    requestCycle,
+    stop() {
+      stopping = true;
+      wakeNow?.();
+    },
     async runForever() {
+      stopping = false;
       await provisionIfNeeded();
       recordStart();
-      let stopping = false;
       const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
-      // Device hints and a timer only trigger level-triggered passes; without hints the timer
-      // alone keeps enforcing, and one agent.warning says so.
-      const intervalMs = opts.reconcileIntervalMs ?? 30_000;
-      const enforcement = createEnforcementService({
-        reconciler,
-        hints: createDeviceHints({ logger: log }),
-        intervalMs,
-        logger: log,
-        onHintsUnavailable: (error) => {
-          if (store.getState('hints.failure') === error) return;
-          store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message: `USB device notices unavailable (${error}); enforcing every ${Math.round(intervalMs / 1000)} s` } });
-          store.setState('hints.failure', error);
-        },
-      });
       await enforcement.start();
       const stop = (signal: string) => {
         stopping = true;
         log.info({ signal }, 'stopping');
         wakeNow?.();
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      const onSigint = () => stop('SIGINT');
+      const onSigterm = () => stop('SIGTERM');
+      process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigterm);
       let failures = 0;
       while (!stopping) {
+        // A request made before this cycle starts is served by it; only one made while it runs
+        // asks for another (a request during the wait wakes the loop and is consumed here).
+        cycleRequested = false;
         try {
           const result = await cycle();
           // Offline, or installed before the collector could be reached: retry with backoff.
@@ -298,7 +338,6 @@ export function createAgent(opts: AgentOptions): Agent {
         }
         if (stopping) break;
         const delay = cycleRequested ? 0 : nextDelayMs(loadPolicy(store)?.syncIntervalSeconds ?? 300, failures);
-        cycleRequested = false;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           wakeNow = () => {
@@ -308,6 +347,8 @@ export function createAgent(opts: AgentOptions): Agent {
           };
         });
       }
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
       await enforcement.stop();
       await ipc.stop();
       recordStop('signal');

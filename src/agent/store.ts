@@ -4,10 +4,12 @@ import Database from 'better-sqlite3';
 import {
   GENESIS_HASH,
   eventHash,
+  systemClock,
   parseEventPayload,
   verifyChain,
   type ChainBreak,
   type ChainedEvent,
+  type Clock,
   type EventType,
   type NewEvent,
   type StoredEvent,
@@ -49,7 +51,8 @@ export interface EventStore {
   /** The SQLite file. */
   readonly file: string;
   /**
-   * Validates, chains and commits one event; when it returns the event is durable.
+   * Validates, chains and commits one event, dated `at` (the store's clock by default); when it
+   * returns the event is durable.
    * @throws EventSchemaError for an unknown type or invalid payload (nothing is stored).
    */
   append(event: NewEvent, at?: Date): StoredEvent;
@@ -127,7 +130,7 @@ function checkHeader(file: string): void {
  * @throws StoreError naming the file when it is corrupt, not SQLite, another application's
  *   database, or from a newer Mamori. Such a file is never modified.
  */
-export function openEventStore(file: string, opts: { readonly?: boolean } = {}): EventStore {
+export function openEventStore(file: string, opts: { readonly?: boolean; /** Dates appended events; the wall clock by default. */ clock?: Clock } = {}): EventStore {
   checkHeader(file);
   if (!opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let db: Database.Database;
@@ -143,7 +146,7 @@ export function openEventStore(file: string, opts: { readonly?: boolean } = {}):
     if (err instanceof StoreError) throw err;
     throw new StoreError('store_corrupt', `event store ${file} is damaged: ${(err as Error).message}`);
   }
-  return createEventStore(db, file);
+  return createEventStore(db, file, opts.clock ?? systemClock);
 }
 
 function prepareSchema(db: Database.Database, file: string, readonly: boolean): void {
@@ -175,7 +178,7 @@ function prepareSchema(db: Database.Database, file: string, readonly: boolean): 
   if (version < MIGRATIONS.length) migrate.immediate();
 }
 
-function createEventStore(db: Database.Database, file: string): EventStore {
+function createEventStore(db: Database.Database, file: string, clock: Clock): EventStore {
   const lastRow = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
   const insert = db.prepare(
     'INSERT INTO events (seq, at, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)',
@@ -205,7 +208,7 @@ function createEventStore(db: Database.Database, file: string): EventStore {
 
   return {
     file,
-    append(event, at = new Date()) {
+    append(event, at = clock.now()) {
       const payload = parseEventPayload(event.type, event.payload);
       // Store exactly the JSON that was hashed, so verification recomputes the same bytes.
       const payloadJson = JSON.stringify(payload);

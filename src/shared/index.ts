@@ -14,3 +14,4 @@ export * from './ipc-protocol';
 export * from './unlock';
 export * from './bridge';
 export * from './provision';
+export * from './text';

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
 import { sha256Hex } from './hash';
 import { Timestamp, UntrustedText } from './common';
+import { sanitizeText } from './text';
+import { DEGRADED_REASONS, DegradedReason } from './ipc';
 
 const text = UntrustedText.default('');
 const optionalNumber = z.number().finite().nullable().default(null);
@@ -108,6 +110,8 @@ export const InventorySnapshot = z.object({
   usb: z.array(UsbDevice).max(1024).default([]),
   /** The agent's enforcement state when the snapshot was taken (`active`, `degraded`, `audit`, …). */
   enforcement: z.string().max(16).default(''),
+  /** Why `enforcement` is `degraded` (empty otherwise), as the agent's status reports it. */
+  enforcementReasons: z.array(DegradedReason).max(DEGRADED_REASONS.length).default([]),
   /** Probes that failed; their sections are empty. */
   warnings: z
     .array(z.object({ section: z.string().max(32), message: UntrustedText }))
@@ -132,11 +136,16 @@ function sortBy<T>(items: readonly T[]): T[] {
     .map(([, item]) => item);
 }
 
-/** The snapshot without its time and warnings, with every list in a fixed order. */
-export function stableInventory(snapshot: InventorySnapshot): Omit<InventorySnapshot, 'collectedAt' | 'warnings'> {
-  const { collectedAt: _at, warnings: _warnings, ...rest } = snapshot;
+/**
+ * The snapshot without its time and warnings, with every list in a fixed order. Reasons for
+ * degraded enforcement are left out while there are none, so a snapshot from before they were
+ * reported hashes as it did.
+ */
+export function stableInventory(snapshot: InventorySnapshot): Omit<InventorySnapshot, 'collectedAt' | 'warnings' | 'enforcementReasons'> & { enforcementReasons?: DegradedReason[] } {
+  const { collectedAt: _at, warnings: _warnings, enforcementReasons, ...rest } = snapshot;
   return {
     ...rest,
+    ...(enforcementReasons?.length ? { enforcementReasons: [...enforcementReasons].sort() } : {}),
     disks: sortBy(rest.disks),
     network: sortBy(
       rest.network.map((n) => ({ ...n, ipv4: [...n.ipv4].sort(), ipv6: [...n.ipv6].sort() })),
@@ -169,13 +178,14 @@ function diffKeyed<T>(
   const next = new Map(after.map((i) => [key(i), i]));
   for (const [k, item] of next) {
     const old = prev.get(k);
-    if (!old) out.push({ section, summary: `added ${describe(item)}` });
+    // A summary quotes untrusted descriptors: bounded and cut at a code point like them.
+    if (!old) out.push({ section, summary: sanitizeText(`added ${describe(item)}`, 500) });
     else if (canonicalJson(old) !== canonicalJson(item)) {
-      out.push({ section, summary: `changed ${describe(item)}` });
+      out.push({ section, summary: sanitizeText(`changed ${describe(item)}`, 500) });
     }
   }
   for (const [k, item] of prev) {
-    if (!next.has(k)) out.push({ section, summary: `removed ${describe(item)}` });
+    if (!next.has(k)) out.push({ section, summary: sanitizeText(`removed ${describe(item)}`, 500) });
   }
   return out;
 }
@@ -189,10 +199,10 @@ export function diffInventory(before: InventorySnapshot | null, after: Inventory
   const a = stableInventory(before);
   const b = stableInventory(after);
   const changes: InventoryChange[] = [];
-  for (const section of ['hostname', 'agentVersion', 'enforcement', 'system', 'bios', 'os', 'cpu', 'memory'] as const) {
-    const was = canonicalJson(a[section]);
-    const now = canonicalJson(b[section]);
-    if (was !== now) changes.push({ section, summary: `${was} → ${now}`.slice(0, 500) });
+  for (const section of ['hostname', 'agentVersion', 'enforcement', 'enforcementReasons', 'system', 'bios', 'os', 'cpu', 'memory'] as const) {
+    const was = canonicalJson(a[section] ?? (section === 'enforcementReasons' ? [] : ''));
+    const now = canonicalJson(b[section] ?? (section === 'enforcementReasons' ? [] : ''));
+    if (was !== now) changes.push({ section, summary: sanitizeText(`${was} → ${now}`, 500) });
   }
   changes.push(
     ...diffKeyed('disks', a.disks, b.disks, (d) => `${d.device}|${d.serial}`, (d) => `${d.device} ${d.name}`.trim()),

@@ -8,6 +8,18 @@ export const EnforcementState = z.enum(ENFORCEMENT_STATES);
 export type EnforcementState = z.infer<typeof EnforcementState>;
 
 /**
+ * Why an agent's enforcement is `degraded`, as stable codes the tray and the console explain:
+ * - `device_notices_unavailable`: the OS's USB device notices could not start; a device waits for
+ *   the timer (up to 30 s) to be blocked or allowed.
+ * - `devices_unreadable`: the OS could not list USB devices.
+ * - `controls_not_applied`: a control could not be set or did not read back as set.
+ * - `store_error`: the local event log could not record what enforcement did.
+ */
+export const DEGRADED_REASONS = ['device_notices_unavailable', 'devices_unreadable', 'controls_not_applied', 'store_error'] as const;
+export const DegradedReason = z.enum(DEGRADED_REASONS);
+export type DegradedReason = z.infer<typeof DegradedReason>;
+
+/**
  * Default IPC endpoints (DESIGN.md, "IPC"). macOS has no `/run`; its sockets live in
  * `/var/run`.
  */
@@ -41,6 +53,8 @@ export const IPC_METHODS = {
       segment: Segment.nullable(),
       policyVersion: z.number().int().nullable(),
       enforcement: EnforcementState,
+      /** Why `enforcement` is `degraded` (empty otherwise), most telling first. */
+      degradedReasons: z.array(DegradedReason).max(DEGRADED_REASONS.length).default([]),
       lastSyncAt: Timestamp.nullable(),
       collectorReachable: z.boolean(),
       pendingEvents: z.number().int().min(0),

@@ -3,15 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as Sysfs from '../fixtures/linux/sysfs';
 import { mamori, requireBuild } from './helpers';
 
 let dir: string;
+let buildSysfs: typeof Sysfs.buildSysfs;
+let PRESETS: typeof Sysfs.PRESETS;
 const fixtureRoot = () => path.join(dir, 'root');
 
 beforeAll(async () => {
   requireBuild();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-agent-cli-'));
-  const { buildSysfs, PRESETS } = await import('../fixtures/linux/sysfs');
+  ({ buildSysfs, PRESETS } = await import('../fixtures/linux/sysfs'));
   buildSysfs(fixtureRoot(), [PRESETS.stickWithSerial(), PRESETS.keyboard()]);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -55,6 +58,25 @@ describe('mamori agent, as an IT person runs it', () => {
     const broken = await mamori(['agent', 'verify-log', '--data-dir', data]);
     expect(broken.code).toBe(1);
     expect(broken.stdout).toMatch(/broken at seq 2/);
+  });
+
+  it('a USB product of 1,023 characters and an emoji is recorded, not a crash at start', async () => {
+    // A 1,024-unit bound used to cut the emoji's surrogate pair in half: the snapshot could not be
+    // hashed, `agent run` exited 1 at start, and systemd restarted it in a loop.
+    const root = path.join(dir, 'long-root');
+    buildSysfs(root, [{ ...PRESETS.stickWithSerial(), product: `${'x'.repeat(1023)}😀`, manufacturer: '\u{1F600}'.repeat(600) }]);
+    const data = path.join(dir, 'long-data');
+    const run = await mamori(['agent', 'run', '--once', '--data-dir', data, '--system-root', root]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const list = await mamori(['agent', 'events', '--json', '--data-dir', data]);
+    const types = (JSON.parse(list.stdout) as { type: string }[]).map((e) => e.type);
+    expect(types).toEqual(['agent.started', 'inventory.changed', 'agent.stopped']);
+    const inventory = await mamori(['agent', 'inventory', '--json', '--system-root', root]);
+    const stick = (JSON.parse(inventory.stdout).usb as { vendorId: string; product: string; manufacturer: string }[]).find((d) => d.vendorId === '0781')!;
+    expect(stick.product).toBe('x'.repeat(1023));
+    expect(stick.manufacturer).toBe('\u{1F600}'.repeat(512));
+    expect((await mamori(['agent', 'verify-log', '--data-dir', data])).code).toBe(0);
   });
 
   it('answers bad usage with one line and exit 2', async () => {

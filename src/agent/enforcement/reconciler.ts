@@ -1,4 +1,4 @@
-import type { DevicePayload, EnforcementState, Policy, UsbDevice } from '../../shared';
+import { CanonicalJsonError, EventSchemaError, sanitizeDeep, sanitizeText, type DegradedReason, type DevicePayload, type EnforcementState, type NewEvent, type Policy, type UsbDevice } from '../../shared';
 import type { Logger } from '../logger';
 import type { EventStore } from '../store';
 import { evaluateDevice, type Decision } from './evaluate';
@@ -12,18 +12,23 @@ export interface ReconcileResult {
   state: EnforcementState;
   /** Whether the pass wrote to the OS or recorded an event. */
   changed: boolean;
+  /** Why the pass is `degraded`; absent when it is not. */
+  reasons?: DegradedReason[];
 }
 
 /** Level-triggered enforcement of the removable-media policy (DESIGN.md, "Enforcement model"). */
 export interface Reconciler {
   /**
    * One level-triggered pass: read every device and control, decide, apply, read back, record.
-   * Passes run one at a time, in call order. Never rejects: an OS that cannot be read makes the
-   * pass `degraded` and is logged.
+   * Passes run one at a time, in call order. Never rejects: an OS that cannot be read, or a store
+   * that cannot record, makes the pass `degraded` and is logged; an event the store refuses (its
+   * text is invalid) is recorded as an `agent.warning` instead.
    */
   reconcile(reason: string): Promise<ReconcileResult>;
   /** The state of the last pass (`unknown` before the first). */
   state(): EnforcementState;
+  /** Why the last pass was `degraded` (empty otherwise). */
+  reasons(): DegradedReason[];
 }
 
 function deviceKey(d: UsbDevice): string {
@@ -49,24 +54,64 @@ export function createReconciler(opts: {
   now?: () => Date;
 }): Reconciler {
   let current: EnforcementState = 'unknown';
+  let reasons: DegradedReason[] = [];
   // One pass at a time: a hint arriving mid-pass waits rather than racing the writes.
   let running: Promise<ReconcileResult> = Promise.resolve({ state: current, changed: false });
 
+  /**
+   * Appends one event; an event the store refuses for its content (a schema or canonical-JSON
+   * error, raised before anything is written) becomes an `agent.warning`, so one hostile device
+   * string cannot stop the others being recorded. A store that cannot write still throws.
+   */
+  function record(event: NewEvent): void {
+    try {
+      opts.store.append(event);
+    } catch (err) {
+      if (!isContentError(err)) throw err;
+      const message = sanitizeText(`${event.type} could not be recorded: ${(err as Error).message}`, 500);
+      opts.logger.warn({ type: event.type }, message);
+      opts.store.append({ type: 'agent.warning', payload: { component: 'enforcement', code: 'event_refused', message } });
+    }
+  }
+
   async function pass(reason: string): Promise<ReconcileResult> {
+    try {
+      return await attempt(reason);
+    } catch (err) {
+      // The store could not record (disk full, I/O error, a lock held too long): enforcement
+      // itself ran, but what it did is not on record, so the terminal is degraded until it is.
+      const message = sanitizeText((err as Error).message, 500);
+      current = 'degraded';
+      reasons = ['store_error'];
+      opts.logger.error({ reason, err: message }, 'enforcement: the pass could not be recorded');
+      try {
+        opts.store.append({ type: 'agent.warning', payload: { component: 'enforcement', code: 'store_error', message } });
+      } catch {
+        // The store refuses even the warning; the log line above is all that can be kept.
+      }
+      return { state: current, changed: false, reasons: [...reasons] };
+    }
+  }
+
+  async function attempt(reason: string): Promise<ReconcileResult> {
     const { store } = opts;
     const policy = opts.getPolicy();
     if (!policy) {
       current = 'off';
+      reasons = [];
       return { state: current, changed: false };
     }
     const now = opts.now?.() ?? new Date();
     const exceptions = opts.getExceptions();
     const mode = policy.removableMedia.mode;
     const failures: string[] = [];
+    const why = new Set<DegradedReason>();
     let devices: UsbDevice[] | null = null;
     try {
-      devices = await opts.enforcer.devices();
+      // Device lists are untrusted text from the OS: sanitized once here for every enforcer.
+      devices = sanitizeDeep(await opts.enforcer.devices());
     } catch (err) {
+      why.add('devices_unreadable');
       // The OS could not list devices (pnputil or system_profiler missing or failing). The
       // device-independent controls (rules file, registry policy) are still applied below; the
       // device record is left as it was, since nothing is known about devices.
@@ -79,9 +124,11 @@ export function createReconciler(opts: {
     } catch (err) {
       result = { drift: [], failures: [`cannot apply controls: ${(err as Error).message}`], changed: false };
     }
+    if (result.failures.length > 0) why.add('controls_not_applied');
     failures.push(...result.failures);
     current = failures.length > 0 ? 'degraded' : mode === 'audit' || mode === 'allow' ? 'audit' : 'active';
-    for (const f of failures) opts.logger.warn({ reason }, `enforcement: ${f}`);
+    reasons = [...why];
+    for (const f of failures) opts.logger.warn({ reason }, `enforcement: ${sanitizeText(f, 500)}`);
 
     type Known = { decision: Decision | 'none'; device: DevicePayload };
     const known = JSON.parse(store.getState(KEYS.known) ?? '{}') as Record<string, Known>;
@@ -95,11 +142,11 @@ export function createReconciler(opts: {
         const payload = devicePayload(device);
         next[key] = { decision, device: payload };
         if (!(key in known)) {
-          store.append({ type: 'device.attached', payload });
+          record({ type: 'device.attached', payload });
           recorded = true;
         }
         if (decision !== 'none' && known[key]?.decision !== decision) {
-          store.append({
+          record({
             type: decision === 'block' ? 'device.blocked' : 'device.allowed',
             payload: { ...payload, reason: evaluation.reason, mode, interfaces: evaluation.interfaces },
           });
@@ -108,19 +155,19 @@ export function createReconciler(opts: {
       }
       for (const [key, gone] of Object.entries(known)) {
         if (key in next || devices === null) continue;
-        store.append({ type: 'device.detached', payload: gone.device });
+        record({ type: 'device.detached', payload: gone.device });
         recorded = true;
       }
       for (const d of result.drift) {
         const device = d.device ? { device: devicePayload(d.device) } : {};
-        if (d.tamper) store.append({ type: 'tamper.detected', payload: { what: d.control, detail: `expected ${d.expected}, found ${d.found}; restored`, ...device } });
-        store.append({ type: 'policy.drift_corrected', payload: { control: d.control, expected: d.expected, found: d.found, ...device } });
+        if (d.tamper) record({ type: 'tamper.detected', payload: { what: d.control, detail: `expected ${d.expected}, found ${d.found}; restored`, ...device } });
+        record({ type: 'policy.drift_corrected', payload: { control: d.control, expected: d.expected, found: d.found, ...device } });
         recorded = true;
       }
       if (recordApplied(policy, mode)) recorded = true;
       if (devices !== null) store.setState(KEYS.known, JSON.stringify(next));
     });
-    return { state: current, changed: result.changed || recorded };
+    return { state: current, changed: result.changed || recorded, ...(reasons.length ? { reasons: [...reasons] } : {}) };
   }
 
   /** Records `policy.applied` when the policy version or what enforcement achieved changes. */
@@ -128,7 +175,7 @@ export function createReconciler(opts: {
     const applied = `${policy.segment}|${policy.version}|${current}`;
     if (opts.store.getState(KEYS.applied) === applied) return false;
     opts.store.transaction(() => {
-      opts.store.append({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode, issuedAt: policy.issuedAt, enforcement: current } });
+      record({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode, issuedAt: policy.issuedAt, enforcement: current } });
       opts.store.setState(KEYS.applied, applied);
     });
     return true;
@@ -143,5 +190,11 @@ export function createReconciler(opts: {
       return running;
     },
     state: () => current,
+    reasons: () => [...reasons],
   };
+}
+
+/** Whether the store refused an event for what it says, before writing anything. */
+function isContentError(err: unknown): boolean {
+  return err instanceof EventSchemaError || err instanceof CanonicalJsonError;
 }

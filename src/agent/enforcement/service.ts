@@ -1,4 +1,4 @@
-import type { EnforcementState } from '../../shared';
+import type { DegradedReason, EnforcementState } from '../../shared';
 import type { Logger } from '../logger';
 import type { DeviceHints } from './hints';
 import type { ReconcileResult, Reconciler } from './reconciler';
@@ -23,6 +23,11 @@ export interface EnforcementService {
    * (Windows' present devices, macOS) or to become usable when it is allowed.
    */
   state(): EnforcementState;
+  /**
+   * Why `state()` is `degraded` (empty when it is not): the last pass's reasons, and
+   * `device_notices_unavailable` while hints are unavailable.
+   */
+  reasons(): DegradedReason[];
   /** Why device hints are unavailable, or null when they work (or before `start`). */
   hintsUnavailable(): string | null;
 }
@@ -100,6 +105,11 @@ export function createEnforcementService(opts: {
     state() {
       const state = opts.reconciler.state();
       return hintsError && state === 'active' ? 'degraded' : state;
+    },
+    reasons() {
+      const state = opts.reconciler.state();
+      const reasons = state === 'degraded' ? opts.reconciler.reasons() : [];
+      return hintsError && (state === 'active' || state === 'degraded') ? ['device_notices_unavailable', ...reasons] : reasons;
     },
     hintsUnavailable: () => hintsError,
   };

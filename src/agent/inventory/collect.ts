@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { InventorySnapshot, MAMORI_VERSION, type InventorySection } from '../../shared';
+import { InventorySnapshot, MAMORI_VERSION, sanitizeDeep, sanitizeText, type InventorySection } from '../../shared';
 import type { Logger } from '../logger';
 import { readLinuxUsbDevices } from './linux-usb';
 import { createSystemProbes, type Probes } from './probes';
@@ -49,9 +49,10 @@ export function createInventoryCollector(opts: InventoryCollectorOptions = {}): 
       const warnings: { section: string; message: string }[] = [];
       async function probe<K extends InventorySection>(section: K): Promise<unknown> {
         try {
-          return await withTimeout<unknown>((probes[section] as () => Promise<unknown>)(), timeout);
+          // Every probe is a source of untrusted strings, a test's or a future one's included.
+          return sanitizeDeep(await withTimeout<unknown>((probes[section] as () => Promise<unknown>)(), timeout));
         } catch (err) {
-          const message = (err as Error).message.slice(0, 500);
+          const message = sanitizeText((err as Error).message, 500);
           warnings.push({ section, message });
           opts.logger?.warn({ section }, `inventory probe ${section} failed: ${message}`);
           return undefined;

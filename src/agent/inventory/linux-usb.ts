@@ -1,20 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { UsbDevice, UsbInterface } from '../../shared';
+import { sanitizeText, type UsbDevice, type UsbInterface } from '../../shared';
 
 /** `<systemRoot>/sys/bus/usb/devices`: one symlink per device and per interface. */
 export function usbDevicesDir(systemRoot: string): string {
   return path.join(systemRoot, 'sys', 'bus', 'usb', 'devices');
 }
 
-const MAX_TEXT = 1024;
-
 /** Reads a sysfs attribute: its text without the trailing newline, '' when absent or unreadable. */
 export function readAttr(dir: string, name: string): string {
   try {
     const buf = fs.readFileSync(path.join(dir, name));
-    // Descriptor strings are untrusted bytes; invalid UTF-8 becomes U+FFFD rather than an error.
-    return buf.toString('utf8').replace(/\n$/, '').slice(0, MAX_TEXT);
+    // Descriptor strings are untrusted bytes; invalid UTF-8 becomes U+FFFD rather than an error,
+    // and a long one is cut at a code point, never inside a surrogate pair.
+    return sanitizeText(buf.toString('utf8').replace(/\n$/, ''));
   } catch {
     return '';
   }

@@ -1,5 +1,5 @@
 import si from 'systeminformation';
-import type { Disk, InventorySnapshot, LoggedInUser, NetworkInterface, UsbDevice } from '../../shared';
+import { sanitizeText, type Disk, type InventorySnapshot, type LoggedInUser, type NetworkInterface, type UsbDevice } from '../../shared';
 
 /** One probe per inventory section; each may fail on its own. */
 export interface Probes {
@@ -16,7 +16,7 @@ export interface Probes {
 }
 
 /** systeminformation returns loosely typed values; every field is coerced to what the schema wants. */
-const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v)).slice(0, 1024);
+const str = (v: unknown): string => sanitizeText(v);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const hex4 = (v: unknown): string => {
   const n = typeof v === 'number' ? v : Number.parseInt(str(v).replace(/^0x/i, ''), 16);

@@ -5,6 +5,7 @@ import {
   JSON_RPC_ERRORS,
   UnlockCodeError,
   type AgentService,
+  type DegradedReason,
   type EnforcementState,
   type InventorySnapshot,
   type StoredEvent,
@@ -19,6 +20,8 @@ export interface AgentServiceDeps {
   store: EventStore;
   exceptions: ExceptionBook;
   enforcement: () => EnforcementState;
+  /** Why enforcement is degraded (empty when it is not); none known when omitted. */
+  degradedReasons?: () => DegradedReason[];
   collectorReachable: () => boolean;
   /** Asks the agent to sync now (an incident goes out ahead of the next timer). */
   syncSoon: () => void;
@@ -61,6 +64,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentService {
         segment: enrollment?.segment ?? null,
         policyVersion: policy?.version ?? null,
         enforcement: deps.enforcement(),
+        degradedReasons: deps.degradedReasons?.() ?? [],
         lastSyncAt: deps.store.getState('sync.last_at'),
         collectorReachable: deps.collectorReachable(),
         pendingEvents: deps.store.pendingCount(),

@@ -20,16 +20,17 @@ function fakeDetection(): UsbDetectionModule & { plug(): void; monitoring: boole
 }
 
 /** A reconciler whose passes take `ms` and are counted by reason. */
-function slowReconciler(ms = 20): Reconciler & { reasons: string[] } {
-  const reasons: string[] = [];
+function slowReconciler(ms = 20): Reconciler & { passes: string[] } {
+  const passes: string[] = [];
   return {
-    reasons,
+    passes,
     async reconcile(reason): Promise<ReconcileResult> {
-      reasons.push(reason);
+      passes.push(reason);
       await new Promise((r) => setTimeout(r, ms));
       return { state: 'active', changed: false };
     },
-    state: () => (reasons.length ? 'active' : 'unknown'),
+    state: () => (passes.length ? 'active' : 'unknown'),
+    reasons: () => [],
   };
 }
 
@@ -46,15 +47,15 @@ describe('enforcement service', () => {
     const started = service.start();
     await vi.advanceTimersByTimeAsync(20);
     expect((await started).state).toBe('active');
-    expect(reconciler.reasons).toEqual(['start']);
+    expect(reconciler.passes).toEqual(['start']);
     expect(detection.monitoring).toBe(true);
 
     // One stick brings several notices (device, then its interfaces): one pass, then one more.
     for (let i = 0; i < 5; i++) detection.plug();
     await vi.advanceTimersByTimeAsync(100);
-    expect(reconciler.reasons).toEqual(['start', 'hint', 'hint']);
+    expect(reconciler.passes).toEqual(['start', 'hint', 'hint']);
     await vi.advanceTimersByTimeAsync(1000);
-    expect(reconciler.reasons).toEqual(['start', 'hint', 'hint', 'timer']);
+    expect(reconciler.passes).toEqual(['start', 'hint', 'hint', 'timer']);
     expect(service.state()).toBe('active');
 
     detection.plug();
@@ -62,10 +63,10 @@ describe('enforcement service', () => {
     await vi.advanceTimersByTimeAsync(20);
     await stopped;
     expect(detection.monitoring).toBe(false);
-    const count = reconciler.reasons.length;
+    const count = reconciler.passes.length;
     detection.plug();
     await vi.advanceTimersByTimeAsync(5000);
-    expect(reconciler.reasons.length).toBe(count);
+    expect(reconciler.passes.length).toBe(count);
   });
 
   it('keeps enforcing on the timer when usb-detection cannot load, says so once, and reports degraded', async () => {
@@ -84,7 +85,7 @@ describe('enforcement service', () => {
     await started;
     await vi.advanceTimersByTimeAsync(90_010);
     expect(warnings).toEqual(['Cannot find module usb-detection/build/Release/detection.node']);
-    expect(reconciler.reasons).toEqual(['start', 'timer', 'timer', 'timer']);
+    expect(reconciler.passes).toEqual(['start', 'timer', 'timer', 'timer']);
     expect(service.state()).toBe('degraded');
     expect(service.hintsUnavailable()).toContain('usb-detection');
     await service.stop();
