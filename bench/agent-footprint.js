@@ -19,21 +19,10 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const Module = require('node:module');
-const ts = require('typescript');
+const { requireTs } = require('./require-ts');
 
 const repo = path.join(__dirname, '..');
 
-/** Loads a TypeScript test helper with no TypeScript runtime: transpile, then compile as CommonJS. */
-function requireTs(file) {
-  const source = fs.readFileSync(file, 'utf8');
-  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
-  const m = new Module(file, module);
-  m.filename = file;
-  m.paths = Module._nodeModulePaths(path.dirname(file));
-  m._compile(outputText, file);
-  return m.exports;
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

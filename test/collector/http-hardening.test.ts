@@ -10,6 +10,23 @@ import { fixedClock, type EnrollResponse } from '../../src/shared';
 import { makeChain } from '../helpers/chain';
 import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
+interface ApiOptions {
+  token?: string;
+  body?: unknown;
+  from?: string;
+}
+
+/** One API request in process, from `opts.from` (default loopback), with a bearer token and a JSON body when given. */
+function injectApi(collector: Collector, method: string, url: string, opts: ApiOptions) {
+  return collector.app.inject({
+    method: method as 'GET',
+    url,
+    remoteAddress: opts.from ?? '127.0.0.1',
+    headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+}
+
 const ENGINES = (process.env.MAMORI_TEST_DB ?? 'sqlite,postgres').split(',');
 const PASSWORD = 'correct horse battery staple';
 
@@ -46,14 +63,7 @@ describe.each(ENGINES)('the collector HTTP surface on %s', (engine) => {
       payload: new URLSearchParams({ _csrf: nonce, username, password, next: opts.next ?? '/' }).toString(),
     });
   }
-  const api = (method: string, url: string, opts: { token?: string; body?: unknown; from?: string } = {}) =>
-    collector.app.inject({
-      method: method as 'GET',
-      url,
-      remoteAddress: opts.from ?? '127.0.0.1',
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    });
+  const api = (method: string, url: string, opts: ApiOptions = {}) => injectApi(collector, method, url, opts);
   const enroll = async (hostname = 'pc-001', from?: string): Promise<EnrollResponse> => {
     const token = await createEnrollmentToken(collector.ctx.db, { segment: 'mynumber', ttlMs: 3_600_000, uses: 1 }, clock);
     const res = await api('POST', '/api/v1/enroll', { body: { token, hostname, machineId: crypto.randomUUID() }, from });
@@ -252,14 +262,7 @@ describe('the default rate limits', () => {
     await collector.stop();
     await cleanup();
   });
-  const api = (method: string, url: string, opts: { token?: string; body?: unknown; from?: string } = {}) =>
-    collector.app.inject({
-      method: method as 'GET',
-      url,
-      remoteAddress: opts.from ?? '127.0.0.1',
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    });
+  const api = (method: string, url: string, opts: ApiOptions = {}) => injectApi(collector, method, url, opts);
 
   it('500 terminals behind one NAT address enroll and sync at 08:30 under the default limits', async () => {
     await start();
