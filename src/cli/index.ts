@@ -1,21 +1,30 @@
 import { Command, CommanderError } from 'commander';
 import { MAMORI_VERSION, UsageError } from '../shared';
-import { registerAgentCommands } from '../agent/cli';
-import { registerCollectorCommands } from '../collector/cli';
-import { registerStartCommand } from './start';
 
 /**
- * Builds the `mamori` program. Every command exits 0 on success, 1 on failure and 2 on bad usage,
- * with a one-line error on stderr (DESIGN.md, "CLI").
+ * The command groups, each loaded only when its group is named: the agent service (`mamori agent
+ * run`) must not carry the collector, its console and its exporters (kysely, fastify, exceljs, pg,
+ * preact) in memory on every terminal.
  */
-export function createProgram(): Command {
+const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+  start: async () => (await import('./start.js')).registerStartCommand,
+  agent: async () => (await import('../agent/cli.js')).registerAgentCommands,
+  collector: async () => (await import('../collector/cli.js')).registerCollectorCommands,
+};
+
+/**
+ * Builds the `mamori` program for one command line: the group it names, or every group when it
+ * names none (help, version, a typo that wants a suggestion). Every command exits 0 on success, 1
+ * on failure and 2 on bad usage, with a one-line error on stderr (DESIGN.md, "CLI").
+ */
+export async function createProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('mamori')
     .description('Mamori (守り): endpoint protection for local-government terminals')
     .version(MAMORI_VERSION)
     .showSuggestionAfterError(true);
-  registerStartCommand(program);
-  registerAgentCommands(program);
-  registerCollectorCommands(program);
+  const named = argv[2];
+  const groups = named !== undefined && Object.hasOwn(GROUPS, named) ? [GROUPS[named]!] : Object.values(GROUPS);
+  for (const load of groups) (await load())(program);
   configureTree(program);
   return program;
 }
@@ -35,7 +44,7 @@ function configureTree(command: Command): void {
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = createProgram();
+  const program = await createProgram(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
