@@ -183,7 +183,7 @@ export async function runStart(opts: { enforce?: boolean; listen?: string; dir?:
   say(`  agent:           enrolled in segment ${state.segment}${opts.enforce ? '' : ' (audit only: nothing on this machine is blocked)'}`);
   say(`  ledger export:   MAMORI_ADMIN_TOKEN=… node bin/mamori.js export inventory --collector ${url} --format csv -o ledger.csv`);
   say(`  data:            ${varDir}`);
-  say(electron ? '  tray:            started' : '  tray:            not started: it needs the Electron binary (npm install without ELECTRON_SKIP_BINARY_DOWNLOAD)');
+  say(electron ? '  tray:            started' : '  tray:            not started: the Electron binary is not installed (on a connected machine: node node_modules/electron/install.js)');
   say('Press Ctrl-C to stop.');
 
   await new Promise<void>((resolve) => {
