@@ -7,7 +7,7 @@ import { createLogger } from './logger';
 import { enrollAgent } from './enroll';
 import { allowPresentDevices, createEnforcer, releaseControls } from './enforcement';
 import { createAgent } from './main';
-import { execRunner } from './logins';
+import { execRunner } from './os/command';
 import { loadEnrollment, loadPolicy } from './policy';
 import { connectIpc, isLive } from './ipc/socket';
 import { defaultAgentDataDir, defaultIpcPath, storeFile } from './paths';

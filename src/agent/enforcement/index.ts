@@ -1,6 +1,5 @@
 import type { UsbDevice } from '../../shared';
-import { execRunner } from '../logins';
-import type { CommandRunner } from '../logins/windows';
+import { execRunner, type CommandRunner } from '../os/command';
 import { createLinuxEnforcer, type EnforcerMemory } from './linux';
 import { createMacEnforcer } from './macos';
 import { createWindowsEnforcer } from './windows';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RemovableMediaMode, UsbDevice, UsbInterface } from '../../shared';
 import { readAttr, readLinuxUsbDevices, resolveEntry, usbDevicesDir } from '../inventory/linux-usb';
-import type { CommandRunner } from '../logins/windows';
+import type { CommandRunner } from '../os/command';
 import { isRemovableMediaInterface } from './evaluate';
 import type { DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
 

@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import type { UsbDevice } from '../../shared';
-import type { CommandRunner } from '../logins/windows';
+import type { CommandRunner } from '../os/command';
 import type { Enforcer, EnforcerPass } from './types';
 
 /**

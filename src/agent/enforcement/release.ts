@@ -1,5 +1,5 @@
 import type { UsbDevice } from '../../shared';
-import type { CommandRunner } from '../logins/windows';
+import type { CommandRunner } from '../os/command';
 import { isPseudoSerial, removableInterfaces } from './evaluate';
 import type { DeviceDecision, Enforcer } from './types';
 

@@ -1,5 +1,5 @@
 import type { AllowEntry, RemovableMediaMode, UsbDevice } from '../../shared';
-import type { CommandRunner } from '../logins/windows';
+import type { CommandRunner } from '../os/command';
 import { isPseudoSerial, isRemovableMediaInterface } from './evaluate';
 import type { DeviceDecision, Enforcer, EnforcerPass } from './types';
 

@@ -1,21 +1,13 @@
-import { execFile } from 'node:child_process';
 import { sanitizeDeep, type NewEvent } from '../../shared';
 import { createLinuxLoginSource, type LoginSource, type LoginState } from './linux-source';
 import { createMacLoginSource } from './macos';
-import { createWindowsLoginSource, type CommandRunner } from './windows';
+import { execRunner, type CommandRunner } from '../os/command';
+import { createWindowsLoginSource } from './windows';
 
 export * from './linux-source';
 export * from './macos';
 export * from './utmp';
 export * from './windows';
-
-/** Runs an OS tool without a shell, with a size limit on what it prints. */
-export const execRunner: CommandRunner = (command, args) =>
-  new Promise((resolve) => {
-    execFile(command, args, { maxBuffer: 64 * 1024 * 1024, windowsHide: true, encoding: 'utf8' }, (err, stdout) => {
-      resolve({ stdout: stdout ?? '', code: err ? (typeof err.code === 'number' ? err.code : 1) : 0 });
-    });
-  });
 
 /**
  * A login source whose events carry only sanitized text (user names, lines and hosts are read

@@ -1,5 +1,5 @@
 import type { NewEvent } from '../../shared';
-import type { CommandRunner } from './windows';
+import type { CommandRunner } from '../os/command';
 import type { LoginPass, LoginSource, LoginState } from './linux-source';
 
 /** One line of BSD `last`, as a session. */

@@ -1,6 +1,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { NewEvent } from '../../shared';
 import type { LoginPass, LoginSource, LoginState } from './linux-source';
+import type { CommandRunner } from '../os/command';
 
 /** The Security log events Mamori reads. */
 export const SECURITY_EVENT_IDS = [4624, 4625, 4634, 4647, 4800, 4801] as const;
@@ -126,9 +127,6 @@ export function securityQuery(afterRecordId: number): string {
   const ids = SECURITY_EVENT_IDS.map((id) => `EventID=${id}`).join(' or ');
   return `*[System[(${ids}) and EventRecordID>${Math.max(0, Math.floor(afterRecordId))}]]`;
 }
-
-/** Runs a command and gives its stdout; injected so tests replay recorded output. */
-export type CommandRunner = (command: string, args: string[]) => Promise<{ stdout: string; code: number }>;
 
 /** Reads new Security log records through wevtutil, bookmarked by EventRecordID. */
 export function createWindowsLoginSource(opts: { runner: CommandRunner; state: LoginState; batch?: number }): LoginSource {
