@@ -33,12 +33,13 @@ const POST_EVENTS = /"method":"POST","url":"\/api\/v1\/agents\/[^"]+\/events"/;
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const opts = { kills: Number(process.env.MAMORI_SOAK_KILLS ?? 1000), seed: Date.now() % 2 ** 31, json: false, keep: false };
   const count = (name, value) => {
     if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} takes a whole number of at least 1, not ${JSON.stringify(value ?? '')}`);
     return Number(value);
   };
-  if (!Number.isInteger(opts.kills) || opts.kills < 1) throw new UsageError(`MAMORI_SOAK_KILLS must be a whole number of at least 1, not ${JSON.stringify(process.env.MAMORI_SOAK_KILLS)}`);
+  const fromEnv = process.env.MAMORI_SOAK_KILLS;
+  const opts = { kills: 1000, seed: Date.now() % 2 ** 31, json: false, keep: false };
+  if (fromEnv !== undefined && !argv.includes('--kills')) opts.kills = count('MAMORI_SOAK_KILLS', fromEnv);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--kills') opts.kills = count('--kills', argv[++i]);
