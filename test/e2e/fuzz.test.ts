@@ -312,7 +312,7 @@ function makeBuilder(fx: Fixture) {
         return [['Cookie', `${s.admin.cookie}; mamori_flash=${payload}`]];
       }
       case 'prefs':
-        return [['Cookie', `${s.admin.cookie}; mamori_lang=${encodeURIComponent(String(leaf))}; mamori_tz=${encodeURIComponent(String(leaf))}`]];
+        return [['Cookie', `${s.admin.cookie}; mamori_lang=${percent(String(leaf))}; mamori_tz=${percent(String(leaf))}`]];
       default:
         return [];
     }
