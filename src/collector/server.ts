@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { HTTP_STATUS, MamoriError, UsageError, systemClock, type Clock, type ErrorCode } from '../shared';
+import { CanonicalJsonError, HTTP_STATUS, MamoriError, UsageError, systemClock, type Clock, type ErrorCode } from '../shared';
 import type { CollectorContext } from './context';
 import { loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl } from './db/connect';
@@ -71,6 +71,11 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   app.setErrorHandler((error: FastifyError | MamoriError, request, reply) => {
     if (error instanceof MamoriError) {
       return reply.code(HTTP_STATUS[error.code]).send(error.toBody());
+    }
+    // Hashing or signing what a client sent (an inventory, a policy) found text canonical JSON
+    // cannot hold, such as a lone surrogate: the client's data is at fault, not the collector.
+    if (error instanceof CanonicalJsonError) {
+      return reply.code(400).send({ error: { code: 'validation_failed', message: `body: ${error.message}` } });
     }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status >= 500) {
