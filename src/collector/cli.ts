@@ -7,6 +7,7 @@ import { addAdmin, audit, ROLES } from './admins';
 import { createEnrollmentToken } from './agents';
 import { KEY_FILE_NAME, loadSigningKey, rotateSigningKey } from './crypto';
 import { unlockCode } from './exceptions';
+import { ensureDefaultPolicies } from './policies';
 import { openCollectorDb, parseDbUrl } from './db/connect';
 import { createCollector, createCollectorLogger, defaultCollectorDataDir, isLoopback, keyFileFor, parseListen, readTls } from './server';
 
@@ -179,11 +180,13 @@ export function registerCollectorCommands(program: Command): void {
         .command('rotate')
         .description('make a new policy-signing key, re-sign every segment\'s policy with it and publish the change signed by the old key; prints the new public key'),
     ),
-  ).action(async (opts: DbOptions) => {
+  ).action(async (_opts: DbOptions, command: Command) => {
+    // `--data-dir` and the others may be parsed by `key` itself: read them with the parent's.
+    const opts = command.optsWithGlobals<DbOptions>();
     const file = keyFile(opts);
     const actor = { username: `cli:${os.userInfo().username}`, role: 'admin' as const, address: os.hostname() };
     const result = await withDb(opts, async ({ db }) => {
-      await loadSigningKey(db, file);
+      await ensureDefaultPolicies(db, await loadSigningKey(db, file));
       return rotateSigningKey(db, file, actor);
     });
     process.stderr.write(`rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions).map(([s, v]) => `${s} v${v}`).join(', ')}\n`);

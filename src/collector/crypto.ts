@@ -212,6 +212,18 @@ export async function rotateSigningKey(
   const previousFile = `${file}.previous`;
   writeKeyFile(previousFile, old.privateKey);
   const versions: Record<string, number> = {};
+  let replaced = false;
+  try {
+    await rotateInTransaction();
+  } catch (err) {
+    // Nothing committed and the file untouched: the old key stays, and so does nothing else.
+    if (!replaced) fs.rmSync(previousFile, { force: true });
+    throw err;
+  }
+  fs.rmSync(previousFile, { force: true });
+  return { previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions };
+
+  async function rotateInTransaction(): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.insertInto('key_rotations').values({ previous_public_key: old.publicKey, public_key: statement.publicKey, statement: JSON.stringify(statement), created_at: at }).execute();
     await trx.updateTable('keys').set({ public_key: statement.publicKey }).where('id', '=', 'policy').execute();
@@ -230,9 +242,9 @@ export async function rotateSigningKey(
     // The file changes last inside the transaction: if this fails nothing was committed, and if the
     // commit fails afterwards `<file>.previous` holds the key the database still names.
     writeKeyFile(file, next);
+    replaced = true;
   });
-  fs.rmSync(previousFile, { force: true });
-  return { previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions };
+  }
 }
 
 /** Every rotation statement, oldest first: the path from any key an agent pinned to the current one. */
