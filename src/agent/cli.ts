@@ -89,13 +89,14 @@ export function registerAgentCommands(program: Command): void {
     .requiredOption('--token <token>', 'enrollment token from `mamori collector token create`')
     .addOption(dataDirOption())
     .addOption(systemRootOption())
+    .option('--pubkey <base64>', "the collector's public key (`mamori collector key`, SPKI base64): enrollment fails when the collector presents another")
     .option('--allow-present', 'allow the removable media plugged in now (lockout safety)')
     .option('--json', 'print the enrollment as JSON')
-    .action(async (opts: CommonOptions & { collector: string; token: string; allowPresent?: boolean }) => {
+    .action(async (opts: CommonOptions & { collector: string; token: string; pubkey?: string; allowPresent?: boolean }) => {
       const store = openEventStore(storeFile(path.resolve(opts.dataDir)));
       try {
         const systemRoot = path.resolve(opts.systemRoot);
-        const e = await enrollAgent({ store, collectorUrl: opts.collector, token: opts.token, systemRoot });
+        const e = await enrollAgent({ store, collectorUrl: opts.collector, token: opts.token, systemRoot, ...(opts.pubkey !== undefined ? { expectedPublicKey: opts.pubkey } : {}) });
         if (opts.allowPresent) {
           const allowed = await allowPresentDevices(store, createEnforcer({ platform: process.platform, systemRoot }));
           if (!opts.json) for (const a of allowed) print(`allowed: ${a.vendorId}:${a.productId}${a.serial ? ` serial ${JSON.stringify(a.serial)}` : ' (any serial)'}`);
@@ -169,7 +170,7 @@ export function registerAgentCommands(program: Command): void {
           // stays in the local log otherwise.
           const enrollment = loadEnrollment(store);
           if (enrollment) {
-            const api = createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, timeoutMs: 5_000 });
+            const api = createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, timeoutMs: 5_000, head: () => store.head() });
             await syncEvents(store, api).catch(() => undefined);
           }
         }

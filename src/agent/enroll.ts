@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../shared';
-import { acceptPolicy, loadEnrollment, saveEnrollment, verifyPolicySignature, type Enrollment } from './policy';
+import { UsageError, systemClock, type Clock } from '../shared';
+import { acceptPolicy, isEd25519PublicKey, loadEnrollment, saveEnrollment, verifyPolicySignature, type Enrollment } from './policy';
 import type { EventStore } from './store';
 import { createSyncClient, type SyncClient } from './sync-client';
 
@@ -33,15 +33,21 @@ export interface EnrollOptions {
   collectorUrl: string;
   token: string;
   systemRoot: string;
-  /** A collector key pinned by the installer; enrollment fails when the collector's differs. */
+  /**
+   * A collector key pinned beforehand (`--pubkey`, or the installer's provision); enrollment fails
+   * when the collector's differs.
+   */
   expectedPublicKey?: string;
   client?: SyncClient;
   hostname?: string;
+  clock?: Clock;
 }
 
 /**
- * Enrolls this terminal with a collector and pins the collector's public key.
- * @throws UsageError when the URL is not http(s) or the terminal is already enrolled.
+ * Enrolls this terminal with a collector and pins the collector's public key (the one given, when
+ * given). The enrollment and the accepted policy are stored in one transaction.
+ * @throws UsageError when the URL is not http(s), the key is not an Ed25519 SPKI, or the terminal
+ *   is already enrolled.
  * @throws CollectorRefusedError / CollectorUnreachableError from the collector.
  */
 export async function enrollAgent(opts: EnrollOptions): Promise<Enrollment> {
@@ -52,6 +58,9 @@ export async function enrollAgent(opts: EnrollOptions): Promise<Enrollment> {
     throw new UsageError(`--collector is not a URL: ${opts.collectorUrl}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--collector must be http:// or https://, not ${url.protocol}`);
+  if (opts.expectedPublicKey !== undefined && !isEd25519PublicKey(opts.expectedPublicKey)) {
+    throw new UsageError('--pubkey takes the Ed25519 public key `mamori collector key` prints (SPKI, base64)');
+  }
   const existing = loadEnrollment(opts.store);
   if (existing) throw new UsageError(`this terminal is already enrolled as ${existing.agentId} with ${existing.collectorUrl}`);
 
@@ -62,7 +71,7 @@ export async function enrollAgent(opts: EnrollOptions): Promise<Enrollment> {
     hostname: opts.hostname ?? os.hostname(),
     machineId: machineId(opts.store, opts.systemRoot),
   });
-  if (opts.expectedPublicKey && response.collectorPublicKey !== opts.expectedPublicKey) {
+  if (opts.expectedPublicKey !== undefined && response.collectorPublicKey !== opts.expectedPublicKey) {
     throw new Error('the collector presented a different public key than the one provisioned; not enrolled');
   }
   if (!verifyPolicySignature(response.policy, response.collectorPublicKey)) {
@@ -75,9 +84,11 @@ export async function enrollAgent(opts: EnrollOptions): Promise<Enrollment> {
     segment: response.segment,
     collectorPublicKey: response.collectorPublicKey,
     unlockSecret: response.unlockSecret,
-    enrolledAt: new Date().toISOString(),
+    enrolledAt: (opts.clock ?? systemClock).now().toISOString(),
   };
-  saveEnrollment(opts.store, enrollment);
-  acceptPolicy(opts.store, response.policy, enrollment);
+  opts.store.transaction(() => {
+    saveEnrollment(opts.store, enrollment);
+    acceptPolicy(opts.store, response.policy, enrollment, { requireFreshness: false, clock: opts.clock });
+  });
   return enrollment;
 }

@@ -143,7 +143,7 @@ export function createAgent(opts: AgentOptions): Agent {
     if (opts.client) return opts.client;
     const enrollment = loadEnrollment(store);
     if (!enrollment) return null;
-    return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken });
+    return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, head: () => store.head() });
   }
 
   /**
@@ -209,7 +209,7 @@ export function createAgent(opts: AgentOptions): Agent {
   async function talkToCollector(api: SyncClient, snapshot: InventorySnapshot): Promise<CycleResult> {
     const enrollment = loadEnrollment(store);
     const response = await api.getPolicy();
-    if (enrollment) acceptPolicy(store, response, enrollment);
+    if (enrollment) acceptPolicy(store, response, enrollment, { clock });
     const hash = inventoryHash(snapshot);
     if (store.getState(STATE.inventorySentHash) !== hash) {
       await api.putInventory(snapshot);

@@ -1,5 +1,17 @@
 import crypto from 'node:crypto';
-import { Policy, policySigningPayload, sha256Hex, type Segment } from '../shared';
+import {
+  KeyRotation,
+  POLICY_FRESHNESS_MAX_AGE_MS,
+  Policy,
+  PolicyFreshness,
+  freshnessSigningPayload,
+  policySigningPayload,
+  rotationSigningPayload,
+  sha256Hex,
+  systemClock,
+  type Clock,
+  type Segment,
+} from '../shared';
 import type { EventStore } from './store';
 
 /** What the agent learnt at enrollment. Kept in the store, which only the service can read. */
@@ -18,6 +30,8 @@ const KEYS = {
   enrollment: 'enrollment',
   policy: 'policy.current',
   rejected: 'policy.rejected',
+  /** The newest policy version this terminal has seen signed: nothing older is accepted again. */
+  newest: 'policy.newest_version',
 } as const;
 
 export function loadEnrollment(store: EventStore): Enrollment | null {
@@ -37,44 +51,114 @@ export function loadPolicy(store: EventStore): Policy | null {
   return parsed.success ? parsed.data : null;
 }
 
-/** True when `policy.signature` is the collector's Ed25519 signature over the other fields. */
-export function verifyPolicySignature(policy: Policy, publicKeyBase64: string): boolean {
+function verifyWith(payload: string, signature: string, publicKeyBase64: string): boolean {
   try {
     const key = crypto.createPublicKey({ key: Buffer.from(publicKeyBase64, 'base64'), format: 'der', type: 'spki' });
-    return crypto.verify(null, Buffer.from(policySigningPayload(policy), 'utf8'), key, Buffer.from(policy.signature, 'base64'));
+    return crypto.verify(null, Buffer.from(payload, 'utf8'), key, Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }
 }
 
-export type PolicyOutcome = 'applied' | 'unchanged' | 'rejected';
+/** True when `policy.signature` is the collector's Ed25519 signature over the other fields. */
+export function verifyPolicySignature(policy: Policy, publicKeyBase64: string): boolean {
+  return verifyWith(policySigningPayload(policy), policy.signature, publicKeyBase64);
+}
+
+/** True when `key` is an Ed25519 public key in SPKI DER, base64: what `--pubkey` takes. */
+export function isEd25519PublicKey(key: string): boolean {
+  try {
+    return crypto.createPublicKey({ key: Buffer.from(key, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
 
 /**
- * Accepts a policy from the collector only if it verifies with the pinned key, is for this
- * terminal's segment and is not older than the one in force, and keeps it as the policy to
- * enforce. Otherwise the last good policy stays and `tamper.detected` is recorded (once per
- * distinct bad document).
+ * The key the pinned one hands over to along the signed rotations (each signed by the key it
+ * replaces), or the pinned key itself when no valid rotation starts from it.
  */
-export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: Enrollment): PolicyOutcome {
-  const parsed = Policy.safeParse(candidate);
-  const current = loadPolicy(store);
-  let problem: string | null = null;
-  if (!parsed.success) problem = 'policy document does not match the schema';
-  else if (!verifyPolicySignature(parsed.data, enrollment.collectorPublicKey)) problem = 'policy signature does not verify with the pinned collector key';
-  else if (parsed.data.segment !== enrollment.segment) problem = `policy is for segment ${parsed.data.segment}, this terminal is ${enrollment.segment}`;
-  else if (current && parsed.data.version < current.version) problem = `policy version ${parsed.data.version} is older than version ${current.version} in force`;
-
-  if (problem) {
-    const fingerprint = sha256Hex(JSON.stringify(candidate) ?? 'undefined');
-    if (store.getState(KEYS.rejected) !== fingerprint) {
-      store.append({ type: 'tamper.detected', payload: { what: 'policy', detail: `${problem}; keeping version ${current?.version ?? 'none'}` } });
-      store.setState(KEYS.rejected, fingerprint);
-    }
-    return 'rejected';
+export function followRotations(pinned: string, rotations: readonly KeyRotation[]): string {
+  let key = pinned;
+  for (let step = 0; step < rotations.length; step++) {
+    const next = rotations.find((r) => r.previousPublicKey === key && verifyWith(rotationSigningPayload(r), r.signature, key));
+    if (!next) break;
+    key = next.publicKey;
   }
-  const policy = parsed.data!;
-  if (current && current.version === policy.version && current.signature === policy.signature) return 'unchanged';
-  // The reconciler records policy.applied once it has enforced this version.
-  store.setState(KEYS.policy, JSON.stringify(policy));
-  return 'applied';
+  return key;
+}
+
+/** A key's id in events: SHA-256 of its SPKI bytes. */
+const keyId = (key: string) => crypto.createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex');
+
+export type PolicyOutcome = 'applied' | 'unchanged' | 'rejected';
+
+export interface AcceptOptions {
+  /** The agent's clock, for the freshness bound. */
+  clock?: Clock;
+  /**
+   * A policy from `GET …/policy` must come with a fresh signed statement; the one in the enrollment
+   * response, read from the collector the terminal is pinning right then, need not.
+   */
+  requireFreshness?: boolean;
+}
+
+type Verdict = { problem: string; code: string } | { policy: Policy; key: string };
+
+function judge(store: EventStore, candidate: unknown, enrollment: Enrollment, opts: AcceptOptions, current: Policy | null): Verdict {
+  const body = candidate && typeof candidate === 'object' && !Array.isArray(candidate) ? (candidate as Record<string, unknown>) : null;
+  const { freshness: rawFreshness, rotations: rawRotations, ...document } = body ?? {};
+  const parsed = body ? Policy.safeParse(document) : null;
+  if (!parsed?.success) return { code: 'schema', problem: 'policy document does not match the schema' };
+  const policy = parsed.data;
+  const rotations = KeyRotation.array().max(100).safeParse(rawRotations ?? []);
+  const key = rotations.success ? followRotations(enrollment.collectorPublicKey, rotations.data) : enrollment.collectorPublicKey;
+  if (!verifyPolicySignature(policy, key)) return { code: `signature:${policy.version}`, problem: 'policy signature does not verify with the pinned collector key' };
+  if (policy.segment !== enrollment.segment) return { code: `segment:${policy.version}`, problem: `policy is for segment ${policy.segment}, this terminal is ${enrollment.segment}` };
+  const newest = Math.max(current?.version ?? 0, Number(store.getState(KEYS.newest) ?? 0));
+  if (policy.version < newest) return { code: `older:${policy.version}`, problem: `policy version ${policy.version} is older than version ${newest} already seen` };
+  if (opts.requireFreshness !== false || rawFreshness !== undefined) {
+    const freshness = PolicyFreshness.safeParse(rawFreshness);
+    if (!freshness.success) return { code: `freshness:${policy.version}`, problem: 'policy came without a valid freshness statement' };
+    const f = freshness.data;
+    if (!verifyWith(freshnessSigningPayload(f), f.signature, key)) return { code: `freshness-signature:${policy.version}`, problem: 'policy freshness statement does not verify with the pinned collector key' };
+    if (f.segment !== policy.segment || f.version !== policy.version) return { code: `freshness-version:${policy.version}`, problem: `the collector's statement names version ${f.version} of ${f.segment}, the policy is version ${policy.version}` };
+    const age = (opts.clock ?? systemClock).now().getTime() - Date.parse(f.at);
+    if (Math.abs(age) > POLICY_FRESHNESS_MAX_AGE_MS) return { code: `stale:${policy.version}`, problem: `policy freshness statement of ${f.at} is more than ${POLICY_FRESHNESS_MAX_AGE_MS / 3_600_000} h from this terminal's clock (replayed, or the clock is wrong)` };
+  }
+  return { policy, key };
+}
+
+/**
+ * Accepts a policy from the collector only if it verifies with the pinned key (or a key the pinned
+ * one handed over to by a signed rotation), is for this terminal's segment, is not older than the
+ * newest version seen, and comes with a signed freshness statement for its version within
+ * `POLICY_FRESHNESS_MAX_AGE_MS`. Otherwise the last good policy stays and `tamper.detected` is
+ * recorded, once per problem and version. Each outcome is one store transaction: its events and
+ * its state together.
+ */
+export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: Enrollment, opts: AcceptOptions = {}): PolicyOutcome {
+  return store.transaction(() => {
+    const current = loadPolicy(store);
+    const verdict = judge(store, candidate, enrollment, opts, current);
+    if ('problem' in verdict) {
+      const fingerprint = sha256Hex(verdict.code);
+      if (store.getState(KEYS.rejected) !== fingerprint) {
+        store.append({ type: 'tamper.detected', payload: { what: 'policy', detail: `${verdict.problem}; keeping version ${current?.version ?? 'none'}` } });
+        store.setState(KEYS.rejected, fingerprint);
+      }
+      return 'rejected';
+    }
+    const { policy, key } = verdict;
+    if (key !== enrollment.collectorPublicKey) {
+      // Pinned from now on: the old key's signature over the change is what made it trusted.
+      saveEnrollment(store, { ...enrollment, collectorPublicKey: key });
+      store.append({ type: 'policy.key_rotated', payload: { previousKey: keyId(enrollment.collectorPublicKey), key: keyId(key), rotatedAt: (opts.clock ?? systemClock).now().toISOString() } });
+    }
+    if (policy.version > Number(store.getState(KEYS.newest) ?? 0)) store.setState(KEYS.newest, String(policy.version));
+    if (current && current.version === policy.version && current.signature === policy.signature) return 'unchanged';
+    // The reconciler records policy.applied once it has enforced this version.
+    store.setState(KEYS.policy, JSON.stringify(policy));
+    return 'applied';
+  });
 }

@@ -4,7 +4,7 @@ import {
   EnrollResponse,
   ErrorBody,
   EventBatchAck,
-  PolicyResponse,
+  HEAD_HEADER,
   type EnrollRequest,
   type InventorySnapshot,
   type StoredEvent,
@@ -16,6 +16,14 @@ export class CollectorUnreachableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CollectorUnreachableError';
+  }
+}
+
+/** The collector's answer was read whole but is not JSON: no network fault explains it. */
+export class MalformedResponseError extends CollectorUnreachableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedResponseError';
   }
 }
 
@@ -39,6 +47,8 @@ export interface SyncClientOptions {
   agentToken?: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
+  /** The agent's newest event, sent as `mamori-head` on every call once enrolled. */
+  head?: () => { seq: number; hash: string };
 }
 
 /** The agent's side of the sync protocol of DESIGN.md. */
@@ -46,7 +56,11 @@ export interface SyncClient {
   enroll(request: EnrollRequest): Promise<EnrollResponse>;
   postEvents(events: StoredEvent[]): Promise<number>;
   putInventory(snapshot: InventorySnapshot): Promise<void>;
-  getPolicy(): Promise<PolicyResponse>;
+  /**
+   * The policy response as received, unchecked: whether it is well-formed, signed and fresh is
+   * `acceptPolicy`'s to judge (a bad one is tampering, not an unreachable collector).
+   */
+  getPolicy(): Promise<unknown>;
   /** Exceptions an admin approved for this terminal. */
   getApprovedExceptions(): Promise<ApprovedException[]>;
 }
@@ -61,6 +75,10 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts.agentToken) headers.authorization = `Bearer ${opts.agentToken}`;
+    if (opts.head && opts.agentId) {
+      const head = opts.head();
+      headers[HEAD_HEADER] = `${head.seq}:${head.hash}`;
+    }
     let res: Response;
     try {
       res = await doFetch(`${base}${path}`, {
@@ -73,14 +91,25 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       throw new CollectorUnreachableError(`collector ${base} unreachable: ${cause ?? (err as Error).message}`);
     }
-    const text = await res.text().catch(() => '');
-    if (res.status >= 500) throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
+    if (res.status >= 500) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // A body cut off on the way is no answer, whatever the status said.
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      throw new CollectorUnreachableError(`collector ${base} answered ${res.status} but its body could not be read: ${cause ?? (err as Error).message}`);
+    }
     let json: unknown = null;
     if (text) {
       try {
         json = JSON.parse(text);
       } catch {
-        throw new CollectorUnreachableError(`collector ${base} answered ${res.status} with a body that is not JSON`);
+        const message = `collector ${base} answered ${res.status} with a body that is not JSON`;
+        throw res.status < 300 ? new MalformedResponseError(message) : new CollectorUnreachableError(message);
       }
     }
     if (res.status >= 400) {
@@ -114,7 +143,13 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       await call('PUT', agentPath('/inventory'), snapshot);
     },
     async getPolicy() {
-      return parse(PolicyResponse, await call('GET', agentPath('/policy')), 'policy response');
+      try {
+        return await call('GET', agentPath('/policy'));
+      } catch (err) {
+        // A policy answer that is not JSON is a malformed document for acceptPolicy to record.
+        if (err instanceof MalformedResponseError) return { malformed: err.message };
+        throw err;
+      }
     },
     async getApprovedExceptions() {
       return parse(z.array(ApprovedException), await call('GET', agentPath('/exceptions')), 'exception list');

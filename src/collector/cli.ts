@@ -5,14 +5,27 @@ import { MAX_UNLOCK_MINUTES, MamoriError, SEGMENTS, UsageError, type Segment } f
 import os from 'node:os';
 import { addAdmin, audit, ROLES } from './admins';
 import { createEnrollmentToken } from './agents';
-import { loadSigningKey } from './crypto';
+import { KEY_FILE_NAME, loadSigningKey, rotateSigningKey } from './crypto';
 import { unlockCode } from './exceptions';
+import { ensureDefaultPolicies } from './policies';
 import { openCollectorDb, parseDbUrl } from './db/connect';
-import { createCollector, createCollectorLogger, defaultCollectorDataDir, isLoopback, parseListen, readTls } from './server';
+import { createCollector, createCollectorLogger, defaultCollectorDataDir, isLoopback, keyFileFor, parseListen, readTls } from './server';
 
 interface DbOptions {
   dataDir: string;
   db?: string;
+  keyFile?: string;
+}
+
+/** The policy-signing key file: `--key-file`, else beside a SQLite database, else in the data directory. */
+function keyFile(opts: DbOptions): string {
+  const url = parseDbUrl(dbUrl(opts));
+  return keyFileFor(url, opts.keyFile ?? (url.engine === 'postgres' ? path.join(path.resolve(opts.dataDir), KEY_FILE_NAME) : undefined));
+}
+
+/** Adds `--key-file` to a command that signs or reads the policy-signing key. */
+function keyFileOption(command: Command): Command {
+  return command.option('--key-file <file>', `policy-signing key file, mode 0600 (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`);
 }
 
 function dbUrl(opts: DbOptions): string {
@@ -106,7 +119,7 @@ export function registerCollectorCommands(program: Command): void {
     .description('the central collector: API, policies, ledger')
     .addHelpText('after', `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`);
 
-  dbOptions(
+  keyFileOption(dbOptions(
     collector
       .command('serve')
       .description('serve the collector API (and console) until SIGINT or SIGTERM')
@@ -114,7 +127,7 @@ export function registerCollectorCommands(program: Command): void {
       .option('--tls-cert <file>', 'TLS certificate (PEM)')
       .option('--tls-key <file>', 'TLS private key (PEM)')
       .option('--insecure-http', 'allow plain HTTP on a non-loopback address'),
-  ).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
+  )).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
     const { host, port } = parseListen(opts.listen);
     if (!!opts.tlsCert !== !!opts.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
     const https = opts.tlsCert && opts.tlsKey ? readTls(opts.tlsCert, opts.tlsKey) : undefined;
@@ -123,7 +136,7 @@ export function registerCollectorCommands(program: Command): void {
     }
     if (!opts.db) fs.mkdirSync(path.resolve(opts.dataDir), { recursive: true, mode: 0o700 });
     const logger = createCollectorLogger();
-    const instance = await createCollector({ db: dbUrl(opts), logger, https });
+    const instance = await createCollector({ db: dbUrl(opts), logger, https, keyFile: keyFile(opts) });
     const url = await instance.listen({ host, port });
     process.stdout.write(`listening on ${url}\n`);
     await new Promise<void>((resolve) => {
@@ -155,13 +168,29 @@ export function registerCollectorCommands(program: Command): void {
     process.stdout.write(`${token}\n`);
   });
 
-  dbOptions(
-    collector
-      .command('key')
-      .description("print the collector's policy-signing public key (SPKI, base64): the PUBKEY installers pin"),
+  const key = keyFileOption(
+    dbOptions(collector.command('key').description("print the collector's policy-signing public key (SPKI, base64): the PUBKEY installers pin")),
   ).action(async (opts: DbOptions) => {
-    const publicKey = await withDb(opts, async ({ db }) => (await loadSigningKey(db)).publicKey);
+    const publicKey = await withDb(opts, async ({ db }) => (await loadSigningKey(db, keyFile(opts))).publicKey);
     process.stdout.write(`${publicKey}\n`);
+  });
+  keyFileOption(
+    dbOptions(
+      key
+        .command('rotate')
+        .description('make a new policy-signing key, re-sign every segment\'s policy with it and publish the change signed by the old key; prints the new public key'),
+    ),
+  ).action(async (_opts: DbOptions, command: Command) => {
+    // `--data-dir` and the others may be parsed by `key` itself: read them with the parent's.
+    const opts = command.optsWithGlobals<DbOptions>();
+    const file = keyFile(opts);
+    const actor = { username: `cli:${os.userInfo().username}`, role: 'admin' as const, address: os.hostname() };
+    const result = await withDb(opts, async ({ db }) => {
+      await ensureDefaultPolicies(db, await loadSigningKey(db, file));
+      return rotateSigningKey(db, file, actor);
+    });
+    process.stderr.write(`rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions).map(([s, v]) => `${s} v${v}`).join(', ')}\n`);
+    process.stdout.write(`${result.publicKey}\n`);
   });
 
   const token = collector.command('token').description('enrollment tokens');

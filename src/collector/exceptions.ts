@@ -71,8 +71,9 @@ export async function unlockCode(db: Kysely<Database>, requestCode: string, minu
   } catch (err) {
     throw new MamoriError('bad_request', `not a request code: ${(err as UnlockCodeError).message}`);
   }
-  const agents = await db.selectFrom('agents').select(['id', 'hostname', 'unlock_secret']).execute();
-  const matches = agents.filter((a) => agentTag(a.id) === tag);
+  // By the indexed tag: one terminal's secret is read, not every terminal's.
+  const candidates = await db.selectFrom('agents').select(['id', 'hostname', 'unlock_secret']).where('unlock_tag', '=', tag).limit(10).execute();
+  const matches = candidates.filter((a) => agentTag(a.id) === tag);
   if (matches.length === 0) throw new MamoriError('not_found', 'no enrolled terminal issued this request code; check it was read correctly');
   if (matches.length > 1) throw new MamoriError('bad_request', `the code matches ${matches.length} terminals; approve the request in the console instead`);
   const agent = matches[0]!;

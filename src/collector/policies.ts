@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
-import { Policy, SEGMENTS, defaultPolicyInput, type PolicyInput, type Segment } from '../shared';
+import { Policy, SEGMENTS, defaultPolicyInput, systemClock, type Clock, type PolicyInput, type PolicyResponse, type Segment } from '../shared';
 import { audit, type Actor } from './admins';
-import type { SigningKey } from './crypto';
+import { keyRotations, type SigningKey } from './crypto';
 import type { Database } from './db/schema';
 
 /** Creates version 1 of each segment's default policy where the segment has none. */
-export async function ensureDefaultPolicies(db: Kysely<Database>, key: SigningKey): Promise<void> {
+export async function ensureDefaultPolicies(db: Kysely<Database>, key: SigningKey, clock: Clock = systemClock): Promise<void> {
   for (const segment of SEGMENTS) {
     const existing = await db.selectFrom('policies').select('version').where('segment', '=', segment).executeTakeFirst();
     if (existing) continue;
-    const doc = key.sign({ ...defaultPolicyInput(segment), version: 1, issuedAt: new Date().toISOString() });
+    const doc = key.sign({ ...defaultPolicyInput(segment), version: 1, issuedAt: clock.now().toISOString() });
     await db
       .insertInto('policies')
       .values({ segment, version: 1, document: JSON.stringify(doc), created_at: doc.issuedAt, created_by: 'system' })
@@ -30,6 +30,15 @@ export async function currentPolicy(db: Kysely<Database>, segment: Segment): Pro
   return Policy.parse(JSON.parse(row.document));
 }
 
+/**
+ * What `GET /api/v1/agents/{id}/policy` answers: the segment's current policy, the signed statement
+ * that it is current now, and the key rotations an agent pinned to an older key follows.
+ */
+export async function policyForAgent(db: Kysely<Database>, key: SigningKey, segment: Segment, clock: Clock = systemClock): Promise<PolicyResponse> {
+  const policy = await currentPolicy(db, segment);
+  return { ...policy, freshness: key.freshness(segment, policy.version, clock.now()), rotations: await keyRotations(db) };
+}
+
 /** Every version of a segment's policy, newest first. */
 export async function policyHistory(db: Kysely<Database>, segment: Segment): Promise<{ policy: Policy; createdBy: string }[]> {
   const rows = await db.selectFrom('policies').select(['document', 'created_by']).where('segment', '=', segment).orderBy('version', 'desc').execute();
@@ -40,10 +49,10 @@ export async function policyHistory(db: Kysely<Database>, segment: Segment): Pro
  * Stores a new version of a segment's policy, signed. The version is the next free one, so two
  * collectors saving at once get two versions rather than one lost write.
  */
-export async function putPolicy(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: string): Promise<{ before: Policy; after: Policy }> {
+export async function putPolicy(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: string, clock: Clock = systemClock): Promise<{ before: Policy; after: Policy }> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const before = await currentPolicy(db, input.segment);
-    const after = key.sign({ ...input, version: before.version + 1, issuedAt: new Date().toISOString() });
+    const after = key.sign({ ...input, version: before.version + 1, issuedAt: clock.now().toISOString() });
     const result = await db
       .insertInto('policies')
       .values({ segment: input.segment, version: after.version, document: JSON.stringify(after), created_at: after.issuedAt, created_by: actor })

@@ -8,14 +8,15 @@ import {
   PolicyInput,
   Segment,
   EventTypeSchema,
+  HEAD_HEADER,
 } from '../shared';
 import { audit, authenticateAdmin, type Actor, type Role } from './admins';
-import { authenticateAgent, enroll, ingestEvents, storeInventory } from './agents';
+import { authenticateAgent, enroll, flagRefusedBatch, ingestEvents, outboxState, storeInventory } from './agents';
 import type { CollectorContext } from './context';
 import { ExportQuery, sendLedger } from './export/http';
 import { approvedFor, decideException, listExceptions } from './exceptions';
 import { INCIDENT_STATUSES, listIncidents, moveIncident } from './incidents';
-import { applyPolicyChange, currentPolicy, policyHistory } from './policies';
+import { applyPolicyChange, policyForAgent, policyHistory } from './policies';
 
 /**
  * The first field of `input` that parsing dropped (a key the schema does not know), as its path;
@@ -63,38 +64,73 @@ function bearer(request: FastifyRequest): string | undefined {
 
 const AgentParams = z.object({ agentId: z.string().min(1).max(100) });
 
+/** The `mamori-head` header of an agent call, when it sent one (a repeated header is refused). */
+function headHeader(request: FastifyRequest): string | undefined {
+  const value = request.headers[HEAD_HEADER];
+  if (Array.isArray(value)) throw new MamoriError('validation_failed', `header ${HEAD_HEADER}: given more than once`);
+  return value;
+}
+
+/** Authenticates the agent of the path, noting the head it reports. */
+function agentOf(ctx: CollectorContext, request: FastifyRequest, agentId: string) {
+  return authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock, headHeader(request));
+}
+
+/** The seq of the first event of a body, when it has one, for the flag of a refused batch. */
+function firstSeq(body: unknown): number | undefined {
+  const events = (body as { events?: unknown } | null)?.events;
+  const seq = Array.isArray(events) ? (events[0] as { seq?: unknown } | null)?.seq : undefined;
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
+/** The seq named by a refusal's path (`body.events.3.…`), when the body has that event. */
+function refusedSeq(err: MamoriError, body: unknown): number | undefined {
+  const match = /^body\.events\.(\d+)/.exec(err.message);
+  const events = (body as { events?: unknown } | null)?.events;
+  if (!match || !Array.isArray(events)) return undefined;
+  const seq = (events[Number(match[1])] as { seq?: unknown } | null)?.seq;
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
 /** The routes terminals call. */
 export function agentRoutes(app: FastifyInstance, ctx: CollectorContext): void {
   app.post('/api/v1/enroll', async (request) => {
     const body = parse(EnrollRequest, request.body);
-    return enroll(ctx.db, ctx.key, body, ctx.clock);
+    return enroll(ctx.db, ctx.key, body, ctx.clock, request.ip);
   });
 
   app.post('/api/v1/agents/:agentId/events', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
-    const { events } = parse(EventBatch, request.body);
+    await agentOf(ctx, request, agentId);
+    let events;
+    try {
+      events = parse(EventBatch, request.body).events;
+    } catch (err) {
+      // An authenticated terminal's batch that can never be accepted silences it: flag it.
+      if (err instanceof MamoriError) await flagRefusedBatch(ctx.db, agentId, new MamoriError(err.code, err.message, { seq: refusedSeq(err, request.body) }), firstSeq(request.body));
+      throw err;
+    }
     const ackSeq = await ingestEvents(ctx.db, ctx.engine, agentId, events, ctx.clock);
     return { ackSeq };
   });
 
   app.put('/api/v1/agents/:agentId/inventory', async (request, reply) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
+    await agentOf(ctx, request, agentId);
     await storeInventory(ctx.db, agentId, parse(InventorySnapshot, request.body), ctx.clock);
     return reply.code(204).send();
   });
 
   app.get('/api/v1/agents/:agentId/policy', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    const agent = await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
-    return currentPolicy(ctx.db, agent.segment as Segment);
+    const agent = await agentOf(ctx, request, agentId);
+    return policyForAgent(ctx.db, ctx.key, agent.segment as Segment, ctx.clock);
   });
 
   // Exceptions admins approved for this terminal; the agent applies them at its next sync.
   app.get('/api/v1/agents/:agentId/exceptions', async (request) => {
     const { agentId } = parse(AgentParams, request.params, 'path');
-    await authenticateAgent(ctx.db, agentId, bearer(request), ctx.clock);
+    await agentOf(ctx, request, agentId);
     return approvedFor(ctx.db, agentId, ctx.clock.now());
   });
 }
@@ -134,6 +170,9 @@ export function adminRoutes(app: FastifyInstance, ctx: CollectorContext): void {
       enforcement: a.enforcement,
       ackSeq: Number(a.ack_seq),
       chainBroken: a.chain_broken_seq === null ? null : Number(a.chain_broken_seq),
+      chainBrokenReason: a.chain_broken_seq === null ? null : a.chain_broken_reason,
+      headSeq: a.head_seq === null ? null : Number(a.head_seq),
+      ...outboxState(a),
       agentVersion: a.agent_version,
       lastUser: a.last_user,
     }));

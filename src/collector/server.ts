@@ -4,8 +4,8 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { CanonicalJsonError, HTTP_STATUS, MamoriError, UsageError, systemClock, type Clock, type ErrorCode } from '../shared';
 import type { CollectorContext } from './context';
-import { loadSigningKey } from './crypto';
-import { openCollectorDb, parseDbUrl } from './db/connect';
+import { KEY_FILE_NAME, loadSigningKey } from './crypto';
+import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
 import { DEFAULT_RATE_LIMITS, registerRateLimits, type RateLimits } from './rate-limits';
@@ -22,6 +22,17 @@ export interface CollectorOptions {
   clock?: Clock;
   /** Rate limits replacing the defaults (`DEFAULT_RATE_LIMITS`), one by one. */
   rateLimits?: Partial<RateLimits>;
+  /** The policy-signing key file (default: `keyFileFor`). */
+  keyFile?: string;
+}
+
+/**
+ * Where the policy-signing key lives: `policy-signing.key` beside a SQLite database, in the default
+ * data directory for PostgreSQL; `--key-file` overrides both.
+ */
+export function keyFileFor(db: DbUrl, keyFile?: string): string {
+  if (keyFile) return path.resolve(keyFile);
+  return path.join(db.engine === 'sqlite' ? path.dirname(db.file) : defaultCollectorDataDir(), KEY_FILE_NAME);
 }
 
 export interface Collector {
@@ -54,10 +65,18 @@ function errorCodeFor(status: number): ErrorCode {
  * policies on first start, and wires the HTTP routes.
  */
 export async function createCollector(opts: CollectorOptions & { https?: { cert: Buffer; key: Buffer } }): Promise<Collector> {
-  const { db, engine, destroy } = await openCollectorDb(parseDbUrl(opts.db));
-  const key = await loadSigningKey(db);
-  await ensureDefaultPolicies(db, key);
-  const ctx: CollectorContext = { db, engine, key, clock: opts.clock ?? systemClock };
+  const url = parseDbUrl(opts.db);
+  const { db, engine, destroy } = await openCollectorDb(url);
+  const clock = opts.clock ?? systemClock;
+  let key;
+  try {
+    key = await loadSigningKey(db, keyFileFor(url, opts.keyFile), clock);
+    await ensureDefaultPolicies(db, key, clock);
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  const ctx: CollectorContext = { db, engine, key, clock };
 
   const app = Fastify({
     loggerInstance: opts.logger === false || !opts.logger ? undefined : opts.logger,

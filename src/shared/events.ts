@@ -80,6 +80,13 @@ export const EVENT_PAYLOADS = {
     found: text,
     device: DevicePayload.optional(),
   }),
+  /** Not in DESIGN.md's first list: the agent moved its pinned collector key along a signed rotation. */
+  'policy.key_rotated': z.object({
+    /** SHA-256 (hex) of the SPKI of the key pinned before, and of the one pinned now. */
+    previousKey: Sha256Hex,
+    key: Sha256Hex,
+    rotatedAt: Timestamp,
+  }),
   'tamper.detected': z.object({
     what: text,
     detail: text,

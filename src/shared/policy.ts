@@ -66,3 +66,45 @@ export function defaultPolicyInput(segment: Segment): PolicyInput {
     incidentContact: '',
   };
 }
+
+/**
+ * How old a freshness statement may be (by the agent's clock, either way) before the agent refuses
+ * the policy it came with. A replayed response is refused once this much time has passed, even by
+ * an agent that never saw the newer version.
+ */
+export const POLICY_FRESHNESS_MAX_AGE_MS = 24 * 3_600_000;
+
+/**
+ * The collector's signed word that `version` is the segment's current policy at `at`. It comes
+ * with every policy the collector serves, so an old, validly signed policy replayed by a man in the
+ * middle is refused: its statement names an older time or another version.
+ */
+export const PolicyFreshness = z.object({
+  segment: Segment,
+  version: z.number().int().min(1),
+  at: Timestamp,
+  signature: z.string().min(1).max(200),
+});
+export type PolicyFreshness = z.infer<typeof PolicyFreshness>;
+
+/** The bytes a freshness signature covers; the kind keeps it from passing as any other document. */
+export function freshnessSigningPayload(f: Omit<PolicyFreshness, 'signature'> | PolicyFreshness): string {
+  return canonicalJson({ kind: 'mamori.policy-freshness', segment: f.segment, version: f.version, at: f.at });
+}
+
+/**
+ * `collector key rotate`'s statement: the key `previousPublicKey` hands over to `publicKey`,
+ * signed by the previous key. An agent moves its pinned key only along such statements.
+ */
+export const KeyRotation = z.object({
+  previousPublicKey: z.string().min(1).max(200),
+  publicKey: z.string().min(1).max(200),
+  at: Timestamp,
+  signature: z.string().min(1).max(200),
+});
+export type KeyRotation = z.infer<typeof KeyRotation>;
+
+/** The bytes a rotation signature (by the previous key) covers. */
+export function rotationSigningPayload(r: Omit<KeyRotation, 'signature'> | KeyRotation): string {
+  return canonicalJson({ kind: 'mamori.key-rotation', previousPublicKey: r.previousPublicKey, publicKey: r.publicKey, at: r.at });
+}

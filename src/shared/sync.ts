@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Segment, UntrustedText } from './common';
 import { StoredEvent } from './events';
-import { Policy } from './policy';
+import { KeyRotation, Policy, PolicyFreshness } from './policy';
 
 /** The largest batch an agent sends and a collector accepts. */
 export const MAX_BATCH_EVENTS = 500;
@@ -40,10 +40,34 @@ export type EventBatchAck = z.infer<typeof EventBatchAck>;
 
 /**
  * `GET /api/v1/agents/{agentId}/policy` response: the signed policy document of the agent's
- * segment, exactly as DESIGN.md shows it.
+ * segment, exactly as DESIGN.md shows it, plus two fields outside the signed document:
+ * `freshness`, the collector's signed word that this version is current now, and `rotations`, the
+ * key rotations since the first key, oldest first, for agents that pinned an older key.
  */
-export const PolicyResponse = Policy;
-export type PolicyResponse = Policy;
+export const PolicyResponse = Policy.extend({
+  freshness: PolicyFreshness,
+  rotations: z.array(KeyRotation).max(100).default([]),
+});
+export type PolicyResponse = z.infer<typeof PolicyResponse>;
+
+/** The signed document of a policy response, without the fields that travel beside it. */
+export function policyOfResponse(response: PolicyResponse): Policy {
+  const { freshness: _freshness, rotations: _rotations, ...policy } = response;
+  return policy;
+}
+
+/**
+ * The header every agent call carries: `<seq>:<hash>` of the agent's newest event. The collector
+ * keeps the highest one seen and flags a chain that does not extend it.
+ */
+export const HEAD_HEADER = 'mamori-head';
+
+/** Reads a `mamori-head` value; null when it is malformed. */
+export function parseHead(value: string): { seq: number; hash: string } | null {
+  const match = /^(\d{1,15}):([0-9a-f]{64})$/.exec(value.trim());
+  if (!match) return null;
+  return { seq: Number(match[1]), hash: match[2]! };
+}
 
 /** `GET /api/v1/agents/{agentId}/exceptions`: approvals the agent applies at its next sync. */
 export const ApprovedException = z.object({

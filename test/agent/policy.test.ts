@@ -6,7 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acceptPolicy, loadPolicy, type Enrollment } from '../../src/agent/policy';
 import { nextDelayMs } from '../../src/agent/backoff';
 import { openEventStore, type EventStore } from '../../src/agent/store';
-import { policySigningPayload, type Policy, type UnsignedPolicy } from '../../src/shared';
+import { freshnessSigningPayload, policyOfResponse, policySigningPayload, type Policy, type PolicyResponse, type UnsignedPolicy } from '../../src/shared';
+
+/** The fields a signature covers. */
+function unsigned(response: PolicyResponse): UnsignedPolicy {
+  const { signature: _signature, ...rest } = policyOfResponse(response);
+  return rest;
+}
 
 const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
 const pinned = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
@@ -15,8 +21,14 @@ function sign(doc: UnsignedPolicy, key = privateKey): Policy {
   return { ...doc, signature: crypto.sign(null, Buffer.from(policySigningPayload(doc)), key).toString('base64') };
 }
 
-function policy(version: number, mode: 'block' | 'readonly' = 'block'): Policy {
-  return sign({ segment: 'mynumber', version, removableMedia: { mode, allow: [] }, syncIntervalSeconds: 60, incidentContact: 'CSIRT 1234', issuedAt: '2026-11-22T09:00:00.000Z' });
+/** A policy as the collector serves it: with its signed statement that it is current now. */
+function served(doc: Policy, at = new Date(), key = privateKey): PolicyResponse {
+  const statement = { segment: doc.segment, version: doc.version, at: at.toISOString() };
+  return { ...doc, freshness: { ...statement, signature: crypto.sign(null, Buffer.from(freshnessSigningPayload(statement)), key).toString('base64') }, rotations: [] };
+}
+
+function policy(version: number, mode: 'block' | 'readonly' = 'block'): PolicyResponse {
+  return served(sign({ segment: 'mynumber', version, removableMedia: { mode, allow: [] }, syncIntervalSeconds: 60, incidentContact: 'CSIRT 1234', issuedAt: '2026-11-22T09:00:00.000Z' }));
 }
 
 let dir: string;
@@ -45,7 +57,7 @@ describe('policy delivery on the agent', () => {
   it('keeps the last good policy and records tamper once when a signature is forged', () => {
     acceptPolicy(store, policy(1), enrollment);
     const other = crypto.generateKeyPairSync('ed25519').privateKey;
-    const forged = sign({ ...policy(2, 'readonly'), signature: undefined } as unknown as UnsignedPolicy, other);
+    const forged = served(sign(unsigned(policy(2, 'readonly')), other), new Date(), other);
     expect(acceptPolicy(store, forged, enrollment)).toBe('rejected');
     expect(acceptPolicy(store, forged, enrollment)).toBe('rejected');
     expect(loadPolicy(store)?.removableMedia.mode).toBe('block');
@@ -61,7 +73,7 @@ describe('policy delivery on the agent', () => {
   it('refuses a replayed older version and another segment', () => {
     acceptPolicy(store, policy(5), enrollment);
     expect(acceptPolicy(store, policy(4), enrollment)).toBe('rejected');
-    const lgwan = sign({ ...policy(6), segment: 'lgwan', signature: undefined } as unknown as UnsignedPolicy);
+    const lgwan = served(sign({ ...unsigned(policy(6)), segment: 'lgwan' }));
     expect(acceptPolicy(store, lgwan, enrollment)).toBe('rejected');
     expect(loadPolicy(store)?.version).toBe(5);
   });

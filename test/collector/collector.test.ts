@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addAdmin } from '../../src/collector/admins';
 import { createEnrollmentToken } from '../../src/collector/agents';
 import { createCollector, type Collector } from '../../src/collector/server';
-import { Policy, policySigningPayload, type EnrollResponse, type InventorySnapshot } from '../../src/shared';
+import { Policy, policyOfResponse, policySigningPayload, type EnrollResponse, type InventorySnapshot, type PolicyResponse } from '../../src/shared';
 import { makeChain } from '../helpers/chain';
 import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
@@ -200,7 +200,7 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     expect(after.version).toBe(2);
     expect(after.removableMedia.allow).toHaveLength(1);
     const key = crypto.createPublicKey({ key: Buffer.from(agent.collectorPublicKey, 'base64'), format: 'der', type: 'spki' });
-    expect(crypto.verify(null, Buffer.from(policySigningPayload(after)), key, Buffer.from(after.signature, 'base64'))).toBe(true);
+    expect(crypto.verify(null, Buffer.from(policySigningPayload(policyOfResponse(after as PolicyResponse))), key, Buffer.from(after.signature, 'base64'))).toBe(true);
     const bad = await inject({ method: 'PUT', url: '/api/v1/admin/policies/mynumber', token: adminToken, body: { removableMedia: { mode: 'lockdown' } } });
     expect(bad.statusCode).toBe(400);
     const audit = (await inject({ method: 'GET', url: '/api/v1/admin/audit', token: auditorToken })).json();

@@ -59,6 +59,52 @@ function appendNoise(agentDir: string, count: number): number {
 }
 
 describe('collector and agent, as processes on 127.0.0.1', () => {
+
+  it('pins the key with enroll --pubkey, and after collector key rotate the agent follows the old key\'s signature (a deleted row then flags the terminal)', async () => {
+    const data = path.join(dir, 'rot');
+    const { proc, url } = await serve(['--data-dir', data]);
+    try {
+      const adminToken = await ok(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], PASSWORD);
+      const pubkey = await ok(['collector', 'key', '--data-dir', data]);
+      expect(fs.statSync(path.join(data, 'policy-signing.key')).mode & 0o777).toBe(0o600);
+      const token = await ok(['collector', 'token', 'create', '--segment', 'lgwan', '--uses', '2', '--data-dir', data]);
+      const wrong = await mamori(['agent', 'enroll', '--collector', url, '--token', token, '--pubkey', 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=', '--data-dir', path.join(dir, 'rot-wrong')]);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/different public key/);
+      const agentDir = path.join(dir, 'rot-agent');
+      await ok(['agent', 'enroll', '--collector', url, '--token', token, '--pubkey', pubkey, '--data-dir', agentDir]);
+      await ok(['agent', 'run', '--once', '--data-dir', agentDir]);
+
+      const rotatedKey = await ok(['collector', 'key', 'rotate', '--data-dir', data]);
+      expect(rotatedKey).not.toBe(pubkey);
+      expect(await ok(['collector', 'key', '--data-dir', data])).toBe(rotatedKey);
+      await ok(['agent', 'run', '--once', '--data-dir', agentDir]);
+      const store = openEventStore(path.join(agentDir, 'agent.db'));
+      let agentId: string;
+      try {
+        expect(loadEnrollment(store)!.collectorPublicKey).toBe(rotatedKey);
+        const types = store.readSince(0, 10_000).map((e) => e.type);
+        expect(types).toContain('policy.key_rotated');
+        expect(types).not.toContain('tamper.detected');
+        agentId = loadEnrollment(store)!.agentId;
+        // A local user deletes one unsent event: the next sync must flag the terminal, not go quiet.
+        for (let i = 0; i < 3; i++) store.append({ type: 'agent.stopped', payload: { reason: `noise ${i}` } });
+      } finally {
+        store.close();
+      }
+      const sqlite = new (await import('better-sqlite3')).default(path.join(agentDir, 'agent.db'));
+      const victim = (sqlite.prepare('SELECT MAX(seq) AS s FROM events').get() as { s: number }).s - 1;
+      sqlite.prepare('DELETE FROM events WHERE seq = ?').run(victim);
+      sqlite.close();
+      await mamori(['agent', 'run', '--once', '--data-dir', agentDir]);
+      const terminals = await adminGet<{ agentId: string; chainBroken: number | null; chainBrokenReason: string | null }[]>(url, adminToken, '/api/v1/admin/terminals');
+      const t = terminals.find((x) => x.agentId === agentId)!;
+      expect(t.chainBroken).toBe(victim);
+      expect(t.chainBrokenReason).toBeTruthy();
+    } finally {
+      await proc.stop();
+    }
+  });
   it('enrolls, syncs with run --once, and the CSV ledger shows the terminal; a second run adds nothing twice', async () => {
     const data = path.join(dir, 'c1');
     const { proc, url } = await serve(['--data-dir', data]);

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { agentTag } from '../../shared';
 import type { DbEngine } from './connect';
 
 /**
@@ -148,6 +149,50 @@ function migrations(engine: DbEngine): Record<string, Migration> {
         // The ledger export pages through agents by host name and reads these columns, not snapshots.
         await db.schema.createIndex('agents_hostname_id').on('agents').columns(['hostname', 'id']).execute();
         await db.schema.alterTable('inventory_latest').addColumn('ledger', 'text').execute();
+      },
+    },
+    '0003_sync_trust': {
+      async up(db: Kysely<unknown>) {
+        // Every request of an agent and every wrong token is looked up by this hash.
+        await db.schema.createIndex('agents_token_hash').on('agents').column('token_hash').execute();
+        // The unlock tool finds the terminal of a request code by its tag, not by loading every secret.
+        await db.schema.alterTable('agents').addColumn('unlock_tag', 'text').execute();
+        const agents = await sql<{ id: string }>`SELECT id FROM agents`.execute(db);
+        for (const { id } of agents.rows) await sql`UPDATE agents SET unlock_tag = ${agentTag(id)} WHERE id = ${id}`.execute(db);
+        await db.schema.createIndex('agents_unlock_tag').on('agents').column('unlock_tag').execute();
+        // Why the chain was flagged, the highest head the agent reported, and when its outbox last moved.
+        await db.schema.alterTable('agents').addColumn('chain_broken_reason', 'text').execute();
+        await db.schema.alterTable('agents').addColumn('head_seq', 'integer').execute();
+        await db.schema.alterTable('agents').addColumn('head_hash', 'text').execute();
+        await db.schema.alterTable('agents').addColumn('progress_at', 'text').execute();
+        // The expected seq of the last seq_conflict: the same one twice in a row is a hole in the log.
+        await db.schema.alterTable('agents').addColumn('conflict_seq', 'integer').execute();
+        // Receipts are unique per terminal, not per collector: two terminals may draw the same one.
+        await db.schema
+          .createTable('incidents_v3')
+          .addColumn('receipt', 'text', (c) => c.notNull())
+          .addColumn('agent_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('occurred_at', 'text')
+          .addColumn('contact', 'text')
+          .addColumn('context', 'text', (c) => c.notNull())
+          .addColumn('reported_at', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .addPrimaryKeyConstraint('incidents_v3_pk', ['agent_id', 'receipt'])
+          .execute();
+        await sql`INSERT INTO incidents_v3 SELECT receipt, agent_id, seq, category, description, occurred_at, contact, context, reported_at, status, updated_at, updated_by FROM incidents`.execute(db);
+        await db.schema.dropTable('incidents').execute();
+        await db.schema.alterTable('incidents_v3').renameTo('incidents').execute();
+        await db.schema.createIndex('incidents_receipt').on('incidents').column('receipt').execute();
+        // Rotations of the policy-signing key, each signed by the key it replaces.
+        await autoId('key_rotations').execute(db);
+        for (const col of ['previous_public_key', 'public_key', 'statement', 'created_at']) {
+          await db.schema.alterTable('key_rotations').addColumn(col, 'text', (c) => c.notNull().defaultTo('')).execute();
+        }
       },
     },
   };

@@ -17,6 +17,17 @@ export interface AgentsTable {
   enforcement: string | null;
   agent_version: string | null;
   last_user: string | null;
+  /** `agentTag(id)`: the first bytes of a request code, to find the terminal without a scan (0003). */
+  unlock_tag: string | null;
+  /** Why the chain was flagged at `chain_broken_seq` (0003; null for flags set before). */
+  chain_broken_reason: string | null;
+  /** The highest head (seq, hash) the agent has reported in its `mamori-head` header. */
+  head_seq: number | null;
+  head_hash: string | null;
+  /** When the outbox last moved: the acknowledged seq advanced, or nothing was pending. */
+  progress_at: string | null;
+  /** The expected seq of the last `seq_conflict` answered; cleared by a stored batch. */
+  conflict_seq: number | null;
 }
 
 export interface EnrollmentTokensTable {
@@ -66,7 +77,17 @@ export interface PoliciesTable {
 export interface KeysTable {
   id: string;
   public_key: string;
+  /** Empty since 0003: the private key lives in the key file beside the database (`policy-signing.key`). */
   private_key: string;
+  created_at: string;
+}
+
+/** A rotation of the policy-signing key; `statement` is the signed `KeyRotation` JSON. */
+export interface KeyRotationsTable {
+  id: Generated<number>;
+  previous_public_key: string;
+  public_key: string;
+  statement: string;
   created_at: string;
 }
 
@@ -143,6 +164,7 @@ export interface Database {
   inventory_history: InventoryHistoryTable;
   policies: PoliciesTable;
   keys: KeysTable;
+  key_rotations: KeyRotationsTable;
   admins: AdminsTable;
   audit_log: AuditLogTable;
   incidents: IncidentsTable;
