@@ -1,20 +1,21 @@
 import crypto from 'node:crypto';
 import {
   UnlockCodeError,
+  isExactScope,
   makeRequestCode,
+  scopeOfDevice,
   verifyUnlockCode,
   type DevicePayload,
+  type ExceptionScope,
   type StoredEvent,
 } from '../shared';
 import type { EventStore } from './store';
 
-/** The device an exception is for: as specific as the request could name it. */
-export interface ExceptionDevice {
-  vendorId?: string;
-  productId?: string;
-  serial?: string;
-  port?: string;
-}
+/**
+ * The device an exception is for: exactly one (ids plus a usable serial, or the port). Stores
+ * from before this rule may hold broader ones; those never match (see `matchesException`).
+ */
+export type ExceptionDevice = Partial<ExceptionScope>;
 
 /** A granted, time-boxed exception for one device on this terminal. */
 export interface ActiveException {
@@ -44,17 +45,25 @@ function readJson<T>(store: EventStore, key: string, fallback: T): T {
   return json ? (JSON.parse(json) as T) : fallback;
 }
 
-/** The device of the most recent `device.blocked` event, for a request that named none. */
-function lastBlockedDevice(store: EventStore): ExceptionDevice | null {
-  const [event] = store.recent(1, ['device.blocked']) as StoredEvent[];
-  if (!event) return null;
-  const p = event.payload as DevicePayload;
-  return { vendorId: p.vendorId, productId: p.productId, ...(p.serial ? { serial: p.serial } : {}), port: p.port };
+/**
+ * The exact device of a recorded `device.blocked` event: the one at `blockedSeq`, or the latest.
+ * A request takes its device only from here, never from what the caller names.
+ * @throws UnlockCodeError when there is no such event or the device cannot be named alone.
+ */
+function blockedScope(store: EventStore, blockedSeq?: number): ExceptionScope {
+  const [event] = (blockedSeq === undefined ? store.recent(1, ['device.blocked']) : store.readSince(blockedSeq - 1, 1)) as StoredEvent[];
+  if (!event || (blockedSeq !== undefined && event.seq !== blockedSeq)) throw new UnlockCodeError('no blocked device to request an exception for');
+  if (event.type !== 'device.blocked') throw new UnlockCodeError(`event ${event.seq} is not a blocked device`);
+  return scopeOfDevice(event.payload as DevicePayload);
 }
 
 /** Exception requests, grants and expiries, kept in the agent's store. */
 export interface ExceptionBook {
-  request(input: ExceptionDevice & { reason: string; minutes: number }, agentId: string | null): { requestId: string; requestCode: string };
+  /**
+   * Records a request for the device of a recorded `device.blocked` (at `blockedSeq`, or the latest).
+   * @throws UnlockCodeError when there is none or its device has neither a usable serial nor a port.
+   */
+  request(input: { blockedSeq?: number; reason: string; minutes: number }, agentId: string | null): { requestId: string; requestCode: string; device: ExceptionScope };
   /**
    * Redeems an offline unlock code.
    * @throws UnlockCodeError when it is wrong, expired, already used or for another terminal
@@ -80,27 +89,26 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
       expiresAt: expiresAt ?? new Date(now().getTime() + minutes * 60_000).toISOString(),
       via,
     };
-    savePending(pending().map((p) => (p.requestId === request.requestId ? { ...p, used: true } : p)));
-    saveActive([...activeList().filter((a) => a.requestId !== request.requestId), exception]);
-    store.append({ type: 'exception.granted', payload: { requestId: request.requestId, device: request.device, expiresAt: exception.expiresAt, via } });
+    // One transaction: an active exception never exists without its exception.granted event.
+    store.transaction(() => {
+      savePending(pending().map((p) => (p.requestId === request.requestId ? { ...p, used: true } : p)));
+      saveActive([...activeList().filter((a) => a.requestId !== request.requestId), exception]);
+      store.append({ type: 'exception.granted', payload: { requestId: request.requestId, device: request.device, expiresAt: exception.expiresAt, via } });
+    });
     return exception;
   }
 
   return {
     request(input, agentId) {
-      const named: ExceptionDevice = {};
-      if (input.vendorId) named.vendorId = input.vendorId;
-      if (input.productId) named.productId = input.productId;
-      if (input.serial) named.serial = input.serial;
-      if (input.port) named.port = input.port;
-      const device = named.vendorId || named.port ? named : lastBlockedDevice(store);
-      if (!device) throw new UnlockCodeError('no device was named and none has been blocked on this terminal');
+      const device = blockedScope(store, input.blockedSeq);
       const requestId = crypto.randomUUID();
-      const requestCode = makeRequestCode(agentId ?? 'unenrolled', crypto.randomBytes(5));
+      const requestCode = makeRequestCode(agentId ?? 'unenrolled', device, crypto.randomBytes(5));
       const request: PendingRequest = { requestId, requestCode, device, minutes: input.minutes, requestedAt: now().toISOString(), used: false };
-      savePending([...pending(), request]);
-      store.append({ type: 'exception.requested', payload: { requestId, requestCode, device, reason: input.reason, minutes: input.minutes } });
-      return { requestId, requestCode };
+      store.transaction(() => {
+        savePending([...pending(), request]);
+        store.append({ type: 'exception.requested', payload: { requestId, requestCode, device, reason: input.reason, minutes: input.minutes } });
+      });
+      return { requestId, requestCode, device };
     },
 
     redeem(code, unlockSecret, requestId) {
@@ -109,7 +117,8 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
       for (const request of candidates) {
         let minutes: number;
         try {
-          minutes = verifyUnlockCode(unlockSecret, request.requestCode, code);
+          if (!isExactScope(request.device)) continue;
+          minutes = verifyUnlockCode(unlockSecret, request.requestCode, code, request.device);
         } catch {
           continue;
         }
@@ -138,10 +147,13 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
       const list = activeList();
       const live = list.filter((a) => Date.parse(a.expiresAt) > at.getTime());
       if (live.length !== list.length) {
-        for (const gone of list.filter((a) => !live.includes(a))) {
-          store.append({ type: 'exception.expired', payload: { requestId: gone.requestId, device: gone.device } });
-        }
-        saveActive(live);
+        // One transaction: the expiry events and the shorter list together.
+        store.transaction(() => {
+          for (const gone of list.filter((a) => !live.includes(a))) {
+            store.append({ type: 'exception.expired', payload: { requestId: gone.requestId, device: gone.device } });
+          }
+          saveActive(live);
+        });
       }
       return live;
     },

@@ -1,5 +1,16 @@
 import type { Kysely } from 'kysely';
-import { MamoriError, agentTag, makeUnlockCode, parseRequestCode, type UnlockCodeError } from '../shared';
+import {
+  MamoriError,
+  UnlockCodeError,
+  agentTag,
+  formatScope,
+  isExactScope,
+  makeUnlockCode,
+  normaliseCode,
+  parseRequestCode,
+  parseScope,
+  type ExceptionScope,
+} from '../shared';
 import type { Database } from './db/schema';
 
 /**
@@ -61,24 +72,47 @@ export async function approvedFor(db: Kysely<Database>, agentId: string, now = n
 }
 
 /**
- * Answers a terminal's request code, read over the phone, with an unlock code for `minutes`.
- * @throws MamoriError bad_request for a malformed code, not_found when no terminal matches.
+ * Answers a terminal's request code, read over the phone, with an unlock code for `minutes` and
+ * the exact device the request was made for. The device is the synced request's; for a request
+ * that has not reached the collector, `device` must give it as the terminal shows it
+ * (`VVVV:PPPP serial S` / `VVVV:PPPP port P`), and it must be the device the code names.
+ * @throws MamoriError bad_request for a malformed or old-format code, a device that is not the
+ *   request's, or a missing device; not_found when no terminal matches.
  */
-export async function unlockCode(db: Kysely<Database>, requestCode: string, minutes: number): Promise<{ code: string; agentId: string; hostname: string }> {
-  let tag: string;
+export async function unlockCode(
+  db: Kysely<Database>,
+  requestCode: string,
+  minutes: number,
+  device?: string,
+): Promise<{ code: string; agentId: string; hostname: string; scope: ExceptionScope; scopeText: string }> {
+  let parsed: ReturnType<typeof parseRequestCode>;
   try {
-    tag = parseRequestCode(requestCode).agentTag;
+    parsed = parseRequestCode(requestCode);
   } catch (err) {
     throw new MamoriError('bad_request', `not a request code: ${(err as UnlockCodeError).message}`);
   }
   // By the indexed tag: one terminal's secret is read, not every terminal's.
-  const candidates = await db.selectFrom('agents').select(['id', 'hostname', 'unlock_secret']).where('unlock_tag', '=', tag).limit(10).execute();
-  const matches = candidates.filter((a) => agentTag(a.id) === tag);
+  const candidates = await db.selectFrom('agents').select(['id', 'hostname', 'unlock_secret']).where('unlock_tag', '=', parsed.agentTag).limit(10).execute();
+  const matches = candidates.filter((a) => agentTag(a.id) === parsed.agentTag);
   if (matches.length === 0) throw new MamoriError('not_found', 'no enrolled terminal issued this request code; check it was read correctly');
   if (matches.length > 1) throw new MamoriError('bad_request', `the code matches ${matches.length} terminals; approve the request in the console instead`);
   const agent = matches[0]!;
+  const synced = (await db.selectFrom('exceptions').select(['request_code', 'device']).where('agent_id', '=', agent.id).execute())
+    .find((r) => normaliseCode(r.request_code) === parsed.normalised);
+  let scope: ExceptionScope;
   try {
-    return { code: makeUnlockCode(agent.unlock_secret, requestCode, minutes), agentId: agent.id, hostname: agent.hostname };
+    if (synced) {
+      const stored = JSON.parse(synced.device) as Partial<ExceptionScope>;
+      if (!isExactScope(stored)) throw new UnlockCodeError('the request names no single device; it cannot be unlocked');
+      scope = stored;
+      if (device !== undefined && device.trim() !== '' && formatScope(parseScope(device)) !== formatScope(scope)) {
+        throw new UnlockCodeError(`the request is for ${formatScope(scope)}, not ${device.trim()}`);
+      }
+    } else {
+      if (device === undefined || device.trim() === '') throw new UnlockCodeError('this request has not reached the collector: give the device as the terminal shows it (VVVV:PPPP serial S or VVVV:PPPP port P)');
+      scope = parseScope(device);
+    }
+    return { code: makeUnlockCode(agent.unlock_secret, requestCode, minutes, scope), agentId: agent.id, hostname: agent.hostname, scope, scopeText: formatScope(scope) };
   } catch (err) {
     throw new MamoriError('bad_request', (err as Error).message);
   }

@@ -36,8 +36,11 @@ export function menuModel(lang: MainLang, state: TrayState, status: Status | nul
   const statusLine = status?.segment
     ? mainText(lang, 'menu.status', { segment: mainText(lang, `segment.${status.segment}`), version: String(status.policyVersion ?? '-') })
     : mainText(lang, 'tray.unreachable');
+  // Why the terminal is degraded, one line per reason, so staff can tell IT what they see.
+  const reasons = state === 'degraded' && status ? status.degradedReasons.map((r) => ({ label: mainText(lang, `reason.${r}`), enabled: false })) : [];
   return [
     { label: mainText(lang, `tray.${state}`), enabled: false },
+    ...reasons,
     { label: statusLine, enabled: false },
     { label: '', enabled: false, separator: true },
     { label: mainText(lang, 'menu.report'), enabled: true, action: 'report' },

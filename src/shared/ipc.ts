@@ -79,17 +79,23 @@ export const IPC_METHODS = {
     result: z.object({ receipt: z.string(), queued: z.boolean().optional() }),
   },
   requestException: {
+    /**
+     * The device is never named by the caller: it is the one of the recorded `device.blocked` at
+     * `blockedSeq` (the latest when omitted). A field naming a device is refused as unknown.
+     */
     params: z
       .object({
-        port: z.string().max(64).optional(),
-        vendorId: UsbId.optional(),
-        productId: UsbId.optional(),
-        serial: z.string().max(255).optional(),
+        blockedSeq: z.number().int().min(1).optional(),
         reason: z.string().trim().min(1).max(1000),
         minutes: z.number().int().min(1).max(7 * 24 * 60),
       })
       .strict(),
-    result: z.object({ requestId: z.string(), requestCode: z.string() }),
+    result: z.object({
+      requestId: z.string(),
+      requestCode: z.string(),
+      /** The exact device the request covers. */
+      device: z.object({ vendorId: UsbId, productId: UsbId, serial: z.string().optional(), port: z.string().optional() }),
+    }),
   },
   redeemUnlockCode: {
     params: z

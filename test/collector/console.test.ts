@@ -286,11 +286,23 @@ describe.each(ENGINES)('console on %s', (engine) => {
     const unlocked = await admin.post('/exceptions/unlock', { requestCode: third!.requestCode.toLowerCase(), minutes: '120' }, '/exceptions');
     expect(unlocked.statusCode).toBe(200);
     const code = /<output class="secret">([^<]+)<\/output>/.exec(unlocked.body)![1]!;
-    expect(verifyUnlockCode(third!.terminal.enrolled.unlockSecret, third!.requestCode, code)).toBe(120);
+    const stick = { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' };
+    expect(verifyUnlockCode(third!.terminal.enrolled.unlockSecret, third!.requestCode, code, stick)).toBe(120);
     const wrong = await admin.post('/exceptions/unlock', { requestCode: 'not-a-code', minutes: '60' }, '/exceptions');
     expect(wrong.statusCode).toBe(400);
-    const actions = (await auditActions()).map((a) => a.action);
-    expect(actions).toEqual(expect.arrayContaining(['exception.approve', 'exception.deny', 'unlock', 'exceptions.read']));
+  });
+
+  it.skipIf(skip)('shows the exact device an approver decides on, not "—" (an exception could cover a whole vendor)', async () => {
+    const [, , third] = seeded.requests;
+    const page = (await admin.get('/exceptions')).body;
+    expect(page).toContain('0781:5581 serial 4C530001230101109473');
+    const unlocked = await admin.post('/exceptions/unlock', { requestCode: third!.requestCode, minutes: '60' }, '/exceptions');
+    expect(unlocked.body).toContain('機器 0781:5581 serial 4C530001230101109473');
+    // A device other than the synced request's is refused, not issued for.
+    const other = await admin.post('/exceptions/unlock', { requestCode: third!.requestCode, minutes: '60', device: '0781:5581 serial OTHER' }, '/exceptions');
+    expect(other.statusCode).toBe(400);
+    expect(other.body).not.toContain('<output class="secret">');
+    expect((await auditActions()).map((a) => a.action)).toEqual(expect.arrayContaining(['exception.approve', 'exception.deny', 'unlock', 'exceptions.read']));
   });
 
   it.skipIf(skip)('edits a policy: field errors, a preview of the change, a signed new version, and no lost update', async () => {

@@ -60,10 +60,25 @@ it('files an incident that reaches the collector with its context, and moves it 
   expect((await api(`/api/v1/admin/incidents/${receipt}`, { method: 'PATCH', body: { status: 'new' } })).status).toBe(400);
 });
 
-it('unlocks one stick offline with a code read over the phone, once', async () => {
-  const { requestCode } = await client.requestException({ vendorId: '0781', productId: '5581', serial: 'STICK-A', reason: '会議資料の受け取り', minutes: 30 });
-  const answer = await mamori(['collector', 'unlock', '--request', requestCode, '--minutes', '30', '--data-dir', path.join(dir, 'collector')]);
+/** The seq of the `device.blocked` of the stick with `serial`, as the tray's request window finds it. */
+async function blockedSeq(serial: string): Promise<number> {
+  const events = await client.recentEvents({ limit: 200 });
+  const blocked = events.find((e) => e.type === 'device.blocked' && (e.payload as { serial: string }).serial === serial);
+  if (!blocked) throw new Error(`no device.blocked for ${serial}`);
+  return blocked.seq;
+}
+
+it('unlocks one stick offline with a code read over the phone, once, and names the exact device', async () => {
+  const { requestCode, device } = await client.requestException({ blockedSeq: await blockedSeq('STICK-A'), reason: '会議資料の受け取り', minutes: 30 });
+  expect(device).toEqual({ vendorId: '0781', productId: '5581', serial: 'STICK-A' });
+  // The device read over the phone must be the request's: refused against the synced request, or
+  // (offline, not synced yet) against the device tag in the request code.
+  const wrong = await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-B', '--minutes', '30', '--data-dir', path.join(dir, 'collector')]);
+  expect(wrong.code).not.toBe(0);
+  expect(wrong.stderr).toMatch(/request is for 0781:5581 serial STICK-A, not|not the one this request code was made for/);
+  const answer = await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-A', '--minutes', '30', '--data-dir', path.join(dir, 'collector')]);
   expect(answer.code).toBe(0);
+  expect(answer.stderr).toContain('device 0781:5581 serial STICK-A, 30 min');
   const code = answer.stdout.trim();
   expect(code.replace(/-/g, '')).toHaveLength(16);
   const granted = await client.redeemUnlockCode({ code });
@@ -76,7 +91,7 @@ it('unlocks one stick offline with a code read over the phone, once', async () =
 });
 
 it('applies an approval from the console at the next sync', async () => {
-  const { requestId } = await client.requestException({ vendorId: '0781', productId: '5581', serial: 'STICK-B', port: '1-3', reason: '住民票データの移送', minutes: 60 });
+  const { requestId } = await client.requestException({ blockedSeq: await blockedSeq('STICK-B'), reason: '住民票データの移送', minutes: 60 });
   await waitFor(async () => ((await api('/api/v1/admin/exceptions?status=pending')).body as { id: string }[]).some((e) => e.id === requestId), 'the request at the collector', 30_000);
   expect((await api(`/api/v1/admin/exceptions/${requestId}/approve`, { method: 'POST', body: { minutes: 60 } })).status).toBe(200);
   await waitFor(() => authorized('1-3:1.0') === '1', 'the approved stick to be authorized', 40_000);

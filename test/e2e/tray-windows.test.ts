@@ -125,9 +125,11 @@ describe('the tray windows in Chromium, against a real agent', () => {
     await page.getByRole('button', { name: '利用を申請する' }).click();
     await page.locator('#requested').waitFor({ timeout: 10_000 });
     const requestCode = (await page.locator('#requestCode').textContent())!;
-    expect(requestCode).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}$/);
+    expect(requestCode).toMatch(/^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{6}$/);
+    // The exact device, to read out with the code.
+    expect(await page.locator('#requestScope').textContent()).toBe('0781:5581 serial STICK-A');
     await page.screenshot({ path: path.join(SHOTS, 'exception-code-ja.png'), fullPage: true });
-    const unlock = (await mamori(['collector', 'unlock', '--request', requestCode, '--minutes', '30', '--data-dir', collector.data])).stdout.trim();
+    const unlock = (await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-A', '--minutes', '30', '--data-dir', collector.data])).stdout.trim();
     await page.locator('#code').fill(unlock.toLowerCase());
     await page.getByRole('button', { name: '許可コードを入力する' }).click();
     await page.locator('#granted').waitFor();

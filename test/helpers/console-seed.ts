@@ -171,8 +171,9 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
   for (const a of asks) {
     const t = byHost(a.host);
     const id = crypto.randomUUID();
-    const requestCode = makeRequestCode(t.enrolled.agentId, crypto.randomBytes(5));
-    const status = await sendEvents(call, t, [{ at: new Date(now.getTime() - 1_800_000), type: 'exception.requested', payload: { requestId: id, requestCode, device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473', port: '1-2' }, reason: a.reason, minutes: a.minutes } }]);
+    const device = { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' };
+    const requestCode = makeRequestCode(t.enrolled.agentId, device, crypto.randomBytes(5));
+    const status = await sendEvents(call, t, [{ at: new Date(now.getTime() - 1_800_000), type: 'exception.requested', payload: { requestId: id, requestCode, device, reason: a.reason, minutes: a.minutes } }]);
     if (status !== 200) throw new Error(`request ${a.host}: ${status}`);
     requests.push({ id, terminal: t, requestCode });
   }

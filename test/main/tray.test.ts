@@ -32,6 +32,14 @@ describe('tray state and menu', () => {
     expect(langFromLocale('en-US')).toBe('en');
   });
 
+  it('says in the menu why the terminal is degraded (the status knew, the tray never said)', () => {
+    const degraded = status({ enforcement: 'degraded', degradedReasons: ['device_notices_unavailable', 'controls_not_applied'] });
+    const ja = menuModel('ja', 'degraded', degraded).map((i) => i.label);
+    expect(ja.slice(0, 3)).toEqual(['保護機能が一部停止しています', 'USB 機器の接続通知を受け取れません（30 秒ごとの確認で対処します）', 'OS の制御を設定できませんでした']);
+    expect(menuModel('en', 'degraded', degraded)[2]!.label).toBe('An OS control could not be set');
+    expect(menuModel('ja', 'protected', status()).map((i) => i.label).some((l) => l.startsWith('USB 機器の'))).toBe(false);
+  });
+
   it('notifies each new block once and names the device without control characters', () => {
     const events = [
       { seq: 5, at: '', type: 'device.blocked' as const, payload: { manufacturer: 'SanDisk', product: 'Ultra\u001b[31m', vendorId: '0781', productId: '5581' } },

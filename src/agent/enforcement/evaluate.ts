@@ -1,4 +1,4 @@
-import type { AllowEntry, Policy, UsbDevice, UsbInterface } from '../../shared';
+import { isExactScope, type AllowEntry, type Policy, type UsbDevice, type UsbInterface } from '../../shared';
 import type { ActiveException } from './types';
 
 /** The part of an exception that evaluation reads. */
@@ -56,16 +56,18 @@ export function matchesAllowEntry(device: UsbDevice, entry: AllowEntry): boolean
 }
 
 /**
- * An exception matches its device's ids, the serial exactly when it names one (a real serial),
- * and otherwise the port it was requested on, so it cannot follow another stick of the same model.
+ * An exception matches one exact device: vendor and product id, and the serial exactly (a real
+ * serial, compared trimmed), or for a device without one the port it was requested on. An
+ * exception naming less (a vendor alone, ids without serial or port, from an older store) matches
+ * nothing, so it cannot follow another stick of the same vendor or model.
  */
 export function matchesException(device: UsbDevice, exception: ExceptionGrant, now: Date): boolean {
   if (Date.parse(exception.expiresAt) <= now.getTime()) return false;
   const want = exception.device;
-  if (!want.vendorId || want.vendorId !== device.vendorId) return false;
-  if (want.productId && want.productId !== device.productId) return false;
-  if (want.serial) return serialUsable(device.serial) && want.serial === device.serial;
-  return !want.port || want.port === device.port;
+  if (!isExactScope(want)) return false;
+  if (want.vendorId !== device.vendorId || want.productId !== device.productId) return false;
+  if (want.serial !== undefined) return serialUsable(device.serial) && device.serial.trim() === want.serial;
+  return !serialUsable(device.serial) && want.port === device.port;
 }
 
 /** Decides what to do with one device under a policy and the exceptions in force. Pure. */

@@ -394,10 +394,11 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       if (!parsed.success) return exceptionsPage(request, reply, s, { ...v, flash: { kind: 'error', text: v.t('exceptions.unlock.badMinutes', { max: MAX_UNLOCK_MINUTES }) }, path: '/exceptions' }, 400);
       const { minutes } = parsed.data;
       try {
-        const answer = await unlockCode(ctx.db, requestCode, minutes);
-        await audit(ctx.db, actorOf(request, s), 'unlock', answer.agentId, { requestCode, minutes });
+        const device = str(body.device).trim().slice(0, 300);
+        const answer = await unlockCode(ctx.db, requestCode, minutes, device || undefined);
+        await audit(ctx.db, actorOf(request, s), 'unlock', answer.agentId, { requestCode, minutes, device: answer.scopeText });
         // The code is shown in this response only, never carried in a cookie or a URL.
-        const flash: Flash = { kind: 'ok', text: `${v.t('exceptions.unlock.result', { host: answer.hostname, minutes: durationLabel(v, minutes) })} ${v.t('exceptions.unlock.readAloud')}`, secret: answer.code };
+        const flash: Flash = { kind: 'ok', text: `${v.t('exceptions.unlock.result', { host: answer.hostname, minutes: durationLabel(v, minutes), device: answer.scopeText })} ${v.t('exceptions.unlock.readAloud')}`, secret: answer.code };
         return exceptionsPage(request, reply, s, { ...v, flash, path: '/exceptions' });
       } catch (err) {
         if (!(err instanceof MamoriError)) throw err;

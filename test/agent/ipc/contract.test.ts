@@ -19,6 +19,7 @@ import {
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} } as never;
 const secret = Buffer.alloc(32, 3).toString('base64');
+const stick = { vendorId: '0781', productId: '5581', serial: 'S1' };
 let dir: string;
 let store: EventStore;
 let reconciles: number;
@@ -78,7 +79,7 @@ describe('IPC contract over an in-memory pair', () => {
   it('requests an exception for the last blocked stick and redeems its unlock code once', async () => {
     const client = memoryClient();
     const { requestId, requestCode } = await client.requestException({ reason: '会議資料の受け取り', minutes: 30 });
-    const code = makeUnlockCode(secret, requestCode, 30);
+    const code = makeUnlockCode(secret, requestCode, 30, stick);
     const granted = await client.redeemUnlockCode({ code });
     expect(granted.device).toMatchObject({ vendorId: '0781', productId: '5581', serial: 'S1' });
     expect(Date.parse(granted.expiresAt) - Date.now()).toBeGreaterThan(29 * 60_000);
@@ -91,7 +92,7 @@ describe('IPC contract over an in-memory pair', () => {
   it("refuses another terminal's code and records the refusal", async () => {
     const client = memoryClient();
     const { requestCode } = await client.requestException({ reason: 'x', minutes: 10 });
-    const forged = makeUnlockCode(Buffer.alloc(32, 4).toString('base64'), requestCode, 10);
+    const forged = makeUnlockCode(Buffer.alloc(32, 4).toString('base64'), requestCode, 10, stick);
     await expect(client.redeemUnlockCode({ code: forged })).rejects.toBeInstanceOf(IpcError);
     expect(store.recent(1)[0]!.type).toBe('tamper.detected');
     expect(reconciles).toBe(0);

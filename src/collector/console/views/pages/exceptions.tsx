@@ -1,3 +1,4 @@
+import { formatScope, isExactScope, type ExceptionScope } from '../../../../shared';
 import type { listExceptions } from '../../../exceptions';
 import { ExceptionStatusBadge, PostForm, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
 import { Layout } from '../layout';
@@ -27,12 +28,21 @@ function DurationSelect({ v, name, chosen, id }: { v: View; name: string; chosen
   );
 }
 
+/**
+ * The exact scope an approver decides on: `0781:5583 serial 4C530001` or `0781:5583 port 1-2`;
+ * a request from an older agent that names less is shown with the warning that it cannot be unlocked.
+ */
+function scopeLabel(device: unknown): string {
+  const d = (device ?? {}) as Partial<ExceptionScope>;
+  return isExactScope(d) ? formatScope(d) : `${deviceLabel(d as Record<string, unknown>)} (!)`;
+}
+
 /** The columns both lists share: when, which terminal, which device, why. */
 function requestColumns(v: View): Column<ExceptionRow>[] {
   return [
     { head: v.t('exceptions.requestedAt'), cell: (e) => <Time v={v} at={e.requestedAt} /> },
     { head: v.t('exceptions.terminal'), cell: (e) => <TerminalLink v={v} id={e.agentId} hostname={e.hostname} segment={e.segment} /> },
-    { head: v.t('exceptions.device'), class: 'untrusted', cell: (e) => deviceLabel(e.device as Record<string, unknown>) },
+    { head: v.t('exceptions.device'), class: 'untrusted', cell: (e) => scopeLabel(e.device) },
     { head: v.t('exceptions.reason'), class: 'untrusted prewrap', cell: (e) => e.reason },
   ];
 }
@@ -81,7 +91,11 @@ export function ExceptionsPage({ v, pending, decided }: { v: View; pending: Exce
         <PostForm v={v} action="/exceptions/unlock" class="filters">
           <label for="request-code" class="grow">
             <span>{v.t('exceptions.unlock.code')}</span>
-            <input id="request-code" name="requestCode" required maxLength={40} placeholder="XXXX-XXXX-XXXXX" autocomplete="off" spellcheck={false} class="mono" />
+            <input id="request-code" name="requestCode" required maxLength={40} placeholder="XXXXX-XXXXX-XXXXXX" autocomplete="off" spellcheck={false} class="mono" />
+          </label>
+          <label for="unlock-device" class="grow">
+            <span>{v.t('exceptions.unlock.device')}</span>
+            <input id="unlock-device" name="device" maxLength={300} placeholder="0781:5583 serial 4C530001" autocomplete="off" spellcheck={false} class="mono" />
           </label>
           <label for="unlock-minutes">
             <span>{v.t('exceptions.duration')}</span>
