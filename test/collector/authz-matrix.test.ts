@@ -102,8 +102,9 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
   const auditCount = async (action: string) => (await db().selectFrom('audit_log').select('id').where('action', '=', action).execute()).length;
   const freshException = async () => {
     const id = crypto.randomUUID();
-    const requestCode = makeRequestCode(own.enrolled.agentId, crypto.randomBytes(5));
-    const status = await sendEvents(call, own, [{ at: clock.now(), type: 'exception.requested', payload: { requestId: id, requestCode, device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473', port: '1-2' }, reason: '資料の持ち出し', minutes: 60 } }]);
+    const device = { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' };
+    const requestCode = makeRequestCode(own.enrolled.agentId, device, crypto.randomBytes(5));
+    const status = await sendEvents(call, own, [{ at: clock.now(), type: 'exception.requested', payload: { requestId: id, requestCode, device, reason: '資料の持ち出し', minutes: 60 } }]);
     expect(status).toBe(200);
     return { id, requestCode };
   };

@@ -234,10 +234,10 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
   it.skipIf(skip)('the unlock tool reads one terminal\'s secret by its tag (it loaded every secret)', async () => {
     const a = await enrolled('pc-a');
     await enrolled('pc-b');
-    const code = makeRequestCode(a.agentId, crypto.randomBytes(5));
+    const code = makeRequestCode(a.agentId, { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, crypto.randomBytes(5));
     // Every other secret made unreadable: the lookup must not touch those rows.
     await collector.ctx.db.updateTable('agents').set({ unlock_secret: 'not base64 !!' }).where('id', '!=', a.agentId).execute();
-    const answer = await unlockCode(collector.ctx.db, code, 30);
+    const answer = await unlockCode(collector.ctx.db, code, 30, '0781:5581 serial 4C530001230101109473');
     expect(answer).toMatchObject({ agentId: a.agentId, hostname: 'pc-a' });
   });
 });
