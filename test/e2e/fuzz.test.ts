@@ -167,7 +167,7 @@ function payloadFor(type: string, s: string[], seq: number): unknown {
     case 'device.allowed':
       return { ...device, reason: short(3), mode: 'block' };
     case 'exception.requested':
-      return { requestId: `fz-${crypto.randomUUID()}`, requestCode: makeRequestCode(crypto.randomUUID(), crypto.randomBytes(5)), device: { vendorId: '0781', productId: '5581', serial: short(0) }, reason: short(1), minutes: 60 };
+      return { requestId: `fz-${crypto.randomUUID()}`, requestCode: makeRequestCode(crypto.randomUUID(), { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, crypto.randomBytes(5)), device: { vendorId: '0781', productId: '5581', serial: short(0) }, reason: short(1), minutes: 60 };
     case 'exception.granted':
       return { requestId: short(0), device: {}, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), via: 'unlock-code' };
     case 'exception.expired':
