@@ -51,7 +51,7 @@ export interface SyncClientOptions {
   head?: () => { seq: number; hash: string };
 }
 
-/** The agent's side of the sync protocol of DESIGN.md. */
+/** The agent's side of the sync protocol (docs/design.md#sync-protocol). */
 export interface SyncClient {
   enroll(request: EnrollRequest): Promise<EnrollResponse>;
   postEvents(events: StoredEvent[]): Promise<number>;

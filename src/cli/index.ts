@@ -15,7 +15,7 @@ const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
 /**
  * Builds the `mamori` program for one command line: the group it names, or every group when it
  * names none (help, version, a typo that wants a suggestion). Every command exits 0 on success, 1
- * on failure and 2 on bad usage, with a one-line error on stderr (DESIGN.md, "CLI").
+ * on failure and 2 on bad usage, with a one-line error on stderr (docs/design.md#cli).
  */
 export async function createProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('mamori')

@@ -1,4 +1,4 @@
-/** The tray windows' message catalogue: Japanese first, English second (GLOSSARY.md). */
+/** The tray windows' message catalogue: Japanese first, English second (docs/glossary.md). */
 export const MESSAGES = {
   ja: {
     'app.name': 'Mamori（守り）',

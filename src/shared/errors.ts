@@ -21,7 +21,7 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** The error body of DESIGN.md: `{"error": {"code", "message"}}`, plus details for some codes. */
+/** The error body (docs/design.md#error-codes): `{"error": {"code", "message"}}`, plus details for some codes. */
 export const ErrorBody = z.object({
   error: z.object({
     code: z.string(),

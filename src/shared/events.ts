@@ -5,7 +5,7 @@ import { RemovableMediaMode } from './policy';
 
 const text = UntrustedText;
 
-/** The device fields every device event carries (DESIGN.md, "Event types"). All untrusted. */
+/** The device fields every device event carries (docs/design.md#event-types). All untrusted. */
 export const DevicePayload = z.object({
   vendorId: z.string().regex(/^[0-9a-f]{4}$/),
   productId: z.string().regex(/^[0-9a-f]{4}$/),
@@ -59,7 +59,7 @@ export const EVENT_PAYLOADS = {
     pid: z.number().int().optional(),
   }),
   'agent.stopped': z.object({ reason: text }),
-  /** Not in DESIGN.md's first list: a degraded probe or skipped input, recorded once per pass. */
+  /** Added after the first design (docs/design.md#departures-from-the-first-design): a degraded probe or skipped input, recorded once per pass. */
   'agent.warning': z.object({
     component: text,
     code: text,
@@ -80,7 +80,7 @@ export const EVENT_PAYLOADS = {
     found: text,
     device: DevicePayload.optional(),
   }),
-  /** Not in DESIGN.md's first list: the agent moved its pinned collector key along a signed rotation. */
+  /** Added after the first design (docs/design.md#departures-from-the-first-design): the agent moved its pinned collector key along a signed rotation. */
   'policy.key_rotated': z.object({
     /** SHA-256 (hex) of the SPKI of the key pinned before, and of the one pinned now. */
     previousKey: Sha256Hex,
@@ -116,7 +116,7 @@ export const EVENT_PAYLOADS = {
   'login.success': LoginPayload,
   'login.failure': LoginPayload,
   logout: LoginPayload,
-  /** Not in DESIGN.md's first list: the boot and shutdown records of wtmp, for the audit trail. */
+  /** Added after the first design (docs/design.md#departures-from-the-first-design): the boot and shutdown records of wtmp, for the audit trail. */
   'system.boot': z.object({ source: z.enum(LOGIN_SOURCES), time: Timestamp.optional(), kernel: text.optional() }),
   'system.shutdown': z.object({ source: z.enum(LOGIN_SOURCES), time: Timestamp.optional() }),
   'session.lock': LoginPayload.partial({ user: true }),

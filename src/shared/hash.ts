@@ -19,7 +19,7 @@ export interface HashedEventFields {
 }
 
 /**
- * The event hash of DESIGN.md: SHA-256 over the UTF-8 bytes of `prevHash` (64 hex characters)
+ * The event hash (docs/design.md#hash-chain): SHA-256 over the UTF-8 bytes of `prevHash` (64 hex characters)
  * followed by the canonical JSON of `{seq, at, type, payload}`.
  * @throws CanonicalJsonError when the payload is not canonical JSON.
  */

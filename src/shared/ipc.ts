@@ -20,7 +20,7 @@ export const DegradedReason = z.enum(DEGRADED_REASONS);
 export type DegradedReason = z.infer<typeof DegradedReason>;
 
 /**
- * Default IPC endpoints (DESIGN.md, "IPC"). macOS has no `/run`; its sockets live in
+ * Default IPC endpoints (docs/design.md#ipc). macOS has no `/run`; its sockets live in
  * `/var/run`.
  */
 export const DEFAULT_IPC_PATH = {

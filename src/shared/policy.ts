@@ -38,7 +38,7 @@ export const UnsignedPolicy = z.object({
 });
 export type UnsignedPolicy = z.infer<typeof UnsignedPolicy>;
 
-/** A signed policy document (DESIGN.md, "Policy document"). */
+/** A signed policy document (docs/design.md#policy-document). */
 export const Policy = UnsignedPolicy.extend({
   signature: z.string().min(1).max(200),
 });

@@ -40,7 +40,7 @@ export type EventBatchAck = z.infer<typeof EventBatchAck>;
 
 /**
  * `GET /api/v1/agents/{agentId}/policy` response: the signed policy document of the agent's
- * segment, exactly as DESIGN.md shows it, plus two fields outside the signed document:
+ * segment, as docs/design.md#policy-document shows it, plus two fields outside the signed document:
  * `freshness`, the collector's signed word that this version is current now, and `rotations`, the
  * key rotations since the first key, oldest first, for agents that pinned an older key.
  */

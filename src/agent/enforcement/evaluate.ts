@@ -19,7 +19,7 @@ export interface Evaluation {
 }
 
 /**
- * Removable media as DESIGN.md defines it: mass storage (class 08), still image / MTP / PTP
+ * Removable media as docs/design.md#what-counts-as-removable-media defines it: mass storage (class 08), still image / MTP / PTP
  * (class 06), and a vendor-specific interface (ff) that names itself MTP ("MTP", as Android's
  * gadget driver does, or "Media Transfer Protocol").
  * Keyboards and mice (03), hubs (09), smart-card readers (0b), audio, video, printers and network

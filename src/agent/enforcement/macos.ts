@@ -146,7 +146,7 @@ export function parseDiskutilWritable(text: string): boolean | null {
 /**
  * macOS: reactive unmount and eject (`block`), or a read-only remount (`readonly`), through
  * diskutil. Reactive means a disk is usable from the moment it mounts until the pass its hint
- * triggers, typically well under a second; DESIGN.md states this as weaker than Linux and Windows.
+ * triggers, typically well under a second; docs/design.md#macos-enforcement states this as weaker than Linux and Windows.
  */
 export function createMacEnforcer(opts: { runner: CommandRunner }): Enforcer {
   const run = opts.runner;

@@ -16,7 +16,7 @@ export interface ReconcileResult {
   reasons?: DegradedReason[];
 }
 
-/** Level-triggered enforcement of the removable-media policy (DESIGN.md, "Enforcement model"). */
+/** Level-triggered enforcement of the removable-media policy (docs/design.md#enforcement-model). */
 export interface Reconciler {
   /**
    * One level-triggered pass: read every device and control, decide, apply, read back, record.
@@ -41,7 +41,7 @@ export function devicePayload(d: UsbDevice): DevicePayload {
 }
 
 /**
- * The reconciler of DESIGN.md's enforcement model. It keeps what it knew of each device in the
+ * The reconciler of the enforcement model (docs/design.md#enforcement-model). It keeps what it knew of each device in the
  * store, so it records `device.attached`/`detached` on change and `device.blocked`/`allowed` once
  * per attach or change of decision, never on a pass where nothing changed.
  */

@@ -33,7 +33,7 @@ export interface EnforcementService {
 }
 
 /**
- * The enforcement scheduler of DESIGN.md's model: hints and a timer only trigger level-triggered
+ * The enforcement scheduler of the enforcement model (docs/design.md#enforcement-model): hints and a timer only trigger level-triggered
  * passes. `onHintsUnavailable` is called once per start when hints cannot start, for the caller
  * to record one `agent.warning`.
  */

@@ -1,6 +1,6 @@
 import type { Lang } from './messages';
 
-/** The zone the console shows times in until the browser tells its own (GLOSSARY.md). */
+/** The zone the console shows times in until the browser tells its own (docs/glossary.md). */
 export const DEFAULT_TIME_ZONE = 'Asia/Tokyo';
 
 /** True for an IANA zone this runtime knows. */

@@ -1,5 +1,5 @@
 /**
- * The console's message catalogue: Japanese first, English second (GLOSSARY.md's terms). Every
+ * The console's message catalogue: Japanese first, English second (the terms of docs/glossary.md). Every
  * word the console shows comes from here; `{name}` is replaced by `t(key, {name})`.
  */
 const ja = {

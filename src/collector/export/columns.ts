@@ -1,5 +1,5 @@
 /**
- * The ledger export's columns (DESIGN.md, "Inventory export columns"), in order, with their
+ * The ledger export's columns (docs/design.md#ledger-export), in order, with their
  * Japanese and English headers. CSV, XLSX and JSON all take them from here.
  */
 export const LEDGER_COLUMNS = [

@@ -10,7 +10,7 @@ import { writeLedgerJson } from './json';
 import { ledgerRowBatches } from './ledger';
 import { writeLedgerXlsx } from './xlsx';
 
-/** The ledger export's query: `format`, `segment`, `lang` (DESIGN.md, HTTP API). */
+/** The ledger export's query: `format`, `segment`, `lang` (docs/design.md#ledger-export). */
 export const ExportQuery = z.object({
   format: z.enum(['csv', 'xlsx', 'json']).default('csv'),
   segment: Segment.optional(),

@@ -3,7 +3,7 @@ import type { LedgerRow } from './columns';
 import { endStream, writeChunk } from './stream';
 
 /**
- * Streams the ledger as one JSON array of rows keyed by the column names (DESIGN.md), a batch per
+ * Streams the ledger as one JSON array of rows keyed by the column names (docs/design.md#ledger-export), a batch per
  * chunk; ends `out` when done.
  * @returns the number of terminals written.
  * @throws whatever `batches` throws, and MamoriError `unavailable` when `out` closes early; once
