@@ -258,6 +258,9 @@ const TRANSIENT = new Set(['seq_conflict', 'rate_limited', 'unavailable', 'inter
  * transient once (a lost acknowledgement, a restored database); the same expected seq twice in a
  * row means the terminal cannot send that seq: a hole in its log.
  */
+/** The largest seq the collector's integer columns hold (PostgreSQL `integer`). */
+const MAX_STORED_SEQ = 2_147_483_647;
+
 export async function flagRefusedBatch(db: Kysely<Database>, agentId: string, err: MamoriError, firstSeq: number | undefined): Promise<void> {
   if (err.code === 'seq_conflict' && err.details.expectedSeq !== undefined) {
     const expected = err.details.expectedSeq;
@@ -271,8 +274,12 @@ export async function flagRefusedBatch(db: Kysely<Database>, agentId: string, er
   }
   if (TRANSIENT.has(err.code)) return;
   const ack = await db.selectFrom('agents').select('ack_seq').where('id', '=', agentId).executeTakeFirst();
-  const seq = err.details.seq ?? firstSeq ?? Number(ack?.ack_seq ?? 0) + 1;
-  await flagChain(db, agentId, seq, `batch refused: ${err.message}`);
+  const next = Number(ack?.ack_seq ?? 0) + 1;
+  const seq = err.details.seq ?? firstSeq ?? next;
+  // A seq beyond any the events table can hold (a forged batch) is flagged at the first missing
+  // one, naming what was sent: PostgreSQL's integer column refused it with a 500.
+  const storable = Number.isSafeInteger(seq) && seq >= 1 && seq <= MAX_STORED_SEQ;
+  await flagChain(db, agentId, storable ? seq : next, storable ? `batch refused: ${err.message}` : `batch refused at seq ${seq}: ${err.message}`);
 }
 
 /**

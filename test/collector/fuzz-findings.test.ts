@@ -60,4 +60,15 @@ describe.each(ENGINES)('fuzzer findings on %s', (engine) => {
     const res2 = await api('GET', '/api/v1/admin/policies/lgwan', admin, '');
     expect(res2.json().version).toBe(1);
   });
+  it.skipIf(skip)('a refused batch with a seq beyond the integer range flags the terminal instead of answering 500', async () => {
+    await start();
+    const a = await enroll();
+    const events = [{ seq: 2_147_483_649, at: clock.now().toISOString(), type: 'agent.stopped', payload: { reason: 42 }, prevHash: '0'.repeat(64), hash: '0'.repeat(64) }];
+    const res = await api('POST', `/api/v1/agents/${a.agentId}/events`, a.agentToken, JSON.stringify({ events }));
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+    const row = await collector.ctx.db.selectFrom('agents').select(['chain_broken_seq', 'chain_broken_reason']).where('id', '=', a.agentId).executeTakeFirstOrThrow();
+    expect(Number(row.chain_broken_seq)).toBe(1);
+    expect(row.chain_broken_reason).toContain('2147483649');
+  });
 });
