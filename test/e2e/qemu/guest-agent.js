@@ -180,7 +180,7 @@ async function main() {
   }
   const { createLinuxEnforcer, createReconciler } = require(path.join(dist, 'agent/enforcement/index.js'));
   const { openEventStore } = require(path.join(dist, 'agent/store.js'));
-  const { execRunner } = require(path.join(dist, 'agent/logins/index.js'));
+  const { execRunner } = require(path.join(dist, 'agent/os/command.js'));
 
   // usb-storage waits delay_use seconds before scanning, which hides races; make them visible.
   fs.writeFileSync('/sys/module/usb_storage/parameters/delay_use', '0');
