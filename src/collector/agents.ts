@@ -5,6 +5,7 @@ import {
   HEAD_HEADER,
   EventSchemaError,
   agentTag,
+  MAX_STORED_SEQ,
   parseHead,
   MamoriError,
   inventoryHash,
@@ -258,9 +259,6 @@ const TRANSIENT = new Set(['seq_conflict', 'rate_limited', 'unavailable', 'inter
  * transient once (a lost acknowledgement, a restored database); the same expected seq twice in a
  * row means the terminal cannot send that seq: a hole in its log.
  */
-/** The largest seq the collector's integer columns hold (PostgreSQL `integer`). */
-const MAX_STORED_SEQ = 2_147_483_647;
-
 export async function flagRefusedBatch(db: Kysely<Database>, agentId: string, err: MamoriError, firstSeq: number | undefined): Promise<void> {
   if (err.code === 'seq_conflict' && err.details.expectedSeq !== undefined) {
     const expected = err.details.expectedSeq;

@@ -3,6 +3,9 @@ import { Segment, UntrustedText } from './common';
 import { StoredEvent } from './events';
 import { KeyRotation, Policy, PolicyFreshness } from './policy';
 
+/** The largest seq a collector stores (its seq columns are PostgreSQL `integer`). */
+export const MAX_STORED_SEQ = 2_147_483_647;
+
 /** The largest batch an agent sends and a collector accepts. */
 export const MAX_BATCH_EVENTS = 500;
 
@@ -65,7 +68,7 @@ export const HEAD_HEADER = 'mamori-head';
 /** Reads a `mamori-head` value; null when it is malformed. */
 export function parseHead(value: string): { seq: number; hash: string } | null {
   const match = /^(\d{1,15}):([0-9a-f]{64})$/.exec(value.trim());
-  if (!match) return null;
+  if (!match || Number(match[1]) > MAX_STORED_SEQ) return null;
   return { seq: Number(match[1]), hash: match[2]! };
 }
 

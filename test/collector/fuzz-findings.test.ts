@@ -71,4 +71,11 @@ describe.each(ENGINES)('fuzzer findings on %s', (engine) => {
     expect(Number(row.chain_broken_seq)).toBe(1);
     expect(row.chain_broken_reason).toContain('2147483649');
   });
+  it.skipIf(skip)('a mamori-head beyond the integer range is refused as malformed instead of answering 500', async () => {
+    await start();
+    const a = await enroll();
+    const res = await collector.app.inject({ method: 'GET', url: `/api/v1/agents/${a.agentId}/policy`, headers: { authorization: `Bearer ${a.agentToken}`, 'mamori-head': `2147483649:${'0'.repeat(64)}` } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
+  });
 });
