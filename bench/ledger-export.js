@@ -27,6 +27,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { prng } = require('../scripts/prng');
 
 const DAY = 24 * 3600 * 1000;
 const AT = Date.parse('2026-11-24T03:00:00.000Z');
@@ -36,17 +37,6 @@ function arg(name, fallback) {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-/** A small deterministic PRNG (mulberry32), so every run seeds the same fleet. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MODELS = [
   ['FUJITSU', 'ESPRIMO D7011/H', 'Intel(R) Core(TM) i5-10500 CPU @ 3.10GHz'],

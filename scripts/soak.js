@@ -20,6 +20,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { prng: random } = require('./prng');
 
 const ROOT = path.join(__dirname, '..');
 const MAMORI = path.join(ROOT, 'bin', 'mamori.js');
@@ -51,17 +52,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** A small seeded generator (mulberry32): the kill moments of a run can be drawn again. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
