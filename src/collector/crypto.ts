@@ -175,7 +175,7 @@ export async function loadSigningKey(db: Kysely<Database>, file: string, clock: 
     // Two collectors starting together beside one database keep whichever file was linked first.
     writeKeyFile(file, crypto.generateKeyPairSync('ed25519').privateKey, true);
   }
-  const material = readKeyFile(file);
+  const material = row ? settleRotation(file, row.public_key) : readKeyFile(file);
   if (!row) {
     await db
       .insertInto('keys')
@@ -188,6 +188,24 @@ export async function loadSigningKey(db: Kysely<Database>, file: string, clock: 
     throw new Error(`${file} holds another key than the one this database's agents pin; give the collector's own key file (--key-file)`);
   }
   return signer(file, material);
+}
+
+/**
+ * A rotation the process did not finish leaves `<file>.previous` beside the key file. When the
+ * database still names the previous key the transaction never committed: the previous key goes back
+ * into the file. When it names the file's key the rotation committed: the leftover is removed.
+ * @returns the key the database names, from the file.
+ */
+function settleRotation(file: string, storedPublicKey: string): KeyMaterial {
+  const previousFile = `${file}.previous`;
+  const current = readKeyFile(file);
+  if (!fs.existsSync(previousFile)) return current;
+  const previous = readKeyFile(previousFile);
+  if (current.publicKey !== storedPublicKey && previous.publicKey === storedPublicKey) {
+    writeKeyFile(file, previous.privateKey);
+  }
+  if (current.publicKey === storedPublicKey || previous.publicKey === storedPublicKey) fs.rmSync(previousFile, { force: true });
+  return readKeyFile(file);
 }
 
 /**
@@ -224,26 +242,26 @@ export async function rotateSigningKey(
   return { previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions };
 
   async function rotateInTransaction(): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.insertInto('key_rotations').values({ previous_public_key: old.publicKey, public_key: statement.publicKey, statement: JSON.stringify(statement), created_at: at }).execute();
-    await trx.updateTable('keys').set({ public_key: statement.publicKey }).where('id', '=', 'policy').execute();
-    const newKey = signer(file, { privateKey: next, publicKey: statement.publicKey });
-    for (const segment of SEGMENTS) {
-      const before = await currentPolicy(trx, segment);
-      const { signature: _signature, ...body } = before;
-      const after = newKey.sign({ ...body, version: before.version + 1, issuedAt: at });
-      await trx.insertInto('policies').values({ segment, version: after.version, document: JSON.stringify(after), created_at: at, created_by: actor.username }).execute();
-      versions[segment] = after.version;
-    }
-    await trx
-      .insertInto('audit_log')
-      .values({ at, actor: actor.username, role: actor.role, action: 'key.rotate', target: 'policy-signing', detail: JSON.stringify({ previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions }), address: actor.address })
-      .execute();
-    // The file changes last inside the transaction: if this fails nothing was committed, and if the
-    // commit fails afterwards `<file>.previous` holds the key the database still names.
-    writeKeyFile(file, next);
-    replaced = true;
-  });
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('key_rotations').values({ previous_public_key: old.publicKey, public_key: statement.publicKey, statement: JSON.stringify(statement), created_at: at }).execute();
+      await trx.updateTable('keys').set({ public_key: statement.publicKey }).where('id', '=', 'policy').execute();
+      const newKey = signer(file, { privateKey: next, publicKey: statement.publicKey });
+      for (const segment of SEGMENTS) {
+        const before = await currentPolicy(trx, segment);
+        const { signature: _signature, ...body } = before;
+        const after = newKey.sign({ ...body, version: before.version + 1, issuedAt: at });
+        await trx.insertInto('policies').values({ segment, version: after.version, document: JSON.stringify(after), created_at: at, created_by: actor.username }).execute();
+        versions[segment] = after.version;
+      }
+      await trx
+        .insertInto('audit_log')
+        .values({ at, actor: actor.username, role: actor.role, action: 'key.rotate', target: 'policy-signing', detail: JSON.stringify({ previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions }), address: actor.address })
+        .execute();
+      // The file changes last inside the transaction: if this fails nothing was committed, and if the
+      // commit fails afterwards `<file>.previous` holds the key the database still names.
+      writeKeyFile(file, next);
+      replaced = true;
+    });
   }
 }
 
