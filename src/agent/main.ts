@@ -317,7 +317,7 @@ export function createAgent(opts: AgentOptions): Agent {
       stopping = false;
       await provisionIfNeeded();
       recordStart();
-      const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, sessions, logger: log });
+      const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
       await enforcement.start();
       const stop = (signal: string) => {
         stopping = true;

@@ -61,6 +61,8 @@ export interface AgentServiceDeps {
 export interface AgentServiceHost {
   /** The service as `peer` may use it. */
   forPeer(peer: PeerIdentity): AgentService;
+  /** The console session's user as the service sees it; the IPC server keeps slots for them. */
+  readonly sessions?: SessionProbe;
   /** Records merged incidents and wrong-code counts whose wait is over; the host's timer calls it too. */
   flush(): void;
   /** Stops the host's timers; nothing queued is lost (it is in the store). */
@@ -335,6 +337,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
 
   return {
     forPeer,
+    ...(deps.sessions ? { sessions: deps.sessions } : {}),
     flush,
     stop() {
       clearInterval(timer);

@@ -62,6 +62,13 @@ export interface ConnectionLimits {
   maxIdentifying: number;
 }
 
+/**
+ * Open sockets of any kind (served, being identified, being refused) beyond which a new one is
+ * dropped unanswered: a bound on descriptors only. Not Node's `server.maxConnections`, which would
+ * count refusals still closing against the console user's kept slots.
+ */
+const HARD_CEILING = 512;
+
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 32, perUser: 4, idleMs: 60_000, maxIdentifying: 16 };
 
 export interface IpcServerOptions {
@@ -71,7 +78,7 @@ export interface IpcServerOptions {
   logger: Logger;
   /** Who is on the other end; the OS's own by default. */
   peers?: PeerResolver;
-  /** The console session's user, whose slots are kept; none kept without it. */
+  /** The console session's user, whose slots are kept; the service host's by default, none kept without either. */
   sessions?: SessionProbe;
   limits?: Partial<ConnectionLimits>;
 }
@@ -79,7 +86,8 @@ export interface IpcServerOptions {
 function refuse(socket: net.Socket, message: string) {
   socket.on('error', () => undefined);
   socket.end(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: JSON_RPC_ERRORS.application, message, data: { code: 'too_many_connections' } } })}\n`);
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  // A refused socket lingers only briefly, so refusals cannot pile up into a lockout of their own.
+  setTimeout(() => socket.destroy(), 200).unref();
 }
 
 /**
@@ -96,6 +104,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
   const peers = opts.peers ?? createPeerResolver(process.platform, execRunner);
   const serviceFor = typeof opts.service === 'function' ? opts.service : opts.service.forPeer;
+  const sessions = opts.sessions ?? (typeof opts.service === 'function' ? undefined : opts.service.sessions);
   if (!isPipe) {
     const dir = path.dirname(opts.path);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -113,8 +122,9 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   async function admit(socket: net.Socket): Promise<PeerIdentity | null> {
     // A tool that hangs must not hold a slot: no answer in 5 s is no identity.
     const late = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref());
-    const [peer, console] = await Promise.all([Promise.race([peers.identify(socket), late]), Promise.race([opts.sessions?.consoleUser() ?? null, late])]);
+    const [peer, console] = await Promise.all([Promise.race([peers.identify(socket), late]), Promise.race([sessions?.consoleUser() ?? null, late])]);
     if (!peer) {
+      opts.logger.debug({}, 'IPC connection refused: no peer identity');
       refuse(socket, 'the agent cannot tell who is connecting');
       return null;
     }
@@ -129,6 +139,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       ? mine < limits.perUser && (isConsole ? total < limits.maxConnections : othersRoom > 0)
       : total < limits.maxConnections - (consoleKey ? limits.perUser : 0);
     if (!ok || socket.destroyed) {
+      opts.logger.debug({ peer: peer.key, mine, total, isConsole, destroyed: socket.destroyed }, 'IPC connection refused');
       if (!socket.destroyed) refuse(socket, 'too many connections from this user');
       return null;
     }
@@ -145,8 +156,12 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    if (identifying >= limits.maxIdentifying) {
+    if (sockets.size > HARD_CEILING) {
       socket.destroy();
+      return;
+    }
+    if (identifying >= limits.maxIdentifying) {
+      refuse(socket, 'too many connections at once; try again');
       return;
     }
     identifying++;
@@ -166,8 +181,6 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
         socket.resume();
       });
   });
-  // A ceiling on open descriptors; the per-user rules above decide who gets the slots.
-  server.maxConnections = limits.maxConnections + limits.maxIdentifying;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A pipe made by the LocalSystem service would otherwise let other users read but not write:
