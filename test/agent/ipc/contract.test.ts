@@ -9,6 +9,7 @@ import { connectIpc, startIpcServer, type IpcServer } from '../../../src/agent/i
 import { saveEnrollment } from '../../../src/agent/policy';
 import { openEventStore, type EventStore } from '../../../src/agent/store';
 import {
+  IPC_ERROR_CODES,
   IpcError,
   createIpcClient,
   createMemoryTransportPair,
@@ -148,5 +149,13 @@ describe('IPC over a real Unix socket', () => {
     socket.on('error', () => undefined);
     socket.write('x'.repeat(200 * 1024));
     await closed;
+  });
+});
+
+describe('IPC error codes', () => {
+  it('every stable code is in docs/design.md#ipc-errors', () => {
+    const design = fs.readFileSync(path.resolve(__dirname, '../../../docs/design.md'), 'utf8');
+    const section = design.slice(design.indexOf('#### IPC errors'), design.indexOf('#### Tray bridge'));
+    for (const code of IPC_ERROR_CODES) expect(section).toContain(`\`${code}\``);
   });
 });
