@@ -102,7 +102,13 @@ function refuse(socket: net.Socket, message: string) {
 export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer> {
   const isPipe = opts.path.startsWith('\\\\');
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
-  const peers = opts.peers ?? createPeerResolver(process.platform, execRunner);
+  let warned = false;
+  const peers =
+    opts.peers ??
+    createPeerResolver(process.platform, execRunner, (why) => {
+      if (!warned) opts.logger.warn({ why }, 'IPC peers cannot be identified; serving every client as one unverified user');
+      warned = true;
+    });
   const serviceFor = typeof opts.service === 'function' ? opts.service : opts.service.forPeer;
   const sessions = opts.sessions ?? (typeof opts.service === 'function' ? undefined : opts.service.sessions);
   if (!isPipe) {

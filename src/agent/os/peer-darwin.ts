@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import type { CommandRunner } from './command';
 import { socketFd, type PeerIdentity, type PeerResolver } from './peer';
+import { UNVERIFIED_PEER } from './peer-win32';
 
 /**
  * macOS: LOCAL_PEERCRED needs native code, so the peer is found with `lsof -nP -l -U`
@@ -39,13 +40,16 @@ export function peerFromLsof(rows: LsofUnixRow[], agentPid: number, fd: number):
   return { key: `uid:${uid}`, verified: true, uid, pid: holders[0]!.pid, user: String(uid) };
 }
 
-export function createDarwinPeerResolver(opts: { run: CommandRunner; pid?: number }): PeerResolver {
+export function createDarwinPeerResolver(opts: { run: CommandRunner; pid?: number; onUnavailable?: (why: string) => void }): PeerResolver {
   return {
     async identify(socket: net.Socket) {
       const fd = socketFd(socket);
       if (fd === undefined) return null;
       const { stdout, code } = await opts.run('lsof', ['-nP', '-l', '-U']);
-      return code === 0 ? peerFromLsof(parseLsofUnix(stdout), opts.pid ?? process.pid, fd) : null;
+      // lsof also exits 1 when some files could not be listed; its output still counts.
+      if (stdout.trim()) return peerFromLsof(parseLsofUnix(stdout), opts.pid ?? process.pid, fd);
+      opts.onUnavailable?.(`lsof -U exited ${code} with no output`);
+      return UNVERIFIED_PEER;
     },
   };
 }

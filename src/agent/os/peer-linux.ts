@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { CommandRunner } from './command';
 import { socketFd, type PeerIdentity, type PeerResolver } from './peer';
+import { UNVERIFIED_PEER } from './peer-win32';
 
 /**
  * Linux: Node has no SO_PEERCRED, so the peer is found the way `ss` finds it (docs/design.md#ipc-peers):
@@ -72,7 +73,11 @@ const socketInode = (link: string | null): number | null => {
   return m ? Number(m[1]) : null;
 };
 
-export function createLinuxPeerResolver(opts: { run: CommandRunner; proc?: ProcReader }): PeerResolver {
+/**
+ * @param opts.onUnavailable called when `ss` cannot run (not installed, fails): connections are
+ *   then served as the shared `unverified` peer, as on Windows, rather than all refused.
+ */
+export function createLinuxPeerResolver(opts: { run: CommandRunner; proc?: ProcReader; onUnavailable?: (why: string) => void }): PeerResolver {
   const proc = opts.proc ?? realProc;
   const names = new Map<number, string>();
   // Connections waiting for the next `ss` run, by their own inode: one run answers them all, so a
@@ -114,7 +119,12 @@ export function createLinuxPeerResolver(opts: { run: CommandRunner; proc?: ProcR
         const batch = waiting;
         waiting = new Map();
         const { stdout, code } = await opts.run('ss', ['-xpn']);
-        const rows = code === 0 ? parseSsUnix(stdout) : [];
+        if (code !== 0) {
+          opts.onUnavailable?.(`ss -xpn exited ${code}`);
+          for (const listeners of batch.values()) for (const l of listeners) l(UNVERIFIED_PEER);
+          continue;
+        }
+        const rows = parseSsUnix(stdout);
         for (const [inode, listeners] of batch) {
           const id = await resolve(rows, inode).catch(() => null);
           for (const l of listeners) l(id);

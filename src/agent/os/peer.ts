@@ -36,9 +36,12 @@ export function socketFd(socket: net.Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-/** The resolver for a platform (`process.platform`'s names). */
-export function createPeerResolver(platform: string, run: CommandRunner): PeerResolver {
+/**
+ * The resolver for a platform (`process.platform`'s names). `onUnavailable` hears when the OS
+ * tool a resolver needs cannot run; connections are then served as `unverified`.
+ */
+export function createPeerResolver(platform: string, run: CommandRunner, onUnavailable?: (why: string) => void): PeerResolver {
   if (platform === 'win32') return createWindowsPeerResolver();
-  if (platform === 'darwin') return createDarwinPeerResolver({ run });
-  return createLinuxPeerResolver({ run });
+  if (platform === 'darwin') return createDarwinPeerResolver({ run, ...(onUnavailable ? { onUnavailable } : {}) });
+  return createLinuxPeerResolver({ run, ...(onUnavailable ? { onUnavailable } : {}) });
 }

@@ -94,3 +94,13 @@ describe('macOS peer from lsof -U (fixture from the documented format)', () => {
     expect(peerFromLsof(rows, 812, 23)).toBeNull();
   });
 });
+
+describe('when the OS tool is missing', () => {
+  it('Linux without ss serves clients as the one unverified peer (as on Windows) and says so, rather than refusing the tray', async () => {
+    const why: string[] = [];
+    const proc = { readlink: () => 'socket:[42]', readFile: () => null };
+    const resolver = createLinuxPeerResolver({ run: async () => ({ stdout: '', code: 1 }), proc, onUnavailable: (w) => void why.push(w) });
+    expect(await resolver.identify({ _handle: { fd: 20 } } as never)).toMatchObject({ key: 'unverified', verified: false });
+    expect(why).toEqual(['ss -xpn exited 1']);
+  });
+});
