@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import os from 'node:os';
 import {
   IpcError,
@@ -18,7 +17,8 @@ import type { SessionProbe } from '../os/session';
 import { loadEnrollment, loadPolicy } from '../policy';
 import type { EventStore } from '../store';
 import { summariseEvent } from '../summary';
-import { createTokenBuckets, createWindowCounter, throttle } from './limits';
+import { createTokenBuckets, throttle } from './limits';
+import { createIncidentQueue, createOwnerIndex, createRefusalMerger } from './merging';
 
 /** Per-user limits of the IPC service (docs/design.md#ipc-limits). */
 export interface ServiceLimits {
@@ -73,32 +73,6 @@ const CONTEXT_TYPES = ['device.blocked', 'device.attached', 'device.allowed', 'l
 /** Shown to every local user: what happened to devices and the policy, never who did what. */
 const SHARED_PREFIXES = ['device.', 'policy.'];
 const OWN_LOGON_TYPES = new Set<string>(['login.success', 'login.failure', 'logout', 'session.lock', 'session.unlock']);
-const STATE = { queued: 'ipc.incidents.queued', tamper: 'ipc.tamper.pending', owners: 'ipc.owners' } as const;
-const MAX_OWNERS = 2_000;
-
-/** Reports over a user's quota, waiting as one incident. */
-interface QueuedIncident {
-  receipt: string;
-  params: IpcParams<'reportIncident'>;
-  user: string;
-  osUser: string;
-  more: number;
-  /** Text of the merged reports, as much as fits in one description. */
-  merged: string;
-}
-
-/** Wrong unlock codes of one user in the current window. */
-interface TamperWindow {
-  user: string;
-  since: number;
-  more: number;
-  last: string;
-}
-
-function receiptNumber(now: Date): string {
-  const day = now.toISOString().slice(0, 10).replace(/-/g, '');
-  return `INC-${day}-${crypto.randomBytes(3).toString('hex').toUpperCase()}`;
-}
 
 function rateLimited(retryMs: number): IpcError {
   return new IpcError(JSON_RPC_ERRORS.application, 'rate_limited', `too many requests in a short time; try again in ${Math.ceil(retryMs / 1000)} s`);
@@ -121,29 +95,18 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
   const ms = () => now().getTime();
   const limits = { ...DEFAULT_SERVICE_LIMITS, ...deps.limits };
   const buckets = createTokenBuckets({ ...limits.writes, now: ms });
-  const incidentWindow = createWindowCounter(limits.incidents.windowMs, ms);
   const syncSoon = throttle(deps.syncSoon, limits.wakeIntervalMs, ms);
   const reconcileSoon = throttle(deps.reconcileNow, limits.wakeIntervalMs, ms);
   const { store } = deps;
+  const owners = createOwnerIndex(store);
+  const refusals = createRefusalMerger(store, { windowMs: limits.tamperWindowMs, now: ms });
+  const incidents = createIncidentQueue(store, {
+    ...limits.incidents,
+    now,
+    record: (peer, receipt, params, osUser, description) => void owners.append(peer, incidentEvent(receipt, params, osUser, description)),
+  });
 
-  const readMap = <T>(key: string): Record<string, T> => JSON.parse(store.getState(key) ?? '{}') as Record<string, T>;
-  const writeMap = (key: string, map: Record<string, unknown>) =>
-    Object.keys(map).length ? store.setState(key, JSON.stringify(map)) : store.deleteState(key);
-
-  /** Appends an event the peer caused and remembers it is theirs, in one transaction. */
-  function appendOwned(peer: PeerIdentity, event: Parameters<EventStore['append']>[0]): StoredEvent {
-    return store.transaction(() => {
-      const stored = store.append(event);
-      const owners = readMap<string>(STATE.owners);
-      owners[stored.seq] = peer.key;
-      const seqs = Object.keys(owners);
-      for (const old of seqs.slice(0, Math.max(0, seqs.length - MAX_OWNERS))) delete owners[old];
-      store.setState(STATE.owners, JSON.stringify(owners));
-      return stored;
-    });
-  }
-
-  function incidentEvent(receipt: string, params: IpcParams<'reportIncident'>, osUser: string, description = params.description) {
+  function incidentEvent(receipt: string, params: IpcParams<'reportIncident'>, osUser: string, description: string) {
     const recent = store.recent(10, [...CONTEXT_TYPES]);
     return {
       type: 'incident.reported' as const,
@@ -164,49 +127,8 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
   }
 
   function flush() {
-    const queued = readMap<QueuedIncident>(STATE.queued);
-    for (const [key, q] of Object.entries(queued)) {
-      if (incidentWindow.count(key) >= limits.incidents.count) continue;
-      const note = q.more > 0 ? `\n\n[+${q.more} more report${q.more === 1 ? '' : 's'} from ${q.user}]${q.merged}` : '';
-      const description = (q.params.description + note).slice(0, 4000);
-      store.transaction(() => {
-        appendOwned({ key, verified: key !== 'unverified', user: q.user }, incidentEvent(q.receipt, q.params, q.osUser, description));
-        const rest = readMap<QueuedIncident>(STATE.queued);
-        delete rest[key];
-        writeMap(STATE.queued, rest);
-      });
-      incidentWindow.add(key);
-      syncSoon.call();
-    }
-    const tamper = readMap<TamperWindow>(STATE.tamper);
-    for (const [key, w] of Object.entries(tamper)) {
-      if (ms() - w.since < limits.tamperWindowMs) continue;
-      store.transaction(() => {
-        if (w.more > 0) {
-          const detail = `${w.more} more unlock code${w.more === 1 ? '' : 's'} refused from ${w.user} since ${new Date(w.since).toISOString()} (last: ${w.last})`;
-          store.append({ type: 'tamper.detected', payload: { what: 'unlock code', detail: detail.slice(0, 1024) } });
-        }
-        const rest = readMap<TamperWindow>(STATE.tamper);
-        delete rest[key];
-        writeMap(STATE.tamper, rest);
-      });
-    }
-  }
-
-  /** The first refusal in a window is recorded at once; the rest are counted into one event. */
-  function recordRefusal(peer: PeerIdentity, detail: string) {
-    const tamper = readMap<TamperWindow>(STATE.tamper);
-    const w = tamper[peer.key];
-    if (w) {
-      tamper[peer.key] = { ...w, more: w.more + 1, last: detail.slice(0, 300) };
-      store.setState(STATE.tamper, JSON.stringify(tamper));
-      return;
-    }
-    store.transaction(() => {
-      store.append({ type: 'tamper.detected', payload: { what: 'unlock code', detail: `${detail} (from ${peer.user})`.slice(0, 1024) } });
-      tamper[peer.key] = { user: peer.user, since: ms(), more: 0, last: '' };
-      store.setState(STATE.tamper, JSON.stringify(tamper));
-    });
+    if (incidents.flush() > 0) syncSoon.call();
+    refusals.flush();
   }
 
   function takeWrite(peer: PeerIdentity) {
@@ -253,7 +175,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
 
       async recentEvents(params) {
         const limit = params?.limit ?? 20;
-        const visible = visibleTo(peer, readMap<string>(STATE.owners));
+        const visible = visibleTo(peer, owners.read());
         return store
           .recent(Math.min(2_000, limit * 20))
           .filter(visible)
@@ -267,25 +189,10 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
         const snapshot = snapshotJson ? (JSON.parse(snapshotJson) as InventorySnapshot) : null;
         // The reporter as the OS names them; where it cannot, the users logged in.
         const osUser = peer.verified ? peer.user : (snapshot?.users.map((u) => u.user).filter(Boolean).join(', ') ?? '');
-        const queued = readMap<QueuedIncident>(STATE.queued);
-        const waiting = queued[peer.key];
-        if (!waiting && incidentWindow.count(peer.key) < limits.incidents.count) {
-          const receipt = receiptNumber(now());
-          appendOwned(peer, incidentEvent(receipt, params, osUser));
-          incidentWindow.add(peer.key);
-          syncSoon.call();
-          return { receipt, queued: !deps.collectorReachable() };
-        }
-        // Over the quota: never refused, merged into this user's one queued incident.
-        if (!waiting) {
-          queued[peer.key] = { receipt: receiptNumber(now()), params, user: peer.user, osUser, more: 0, merged: '' };
-        } else {
-          const line = `\n- ${now().toISOString()} ${params.category}: ${params.description}`;
-          waiting.more += 1;
-          if (waiting.params.description.length + waiting.merged.length + line.length < 3_900) waiting.merged += line;
-        }
-        store.setState(STATE.queued, JSON.stringify(queued));
-        return { receipt: queued[peer.key]!.receipt, queued: true };
+        // Over the quota a report is not refused: it is merged into this user's one queued incident.
+        const { receipt, queued } = incidents.submit(peer, params, osUser);
+        if (!queued) syncSoon.call();
+        return { receipt, queued: queued || !deps.collectorReachable() };
       },
 
       async requestException(params) {
@@ -307,7 +214,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
         const enrollment = loadEnrollment(store);
         if (!enrollment) throw new IpcError(JSON_RPC_ERRORS.application, 'not_enrolled', 'this terminal is not enrolled');
         try {
-          const granted = deps.exceptions.redeem(params.code, enrollment.unlockSecret, params.requestId, (detail) => recordRefusal(peer, detail));
+          const granted = deps.exceptions.redeem(params.code, enrollment.unlockSecret, params.requestId, (detail) => refusals.record(peer, detail));
           deps.reconcileNow();
           syncSoon.call();
           return { granted: true as const, device: granted.device, expiresAt: granted.expiresAt };
@@ -325,7 +232,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
             throw new IpcError(JSON_RPC_ERRORS.application, 'not_session_user', 'only the console session’s user may record a lock or unlock');
           }
           const type: EventType = params.kind === 'lock' ? 'session.lock' : 'session.unlock';
-          appendOwned(peer, { type, payload: { user: peer.user, source: 'session' } });
+          owners.append(peer, { type, payload: { user: peer.user, source: 'session' } });
         } else {
           // Resuming may mean devices changed while asleep; reconcile rather than trust the old view.
           reconcileSoon.call();
