@@ -33,12 +33,15 @@ interface PendingRequest {
   minutes: number;
   requestedAt: string;
   used: boolean;
+  /** The IPC peer key of who asked (`uid:1000`); absent in stores from before per-user caps. */
+  owner?: string;
 }
 
 const KEYS = { pending: 'exceptions.pending', active: 'exceptions.active' } as const;
 /** A request code stays redeemable this long. */
 const REQUEST_LIFETIME_MS = 72 * 60 * 60 * 1000;
-const MAX_PENDING = 50;
+/** Open requests kept per user; a user's new request drops only that user's oldest. */
+export const MAX_PENDING_PER_USER = 10;
 
 function readJson<T>(store: EventStore, key: string, fallback: T): T {
   const json = store.getState(key);
@@ -61,24 +64,42 @@ function blockedScope(store: EventStore, blockedSeq?: number): ExceptionScope {
 export interface ExceptionBook {
   /**
    * Records a request for the device of a recorded `device.blocked` (at `blockedSeq`, or the latest).
+   * At most `MAX_PENDING_PER_USER` open requests are kept per `owner`; beyond that the owner's own
+   * oldest is dropped, never another user's.
    * @throws UnlockCodeError when there is none or its device has neither a usable serial nor a port.
    */
-  request(input: { blockedSeq?: number; reason: string; minutes: number }, agentId: string | null): { requestId: string; requestCode: string; device: ExceptionScope };
+  request(
+    input: { blockedSeq?: number; reason: string; minutes: number },
+    agentId: string | null,
+    owner?: string,
+  ): { requestId: string; requestCode: string; device: ExceptionScope; seq: number };
   /**
    * Redeems an offline unlock code.
    * @throws UnlockCodeError when it is wrong, expired, already used or for another terminal
-   *   (the refusal is recorded as `tamper.detected`).
+   *   (the refusal is recorded as `tamper.detected`, or handed to `onRefused` when given, which
+   *   then records it: the IPC service merges repeated refusals into one event).
    */
-  redeem(code: string, unlockSecret: string, requestId?: string): ActiveException;
+  redeem(code: string, unlockSecret: string, requestId?: string, onRefused?: (detail: string) => void): ActiveException;
   /** Grants an exception approved at the collector (online path). */
   grantApproved(requestId: string, expiresAt: string): ActiveException | null;
   /** The exceptions in force now; records `exception.expired` for those that ran out. */
   active(now?: Date): ActiveException[];
+  /** Who asked for a request still on the book (its IPC peer key), if known. */
+  ownerOf(requestId: string): string | undefined;
 }
 
 export function createExceptionBook(store: EventStore, now: () => Date = () => new Date()): ExceptionBook {
   const pending = () => readJson<PendingRequest[]>(store, KEYS.pending, []);
-  const savePending = (list: PendingRequest[]) => store.setState(KEYS.pending, JSON.stringify(list.slice(-MAX_PENDING)));
+  const savePending = (list: PendingRequest[]) => store.setState(KEYS.pending, JSON.stringify(list));
+  const isOpen = (p: PendingRequest) => !p.used && now().getTime() - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS;
+  /** Drops used or expired requests past their lifetime, and an owner's oldest beyond the cap. */
+  function withRequest(list: PendingRequest[], added: PendingRequest): PendingRequest[] {
+    // Used ones stay for their lifetime, so a code used twice is told apart from a wrong one.
+    const kept = list.filter((p) => now().getTime() - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS);
+    const mine = kept.filter((p) => isOpen(p) && (p.owner ?? '') === (added.owner ?? ''));
+    const drop = new Set(mine.slice(0, Math.max(0, mine.length + 1 - MAX_PENDING_PER_USER)));
+    return [...kept.filter((p) => !drop.has(p)), added];
+  }
   const activeList = () => readJson<ActiveException[]>(store, KEYS.active, []);
   const saveActive = (list: ActiveException[]) => store.setState(KEYS.active, JSON.stringify(list));
 
@@ -99,19 +120,24 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
   }
 
   return {
-    request(input, agentId) {
+    request(input, agentId, owner) {
       const device = blockedScope(store, input.blockedSeq);
       const requestId = crypto.randomUUID();
       const requestCode = makeRequestCode(agentId ?? 'unenrolled', device, crypto.randomBytes(5));
-      const request: PendingRequest = { requestId, requestCode, device, minutes: input.minutes, requestedAt: now().toISOString(), used: false };
-      store.transaction(() => {
-        savePending([...pending(), request]);
-        store.append({ type: 'exception.requested', payload: { requestId, requestCode, device, reason: input.reason, minutes: input.minutes } });
+      const request: PendingRequest = { requestId, requestCode, device, minutes: input.minutes, requestedAt: now().toISOString(), used: false, ...(owner ? { owner } : {}) };
+      const seq = store.transaction(() => {
+        savePending(withRequest(pending(), request));
+        return store.append({ type: 'exception.requested', payload: { requestId, requestCode, device, reason: input.reason, minutes: input.minutes } }).seq;
       });
-      return { requestId, requestCode, device };
+      return { requestId, requestCode, device, seq };
     },
 
-    redeem(code, unlockSecret, requestId) {
+    redeem(code, unlockSecret, requestId, onRefused) {
+      const refuse = (detail: string, message: string): never => {
+        if (onRefused) onRefused(detail);
+        else store.append({ type: 'tamper.detected', payload: { what: 'unlock code', detail } });
+        throw new UnlockCodeError(message);
+      };
       const isFresh = (p: PendingRequest) => now().getTime() - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS;
       const candidates = requestId ? pending().filter((p) => p.requestId === requestId) : pending();
       for (const request of candidates) {
@@ -127,20 +153,20 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
           : !isFresh(request)
             ? 'this request has expired; request again'
             : null;
-        if (refusal) {
-          store.append({ type: 'tamper.detected', payload: { what: 'unlock code', detail: `${refusal} (request ${request.requestCode})` } });
-          throw new UnlockCodeError(refusal);
-        }
+        if (refusal) refuse(`${refusal} (request ${request.requestCode})`, refusal);
         return grant(request, minutes, 'unlock-code');
       }
-      store.append({ type: 'tamper.detected', payload: { what: 'unlock code', detail: 'an unlock code that matches no request of this terminal was refused' } });
-      throw new UnlockCodeError('the code is not valid for a request on this terminal');
+      return refuse('an unlock code that matches no request of this terminal was refused', 'the code is not valid for a request on this terminal');
     },
 
     grantApproved(requestId, expiresAt) {
       const request = pending().find((p) => p.requestId === requestId && !p.used);
       if (!request || Date.parse(expiresAt) <= now().getTime()) return null;
       return grant(request, 0, 'admin', expiresAt);
+    },
+
+    ownerOf(requestId) {
+      return pending().find((p) => p.requestId === requestId)?.owner;
     },
 
     active(at = now()) {

@@ -10,6 +10,8 @@ import { enrollFromProvision } from './provision';
 import { createExceptionBook } from './exceptions';
 import { createAgentService } from './ipc/service';
 import { startIpcServer, type IpcServer } from './ipc/socket';
+import { execRunner } from './os/command';
+import { createSessionProbe } from './os/session';
 import { defaultIpcPath } from './paths';
 import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
 import { openEventStore, type EventStore } from './store';
@@ -128,8 +130,11 @@ export function createAgent(opts: AgentOptions): Agent {
     cycleRequested = true;
     wakeNow?.();
   };
+  // The console session's user keeps IPC slots and alone records locks (docs/design.md#ipc-peers).
+  const sessions = createSessionProbe({ platform: process.platform, run: execRunner, systemRoot: opts.systemRoot, now: () => clock.now().getTime() });
   const service = createAgentService({
     store,
+    sessions,
     exceptions,
     now,
     enforcement: () => enforcement.state(),
@@ -351,6 +356,7 @@ export function createAgent(opts: AgentOptions): Agent {
       process.off('SIGTERM', onSigterm);
       await enforcement.stop();
       await ipc.stop();
+      service.stop();
       recordStop('signal');
       const api = client();
       if (api) await syncEvents(store, api).catch(() => undefined);

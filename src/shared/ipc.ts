@@ -76,6 +76,10 @@ export const IPC_METHODS = {
         contact: z.string().max(200).optional(),
       })
       .strict(),
+    /**
+     * Never refused for volume: `queued: true` when the collector is out of reach or the report
+     * waits, merged, in the caller's one queued incident (whose receipt it gets).
+     */
     result: z.object({ receipt: z.string(), queued: z.boolean().optional() }),
   },
   requestException: {
@@ -119,6 +123,28 @@ export type AgentService = {
     ? (params?: IpcParams<M>) => Promise<IpcResult<M>>
     : (params: IpcParams<M>) => Promise<IpcResult<M>>;
 };
+
+/**
+ * Mamori's stable IPC error codes, carried in `data.code` (docs/design.md#ipc-errors). Besides the
+ * framing ones: `rate_limited` (the caller's write bucket is empty), `not_session_user` (a lock or
+ * unlock from anyone but the console session's user), `too_many_connections` (sent once with
+ * `id: null` on a refused connection, which then closes).
+ */
+export const IPC_ERROR_CODES = [
+  'parse_error',
+  'invalid_request',
+  'too_large',
+  'method_not_found',
+  'invalid_params',
+  'no_device',
+  'rate_limited',
+  'not_enrolled',
+  'unlock_refused',
+  'not_session_user',
+  'too_many_connections',
+  'internal',
+] as const;
+export type IpcErrorCode = (typeof IPC_ERROR_CODES)[number];
 
 /** JSON-RPC error codes used on the wire; `data.code` carries Mamori's stable code. */
 export const JSON_RPC_ERRORS = {

@@ -26,7 +26,7 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-vendor-'));
   store = openEventStore(path.join(dir, 'agent.db'));
   saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'agent-7', agentToken: 't', segment: 'lgwan', collectorPublicKey: 'k', unlockSecret: secret, enrolledAt: '2026-11-24T00:00:00.000Z' });
-  service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => false, syncSoon: () => {}, reconcileNow: () => {} });
+  service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => false, syncSoon: () => {}, reconcileNow: () => {} }).forPeer({ key: 'uid:1000', verified: true, uid: 1000, user: 'yamada' });
 });
 afterEach(() => {
   store.close();

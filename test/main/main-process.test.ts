@@ -90,7 +90,7 @@ beforeAll(async () => {
   saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'a1', agentToken: 't', segment: 'mynumber', collectorPublicKey: 'k', unlockSecret: 's', enrolledAt: '2026-11-24T00:00:00.000Z' });
   store.setState('policy.current', JSON.stringify({ segment: 'mynumber', version: 3, issuedAt: '2026-11-24T00:00:00.000Z', signature: 's', syncIntervalSeconds: 300, incidentContact: 'CSIRT', removableMedia: { mode: 'block', allow: [] } }));
   store.setState('sync.last_at', new Date().toISOString());
-  const service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => true, syncSoon: () => undefined, reconcileNow: () => undefined });
+  const service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => true, syncSoon: () => undefined, reconcileNow: () => undefined, sessions: { consoleUser: async () => ({ key: `uid:${process.getuid!()}`, user: 'me' }) } });
   server = await startIpcServer({ path: path.join(dir, 'agent.sock'), service, logger: silentLogger });
   process.env.MAMORI_IPC = path.join(dir, 'agent.sock');
   vi.useFakeTimers({ toFake: ['setInterval'] });

@@ -1,8 +1,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { handleIpcLine, streamLineTransport, type AgentService, type LineTransport } from '../../shared';
+import { JSON_RPC_ERRORS, handleIpcLine, streamLineTransport, type AgentService, type LineTransport } from '../../shared';
 import type { Logger } from '../logger';
+import { execRunner } from '../os/command';
+import { createPeerResolver, type PeerIdentity, type PeerResolver } from '../os/peer';
+import type { SessionProbe } from '../os/session';
+import type { AgentServiceHost } from './service';
 
 /** Wraps a socket as a line transport. */
 export const socketTransport = (socket: net.Socket): LineTransport => streamLineTransport(socket);
@@ -46,15 +50,67 @@ export function isLive(ipcPath: string): Promise<boolean> {
   });
 }
 
+/** Connection limits of the IPC server (docs/design.md#ipc-limits). */
+export interface ConnectionLimits {
+  /** Connections at once, everyone together. */
+  maxConnections: number;
+  /** Connections at once per user; this many are also kept free for the console session's user. */
+  perUser: number;
+  /** A connection that sends and receives nothing this long is closed. */
+  idleMs: number;
+  /** Connections still being identified at once; more are closed at once. */
+  maxIdentifying: number;
+}
+
+/**
+ * Open sockets of any kind (served, being identified, being refused) beyond which a new one is
+ * dropped unanswered: a bound on descriptors only. Not Node's `server.maxConnections`, which would
+ * count refusals still closing against the console user's kept slots.
+ */
+const HARD_CEILING = 512;
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 32, perUser: 4, idleMs: 60_000, maxIdentifying: 16 };
+
+export interface IpcServerOptions {
+  path: string;
+  /** The service, one view per peer. */
+  service: AgentServiceHost | ((peer: PeerIdentity) => AgentService);
+  logger: Logger;
+  /** Who is on the other end; the OS's own by default. */
+  peers?: PeerResolver;
+  /** The console session's user, whose slots are kept; the service host's by default, none kept without either. */
+  sessions?: SessionProbe;
+  limits?: Partial<ConnectionLimits>;
+}
+
+function refuse(socket: net.Socket, message: string) {
+  socket.on('error', () => undefined);
+  socket.end(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: JSON_RPC_ERRORS.application, message, data: { code: 'too_many_connections' } } })}\n`);
+  // A refused socket lingers only briefly, so refusals cannot pile up into a lockout of their own.
+  setTimeout(() => socket.destroy(), 200).unref();
+}
+
 /**
  * Serves the agent's IPC contract on a Unix socket or named pipe. On POSIX the socket's folder is
  * made by the agent and kept writable only by it, so a local user can connect but cannot replace
  * or hijack the socket; the socket itself is open to local users (mode 0666), who get only what
- * each method grants.
+ * each method grants them as the peer the OS names. Each user may hold `perUser` connections, and
+ * that many are kept for the console session's user, so other users cannot lock the tray out; an
+ * idle connection is closed.
  * @throws when another agent is already listening on the path.
  */
-export async function startIpcServer(opts: { path: string; service: AgentService; logger: Logger; maxConnections?: number }): Promise<IpcServer> {
+export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer> {
   const isPipe = opts.path.startsWith('\\\\');
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+  let warned = false;
+  const peers =
+    opts.peers ??
+    createPeerResolver(process.platform, execRunner, (why) => {
+      if (!warned) opts.logger.warn({ why }, 'IPC peers cannot be identified; serving every client as one unverified user');
+      warned = true;
+    });
+  const serviceFor = typeof opts.service === 'function' ? opts.service : opts.service.forPeer;
+  const sessions = opts.sessions ?? (typeof opts.service === 'function' ? undefined : opts.service.sessions);
   if (!isPipe) {
     const dir = path.dirname(opts.path);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -66,17 +122,71 @@ export async function startIpcServer(opts: { path: string; service: AgentService
     }
   }
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const byUser = new Map<string, number>();
+  let identifying = 0;
+
+  async function admit(socket: net.Socket): Promise<PeerIdentity | null> {
+    // A tool that hangs must not hold a slot: no answer in 5 s is no identity.
+    const late = new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref());
+    const [peer, console] = await Promise.all([Promise.race([peers.identify(socket), late]), Promise.race([sessions?.consoleUser() ?? null, late])]);
+    if (!peer) {
+      opts.logger.debug({}, 'IPC connection refused: no peer identity');
+      refuse(socket, 'the agent cannot tell who is connecting');
+      return null;
+    }
+    const consoleKey = console?.key ?? null;
+    const isConsole = peer.verified && peer.key === consoleKey;
+    const mine = byUser.get(peer.key) ?? 0;
+    const total = [...byUser.values()].reduce((a, b) => a + b, 0);
+    const consoleHeld = consoleKey ? (byUser.get(consoleKey) ?? 0) : 0;
+    // Everyone else shares what is left when the console user's slots are kept free.
+    const othersRoom = limits.maxConnections - limits.perUser - (total - consoleHeld);
+    const ok = peer.verified
+      ? mine < limits.perUser && (isConsole ? total < limits.maxConnections : othersRoom > 0)
+      : total < limits.maxConnections - (consoleKey ? limits.perUser : 0);
+    if (!ok || socket.destroyed) {
+      opts.logger.debug({ peer: peer.key, mine, total, isConsole, destroyed: socket.destroyed }, 'IPC connection refused');
+      if (!socket.destroyed) refuse(socket, 'too many connections from this user');
+      return null;
+    }
+    byUser.set(peer.key, mine + 1);
+    socket.once('close', () => {
+      const n = (byUser.get(peer.key) ?? 1) - 1;
+      if (n > 0) byUser.set(peer.key, n);
+      else byUser.delete(peer.key);
+    });
+    return peer;
+  }
+
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    const transport = socketTransport(socket);
-    transport.onLine((line) => {
-      void handleIpcLine(opts.service, line).then((response) => {
-        if (response !== null) transport.send(response);
+    socket.on('error', () => undefined);
+    if (sockets.size > HARD_CEILING) {
+      socket.destroy();
+      return;
+    }
+    if (identifying >= limits.maxIdentifying) {
+      refuse(socket, 'too many connections at once; try again');
+      return;
+    }
+    identifying++;
+    void admit(socket)
+      .catch(() => null)
+      .then((peer) => {
+        identifying--;
+        if (!peer) return;
+        socket.setTimeout(limits.idleMs, () => socket.destroy());
+        const service = serviceFor(peer);
+        const transport = socketTransport(socket);
+        transport.onLine((line) => {
+          void handleIpcLine(service, line).then((response) => {
+            if (response !== null) transport.send(response);
+          });
+        });
+        socket.resume();
       });
-    });
   });
-  server.maxConnections = opts.maxConnections ?? 32;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A pipe made by the LocalSystem service would otherwise let other users read but not write:

@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createExceptionBook } from '../../../src/agent/exceptions';
-import { createAgentService } from '../../../src/agent/ipc/service';
+import { createAgentService, type AgentServiceHost } from '../../../src/agent/ipc/service';
 import { connectIpc, startIpcServer, type IpcServer } from '../../../src/agent/ipc/socket';
 import { saveEnrollment } from '../../../src/agent/policy';
 import { openEventStore, type EventStore } from '../../../src/agent/store';
 import {
+  IPC_ERROR_CODES,
   IpcError,
   createIpcClient,
   createMemoryTransportPair,
@@ -25,6 +26,10 @@ let store: EventStore;
 let reconciles: number;
 let syncs: number;
 let service: AgentService;
+let host: AgentServiceHost;
+// The tests run as one user (root here), who is also the console session's user.
+const uid = process.getuid!();
+const me = { key: `uid:${uid}`, verified: true, uid, user: 'me' };
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-ipc-'));
@@ -33,17 +38,20 @@ beforeEach(() => {
   store.append({ type: 'device.blocked', payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2', reason: 'policy block' } });
   reconciles = 0;
   syncs = 0;
-  service = createAgentService({
+  host = createAgentService({
     store,
     exceptions: createExceptionBook(store),
     enforcement: () => 'active',
     collectorReachable: () => false,
     syncSoon: () => void syncs++,
     reconcileNow: () => void reconciles++,
-    incidentLimit: { count: 2, windowMs: 60_000 },
+    sessions: { consoleUser: async () => ({ key: me.key, user: me.user }) },
+    limits: { incidents: { count: 2, windowMs: 60_000 } },
   });
+  service = host.forPeer(me);
 });
 afterEach(() => {
+  host.stop();
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -63,7 +71,7 @@ describe('IPC contract over an in-memory pair', () => {
     expect(JSON.stringify(status)).not.toContain(secret);
   });
 
-  it('files an incident with context, returns a receipt, asks for a sync, and rate-limits', async () => {
+  it('files an incident with context, returns a receipt, asks for a sync, and queues what is over the quota', async () => {
     const client = memoryClient();
     const { receipt, queued } = await client.reportIncident({ category: 'suspicious_email', description: '不審なメールの添付ファイルを開いてしまった' });
     expect(receipt).toMatch(/^INC-\d{8}-[0-9A-F]{6}$/);
@@ -73,7 +81,8 @@ describe('IPC contract over an in-memory pair', () => {
     expect(event!.type).toBe('incident.reported');
     expect((event!.payload as { context: { recentEvents: unknown[] } }).context.recentEvents).toHaveLength(1);
     await client.reportIncident({ category: 'other', description: 'second' });
-    await expect(client.reportIncident({ category: 'other', description: 'third' })).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(client.reportIncident({ category: 'other', description: 'third' })).resolves.toMatchObject({ queued: true });
+    expect(store.recent(10, ['incident.reported'])).toHaveLength(2);
   });
 
   it('requests an exception for the last blocked stick and redeems its unlock code once', async () => {
@@ -111,7 +120,7 @@ describe('IPC over a real Unix socket', () => {
   const socketPath = () => path.join(dir, 'run', 'agent.sock');
 
   beforeEach(async () => {
-    server = await startIpcServer({ path: socketPath(), service, logger: silent });
+    server = await startIpcServer({ path: socketPath(), service: host, logger: silent });
   });
   afterEach(async () => server.stop());
 
@@ -126,10 +135,10 @@ describe('IPC over a real Unix socket', () => {
   });
 
   it('will not start over a live agent nor replace a file that is not a socket', async () => {
-    await expect(startIpcServer({ path: socketPath(), service, logger: silent })).rejects.toThrow(/already listening/);
+    await expect(startIpcServer({ path: socketPath(), service: host, logger: silent })).rejects.toThrow(/already listening/);
     const file = path.join(dir, 'plain');
     fs.writeFileSync(file, 'x');
-    await expect(startIpcServer({ path: file, service, logger: silent })).rejects.toThrow(/not a socket/);
+    await expect(startIpcServer({ path: file, service: host, logger: silent })).rejects.toThrow(/not a socket/);
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 
@@ -140,5 +149,13 @@ describe('IPC over a real Unix socket', () => {
     socket.on('error', () => undefined);
     socket.write('x'.repeat(200 * 1024));
     await closed;
+  });
+});
+
+describe('IPC error codes', () => {
+  it('every stable code is in docs/design.md#ipc-errors', () => {
+    const design = fs.readFileSync(path.resolve(__dirname, '../../../docs/design.md'), 'utf8');
+    const section = design.slice(design.indexOf('#### IPC errors'), design.indexOf('#### Tray bridge'));
+    for (const code of IPC_ERROR_CODES) expect(section).toContain(`\`${code}\``);
   });
 });
