@@ -147,7 +147,7 @@ describe('deb maintainer scripts', () => {
       '/usr/bin/mamori': 'packaging/linux/mamori',
     });
     for (const from of Object.values(mapped)) expect(fs.existsSync(path.join(ROOT, from))).toBe(true);
-    expect(config.deb.depends).toEqual(expect.arrayContaining(['udev', 'util-linux']));
+    expect(config.deb.depends).toEqual(expect.arrayContaining(['udev', 'util-linux', 'iproute2']));
   });
 
   it('contain no placeholder electron-builder would expand or reject', () => {
