@@ -6,7 +6,6 @@ import { retryDelayMs } from '../../src/collector/forward/forwarder';
 import { parse5424 } from './forward-parse';
 
 const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const clean = (s: string) => !LONE.test(s) && !CONTROL.test(s);
 
