@@ -96,6 +96,15 @@ function received(server: Rsyslog) {
   return { seqs, audits };
 }
 
+/** Like waitFor, polling every few milliseconds: to stop rsyslog in the middle of a stream. */
+async function until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe('forwarding to a real rsyslog', () => {
@@ -114,24 +123,41 @@ describe('forwarding to a real rsyslog', () => {
     expect(got.audits.map((a) => a.id)).toEqual(audits.map((a) => a.id));
     expect(got.audits.find((a) => a.action === 'policy.update')!.msg).toBe(JSON.stringify({ 理由: '持ち出し禁止"]\\' }));
     // The cursor moves once the bytes stayed on an open connection for the settle time.
-    await waitFor(async () => (await getDestination(collector.ctx.db, 'siem')).auditCursor === audits.length, 'the cursor to settle');
+    await waitFor(async () => {
+      const d = await getDestination(collector.ctx.db, 'siem');
+      return d.auditCursor === audits.length && d.eventCursor === 1000;
+    }, 'the cursors to settle');
     const dest = await getDestination(collector.ctx.db, 'siem');
     expect(dest.lastError).toBeNull();
     expect(dest.lastSuccessAt).not.toBeNull();
-    expect(dest.eventCursor).toBe(1000);
   });
 
-  it('rsyslog stopped and restarted mid-stream: nothing lost, order per terminal kept, repeats only within the at-least-once window', async () => {
+  it('rsyslog stopped (SIGTERM) and killed (SIGKILL) mid-stream, then restarted: nothing lost, order per terminal kept, repeats only within the at-least-once window', async () => {
     const { collector, url } = await collectorOn(`sqlite:${path.join(dir, `restart-${crypto.randomUUID()}.db`)}`);
     const siem = await startRsyslog();
+    const pcs = [await terminal(collector, url, 'pc-a'), await terminal(collector, url, 'pc-b'), await terminal(collector, url, 'pc-c')];
+    const total = 3000;
     await addDestination(collector.ctx.db, ACTOR, destination({ name: 'siem', port: siem.port, sendAudit: false }), collector.ctx.clock.now());
-    const pcs = [await terminal(collector, url, 'pc-a'), await terminal(collector, url, 'pc-b')];
-    const total = 40 * 25;
-    for (let round = 0; round < 40; round++) {
-      for (const pc of pcs) await pc.send(25);
-      if (round === 10 || round === 25) await siem.stop('SIGTERM');
-      if (round === 15 || round === 30) await siem.start();
-    }
+    // Terminals keep syncing through both breaks, so each comes in the middle of a live stream.
+    let ingestDone = false;
+    const ingest = (async () => {
+      for (let round = 0; round < total / 50; round++) {
+        for (const pc of pcs) await pc.send(50);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      ingestDone = true;
+    })();
+    await until(() => siem.lines().length >= 300, 'the first part');
+    await siem.stop('SIGTERM');
+    expect(ingestDone).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const beforeSecond = siem.lines().length;
+    await siem.start();
+    await until(() => siem.lines().length >= beforeSecond + 300, 'the second part');
+    await siem.stop('SIGKILL');
+    expect(ingestDone).toBe(false);
+    await siem.start();
+    await ingest;
     await waitFor(() => {
       const { seqs } = received(siem);
       return pcs.every((pc) => new Set(seqs.get(pc.agentId)).size === total);

@@ -1,7 +1,7 @@
-import fs from "node:fs";
-import net from "node:net";
-import tls from "node:tls";
-import type { Destination } from "./store";
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Destination } from './store';
 
 /** A connection to a SIEM that writes whole buffers, each within a time limit. */
 export interface SiemConnection {
@@ -25,9 +25,7 @@ export interface ConnectOptions {
 /** A readable sentence for a socket or TLS error: its code and message. */
 export function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e?.code
-    ? `${e.code}: ${e.message}`
-    : String((e as Error)?.message ?? err);
+  return e?.code ? `${e.code}: ${e.message}` : String((e as Error)?.message ?? err);
 }
 
 /**
@@ -35,49 +33,34 @@ export function describeError(err: unknown): string {
  * system's CAs, and the server name).
  * @throws Error when the connection, the handshake or reading the CA file fails, or on timeout.
  */
-export function connect(
-  dest: Pick<
-    Destination,
-    "host" | "port" | "transport" | "caFile" | "serverName"
-  >,
-  opts: ConnectOptions,
-): Promise<SiemConnection> {
+export function connect(dest: Pick<Destination, 'host' | 'port' | 'transport' | 'caFile' | 'serverName'>, opts: ConnectOptions): Promise<SiemConnection> {
   return new Promise((resolve, reject) => {
     let socket: net.Socket;
     try {
       socket =
-        dest.transport === "tls"
+        dest.transport === 'tls'
           ? tls.connect({
               host: dest.host,
               port: dest.port,
-              servername:
-                dest.serverName ??
-                (net.isIP(dest.host) ? undefined : dest.host),
+              servername: dest.serverName ?? (net.isIP(dest.host) ? undefined : dest.host),
               ca: dest.caFile ? fs.readFileSync(dest.caFile) : undefined,
-              checkServerIdentity: (_host, cert) =>
-                tls.checkServerIdentity(dest.serverName ?? dest.host, cert),
-              minVersion: "TLSv1.2",
+              checkServerIdentity: (_host, cert) => tls.checkServerIdentity(dest.serverName ?? dest.host, cert),
+              minVersion: 'TLSv1.2',
             })
           : net.connect({ host: dest.host, port: dest.port });
     } catch (err) {
       reject(err as Error);
       return;
     }
-    const ready = dest.transport === "tls" ? "secureConnect" : "connect";
-    const timer = setTimeout(
-      () =>
-        socket.destroy(
-          new Error(`no connection within ${opts.connectTimeoutMs} ms`),
-        ),
-      opts.connectTimeoutMs,
-    );
-    socket.once("error", (err) => {
+    const ready = dest.transport === 'tls' ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
+    socket.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
     socket.once(ready, () => {
       clearTimeout(timer);
-      socket.removeAllListeners("error");
+      socket.removeAllListeners('error');
       resolve(wrap(socket, opts));
     });
   });
@@ -94,10 +77,10 @@ function wrap(socket: net.Socket, opts: ConnectOptions): SiemConnection {
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 30_000);
   // A syslog receiver sends nothing; reading keeps a FIN or RST from going unnoticed.
-  socket.on("data", () => undefined);
-  socket.on("error", fail);
-  socket.on("end", () => fail(new Error("the SIEM closed the connection")));
-  socket.on("close", () => fail(new Error("the connection closed")));
+  socket.on('data', () => undefined);
+  socket.on('error', fail);
+  socket.on('end', () => fail(new Error('the SIEM closed the connection')));
+  socket.on('close', () => fail(new Error('the connection closed')));
   return {
     get open() {
       return open && !socket.destroyed;
@@ -107,14 +90,11 @@ function wrap(socket: net.Socket, opts: ConnectOptions): SiemConnection {
     },
     write(bytes) {
       return new Promise<void>((resolve, reject) => {
-        if (!open || socket.destroyed)
-          return reject(failure ?? new Error("the connection is closed"));
+        if (!open || socket.destroyed) return reject(failure ?? new Error('the connection is closed'));
         // A SIEM that accepts and never reads fills the socket buffers; after the timeout the
         // connection is dropped, so neither memory nor the forwarder waits without bound.
         const timer = setTimeout(() => {
-          const err = new Error(
-            `the SIEM read nothing for ${opts.writeTimeoutMs} ms`,
-          );
+          const err = new Error(`the SIEM read nothing for ${opts.writeTimeoutMs} ms`);
           fail(err);
           socket.destroy(err);
           reject(err);
