@@ -12,14 +12,23 @@ export interface TestPki {
 
 export function makePki(dir: string): TestPki {
   const file = (name: string) => path.join(dir, name);
-  const certtool = (args: string[]) => execFileSync('certtool', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   fs.writeFileSync(file('ca.tmpl'), 'cn = "Mamori test CA"\nca\ncert_signing_key\nexpiration_days = 2\n');
-  fs.writeFileSync(file('server.tmpl'), 'cn = "siem.test"\ndns_name = "siem.test"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n');
   certtool(['--generate-privkey', '--key-type', 'ecdsa', '--outfile', file('ca-key.pem')]);
   certtool(['--generate-self-signed', '--load-privkey', file('ca-key.pem'), '--template', file('ca.tmpl'), '--outfile', file('ca.pem')]);
-  certtool(['--generate-privkey', '--key-type', 'ecdsa', '--outfile', file('server-key.pem')]);
-  certtool(['--generate-certificate', '--load-privkey', file('server-key.pem'), '--load-ca-certificate', file('ca.pem'), '--load-ca-privkey', file('ca-key.pem'), '--template', file('server.tmpl'), '--outfile', file('server.pem')]);
-  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server-key.pem') };
+  return issue(dir, 'siem.test');
+}
+
+/** A server certificate for `name` (and 127.0.0.1) from the CA `makePki` made in `dir`. */
+export function issue(dir: string, name: string): TestPki {
+  const file = (f: string) => path.join(dir, f);
+  fs.writeFileSync(file(`${name}.tmpl`), `cn = "${name}"\ndns_name = "${name}"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n`);
+  certtool(['--generate-privkey', '--key-type', 'ecdsa', '--outfile', file(`${name}-key.pem`)]);
+  certtool(['--generate-certificate', '--load-privkey', file(`${name}-key.pem`), '--load-ca-certificate', file('ca.pem'), '--load-ca-privkey', file('ca-key.pem'), '--template', file(`${name}.tmpl`), '--outfile', file(`${name}.pem`)]);
+  return { ca: file('ca.pem'), cert: file(`${name}.pem`), key: file(`${name}-key.pem`) };
+}
+
+function certtool(args: string[]): void {
+  execFileSync('certtool', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** A real rsyslogd on 127.0.0.1 writing each received message's raw text as one line of a file. */

@@ -14,7 +14,7 @@ import { parse5424 } from '../collector/forward-parse';
 import { makeChain } from '../helpers/chain';
 import { PG_URL, createTestDatabase } from '../helpers/pg';
 import { freePort, mamori, requireBuild, waitFor } from './helpers';
-import { makePki, rsyslog, type Rsyslog } from './forward-rsyslog';
+import { issue, makePki, rsyslog, type Rsyslog } from './forward-rsyslog';
 
 let dir: string;
 let pki: ReturnType<typeof makePki>;
@@ -204,6 +204,22 @@ describe('forwarding to a real rsyslog', () => {
     const json = JSON.parse((await mamori(['collector', 'forward', 'list', '--json', '--db', `sqlite:${dbFile}`])).stdout) as { name: string; lastErrorAt: string | null }[];
     expect(json.find((d) => d.name === 'wrong')!.lastErrorAt).toMatch(/^\d{4}-/);
     await waitFor(() => received(siem).seqs.get(pc.agentId)?.length === 200, 'the rest over TLS');
+
+    // The SIEM comes back with a certificate for another name: `good` fails too, and shows when it last worked.
+    const worked = (await getDestination(collector.ctx.db, 'good')).lastSuccessAt;
+    await siem.stop();
+    const other = rsyslog(fs.mkdtempSync(path.join(dir, 'rsyslog-')), siem.port, issue(dir, 'other.test'));
+    await other.start();
+    cleanups.push(() => other.stop());
+    expect(await pc.send(50)).toBeLessThan(2000);
+    await waitFor(async () => /ALTNAME/.test((await getDestination(collector.ctx.db, 'good')).lastError ?? ''), 'the changed certificate to be refused', 30_000);
+    const after = (await mamori(['collector', 'forward', 'list', '--db', `sqlite:${dbFile}`])).stdout.split('\n').find((l) => l.startsWith('good\t'))!;
+    expect(after).toMatch(/ERROR ERR_TLS_CERT_ALTNAME_INVALID: .*siem\.test/);
+    expect(after).toContain(`last worked: ${worked}`);
+    expect(worked).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    // `wrong` names other.test: it now gets everything from its cursor (0), the backlog it missed.
+    await waitFor(() => received(other).seqs.get(pc.agentId)?.length === 250, 'the backlog for `wrong`');
+    expect(received(other).seqs.get(pc.agentId)).toEqual(range(250));
   });
 
   it('a listener that accepts and never reads: ingest is unaffected, memory stays bounded, the error is shown', async () => {
