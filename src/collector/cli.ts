@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { MAX_UNLOCK_MINUTES, MamoriError, SEGMENTS, UsageError, type Segment } from '../shared';
 import os from 'node:os';
 import { addAdmin, audit, ROLES } from './admins';
+import { registerForwardCommands } from './cli-forward';
 import { createEnrollmentToken } from './agents';
 import { KEY_FILE_NAME, loadSigningKey, rotateSigningKey } from './crypto';
 import { unlockCode } from './exceptions';
@@ -118,6 +119,7 @@ export function registerCollectorCommands(program: Command): void {
     .command('collector')
     .description('the central collector: API, policies, ledger')
     .addHelpText('after', `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`);
+  registerForwardCommands(collector);
 
   keyFileOption(dbOptions(
     collector

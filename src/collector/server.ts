@@ -6,6 +6,7 @@ import { CanonicalJsonError, HTTP_STATUS, MamoriError, UsageError, systemClock, 
 import type { CollectorContext } from './context';
 import { KEY_FILE_NAME, loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
+import { startForwarding } from './forward/forwarder';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
 import { DEFAULT_RATE_LIMITS, registerRateLimits, type RateLimits } from './rate-limits';
@@ -118,6 +119,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   adminRoutes(app, ctx);
   // The console also answers unknown paths: its 404 page, or the API's JSON 404 under /api/.
   await registerConsole(app, ctx, { secure: !!opts.https, limiters });
+  const forwarding = startForwarding(ctx);
 
   return {
     ctx,
@@ -131,6 +133,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     },
     async stop() {
       await app.close();
+      await forwarding.stop();
       await destroy();
     },
   };

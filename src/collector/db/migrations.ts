@@ -195,6 +195,47 @@ function migrations(engine: DbEngine): Record<string, Migration> {
         }
       },
     },
+    '0004_forwarding': {
+      async up(db: Kysely<unknown>) {
+        // SIEM destinations (docs/design.md#forwarding-to-a-siem), each with its cursors and its lease.
+        await db.schema
+          .createTable('forward_destinations')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull())
+          .addColumn('transport', 'text', (c) => c.notNull())
+          .addColumn('ca_file', 'text')
+          .addColumn('server_name', 'text')
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('send_events', 'integer', (c) => c.notNull())
+          .addColumn('send_audit', 'integer', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('event_cursor', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('audit_cursor', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_success_at', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('last_error_at', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        // The forwarding order: stamped by one writer at a time, so a row committed late is stamped
+        // after every row already stamped and no cursor can pass over it (an insertion id can:
+        // PostgreSQL hands out ids before commit).
+        await db.schema.alterTable('events').addColumn('forward_order', 'bigint').execute();
+        await db.schema.alterTable('audit_log').addColumn('forward_order', 'bigint').execute();
+        await db.schema.createIndex('events_forward_order').on('events').column('forward_order').execute();
+        await db.schema.createIndex('audit_log_forward_order').on('audit_log').column('forward_order').execute();
+        await db.schema.createIndex('events_forward_pending').on('events').columns(['agent_id', 'seq']).where(sql.ref('forward_order'), 'is', null).execute();
+        await db.schema.createIndex('audit_log_forward_pending').on('audit_log').column('id').where(sql.ref('forward_order'), 'is', null).execute();
+        await db.schema
+          .createTable('forward_counters')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .execute();
+        await sql`INSERT INTO forward_counters (name, value) VALUES ('events', 0), ('audit', 0)`.execute(db);
+      },
+    },
   };
 }
 

@@ -47,6 +47,8 @@ export interface EventsTable {
   prev_hash: string;
   hash: string;
   received_at: string;
+  /** The order in which destinations forward the event; null until stamped (0004). */
+  forward_order: number | null;
 }
 
 export interface InventoryLatestTable {
@@ -125,6 +127,8 @@ export interface AuditLogTable {
   target: string;
   detail: string;
   address: string;
+  /** The order in which destinations forward the entry; null until stamped (0004). */
+  forward_order: number | null;
 }
 
 export interface IncidentsTable {
@@ -156,6 +160,37 @@ export interface ExceptionsTable {
   expires_at: string | null;
 }
 
+/** A SIEM destination (0004); see src/collector/forward/store.ts. */
+export interface ForwardDestinationsTable {
+  name: string;
+  host: string;
+  port: number;
+  /** `tcp` or `tls`. */
+  transport: string;
+  ca_file: string | null;
+  server_name: string | null;
+  /** `rfc5424` or `cef`. */
+  format: string;
+  send_events: number;
+  send_audit: number;
+  enabled: number;
+  /** The highest `events.forward_order` written and settled (bigint: a string on PostgreSQL). */
+  event_cursor: number | string;
+  audit_cursor: number | string;
+  last_success_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  /** Which collector forwards this destination, until when. */
+  lease_owner: string | null;
+  lease_until: string | null;
+  created_at: string;
+}
+
+export interface ForwardCountersTable {
+  name: string;
+  value: number | string;
+}
+
 export interface Database {
   agents: AgentsTable;
   enrollment_tokens: EnrollmentTokensTable;
@@ -170,4 +205,6 @@ export interface Database {
   incidents: IncidentsTable;
   exceptions: ExceptionsTable;
   console_sessions: ConsoleSessionsTable;
+  forward_destinations: ForwardDestinationsTable;
+  forward_counters: ForwardCountersTable;
 }
