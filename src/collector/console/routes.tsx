@@ -16,7 +16,7 @@ import { decideException, listExceptions, unlockCode } from '../exceptions';
 import { ExportQuery, attachment, sendLedger } from '../export/http';
 import { csvField } from '../export/csv';
 import { endStream, writeChunk } from '../export/stream';
-import { INCIDENT_STATUSES, listIncidents, moveIncident } from '../incidents';
+import { INCIDENT_STATUSES, listIncidents, moveIncident, parseIncidentId } from '../incidents';
 import { applyPolicyChange, currentPolicy, policyHistory } from '../policies';
 import { csrfMatches, endSessionsOf, login, logout, pruneSessions, resolveSession, type ConsoleSession } from './auth';
 import { createFormatter, DEFAULT_TIME_ZONE, isTimeZone } from './format';
@@ -349,15 +349,15 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       const { id } = request.params as { id: string };
       const incident = await incidentById(ctx.db, id.slice(0, 100));
       if (!incident) throw new MamoriError('not_found', `no incident ${id}`);
-      await audit(ctx.db, actorOf(request, s), 'incidents.read', incident.receipt, { count: 1 });
+      await audit(ctx.db, actorOf(request, s), 'incidents.read', incident.id, { count: 1 });
       return send(reply, <IncidentPage v={v} i={incident} />);
     });
     route('POST', '/incidents/:id/status', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { status } = z.object({ status: z.enum(INCIDENT_STATUSES) }).parse(request.body);
-      const move = await moveIncident(ctx.db, id.slice(0, 100), status, s.username);
+      const move = await moveIncident(ctx.db, id.slice(0, 100), status, s.username, ctx.clock);
       await audit(ctx.db, actorOf(request, s), 'incident.status', id, move);
-      flashNext(reply, 'ok', 'incidents.moved', { id, status: v.t(`incident.status.${status}`) });
+      flashNext(reply, 'ok', 'incidents.moved', { id: parseIncidentId(id).receipt, status: v.t(`incident.status.${status}`) });
       return redirect(reply, `/incidents/${encodeURIComponent(id)}`);
     });
 

@@ -1,6 +1,6 @@
 import { SEGMENTS, type Segment } from '../../../../shared';
 import type { DashboardData } from '../../queries';
-import { BlockedChart, EnforcementBadge, IncidentStatusBadge, SegmentTag, Table, TerminalLink, Time } from '../components';
+import { BlockedChart, EnforcementBadge, IncidentStatusBadge, incidentHref, SegmentTag, Table, TerminalLink, Time } from '../components';
 import { labelOr } from '../../messages';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
@@ -8,7 +8,7 @@ import { mayOpen, type View } from '../view';
 const DAY_MS = 86_400_000;
 
 /** Folds UTC hour buckets into the last seven days of the reader's time zone. */
-export function blockedByDay(v: View, hours: DashboardData['blockedHours'], at = new Date()): { days: string[]; series: Record<Segment, number[]> } {
+export function blockedByDay(v: View, hours: DashboardData['blockedHours'], at: Date): { days: string[]; series: Record<Segment, number[]> } {
   const days = Array.from({ length: 7 }, (_, i) => v.fmt.day(new Date(at.getTime() - (6 - i) * DAY_MS)));
   const series = Object.fromEntries(SEGMENTS.map((s) => [s, days.map(() => 0)])) as Record<Segment, number[]>;
   for (const h of hours) {
@@ -101,7 +101,7 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
             rows={d.recentIncidents}
             head={false}
             columns={[
-              { head: v.t('incidents.receipt'), cell: (i) => <a href={`/incidents/${encodeURIComponent(i.receipt)}`} class="mono">{i.receipt}</a> },
+              { head: v.t('incidents.receipt'), cell: (i) => <a href={incidentHref(i)} class="mono">{i.receipt}</a> },
               { head: v.t('incidents.terminal'), class: 'untrusted', cell: (i) => i.hostname },
               { head: v.t('incidents.category'), cell: (i) => labelOr(v.t, `incident.category.${i.category}`, i.category) },
               { head: v.t('incidents.status'), cell: (i) => <IncidentStatusBadge v={v} status={i.status} /> },
