@@ -58,6 +58,15 @@ describe('the console guard', () => {
     expect(post.headers.location).toBe('/login?next=%2F');
   });
 
+  it('a static file request that fails still answers, and does not crash the collector through the console error pages', async () => {
+    // The split first gave the static files the console's error handler: `GET /static/` then never
+    // answered and its rejection went unhandled (found by the fuzzer).
+    const dir = await collector.app.inject({ method: 'GET', url: '/static/' });
+    expect(dir.statusCode).toBe(403);
+    expect(dir.json()).toEqual({ error: { code: 'forbidden', message: 'Forbidden' } });
+    expect((await collector.app.inject({ method: 'GET', url: '/static/console.css' })).statusCode).toBe(200);
+  });
+
   it('refuses an auditor and a missing CSRF token before the form is validated, and a NUL before both', async () => {
     const auditor = await consoleLogin(collector, 'kansa', PASSWORD);
     const forbidden = await collector.app.inject({ method: 'POST', url: '/exceptions/x/approve', headers: { cookie: auditor.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: `_csrf=${auditor.csrf}&minutes=1` });

@@ -43,8 +43,12 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     scope.setValidatorCompiler(validatorCompiler);
     await registerPlugins(scope, opts.secure);
     registerNulCheck(scope, kit);
-    registerGuard(scope, kit);
-    for (const pages of PAGES) pages(scope, kit);
+    // The pages sit in a scope of their own: the guard's error pages must not take over the errors
+    // of the static files (answered by the collector's handler, as before).
+    await scope.register(async (pagesScope) => {
+      registerGuard(pagesScope, kit);
+      for (const pages of PAGES) pages(pagesScope, kit);
+    });
     // Unknown pages under the console get its 404 page (the API keeps its JSON 404).
     scope.setNotFoundHandler(async (request, reply) => {
       if (request.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
