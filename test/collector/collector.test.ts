@@ -235,7 +235,7 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     const text = raw.toString('utf8');
     expect(text.split('\r\n').length).toBeGreaterThan(2);
     const rows = parseCsv(text.slice(1), { relax_column_count: false }) as string[][];
-    expect(rows[0]).toEqual(['端末ID', 'ホスト名', '区分', 'OS', 'OSバージョン', '製造元', '機種', '製造番号', 'CPU', 'メモリ(GB)', 'ディスク', 'IPアドレス', 'MACアドレス', 'USB機器', '最終ログオンユーザー', '最終接続', 'ポリシー版', '保護状態', 'ブロック件数(7日)', 'エージェント版']);
+    expect(rows[0]).toEqual(['端末ID', 'ホスト名', '区分', 'OS', 'OSバージョン', '製造元', '機種', '製造番号', 'CPU', 'メモリ(GB)', 'ディスク', 'IPアドレス', 'MACアドレス', 'USB機器', '最終ログオンユーザー', '最終接続', 'ポリシー版', '保護状態', 'ブロック件数(7日)', 'エージェント版', '送信待ちの記録', '送信の停滞', 'ログの異常(seq)', 'ログの異常の理由']);
     const row = rows[1]!;
     expect(row[1]).toBe(`'${HOSTILE[0]}`);
     expect(row[13]).toContain('0781:5581 4C530001230101109473 SanDisk');
@@ -246,7 +246,7 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
     const en = await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=json&lang=en', token: adminToken });
     const json = en.json() as Record<string, unknown>[];
-    expect(Object.keys(json[0]!)).toEqual(['agent_id', 'hostname', 'segment', 'os', 'os_version', 'manufacturer', 'model', 'serial', 'cpu', 'memory_gb', 'disks', 'ip_addresses', 'mac_addresses', 'usb_devices', 'last_user', 'last_seen', 'policy_version', 'enforcement', 'blocked_7d', 'agent_version']);
+    expect(Object.keys(json[0]!)).toEqual(['agent_id', 'hostname', 'segment', 'os', 'os_version', 'manufacturer', 'model', 'serial', 'cpu', 'memory_gb', 'disks', 'ip_addresses', 'mac_addresses', 'usb_devices', 'last_user', 'last_seen', 'policy_version', 'enforcement', 'blocked_7d', 'agent_version', 'pending_events', 'stalled', 'chain_broken_seq', 'chain_broken_reason']);
     expect(json[0]!.memory_gb).toBe(16);
     expect(json[0]!.ip_addresses).toBe('10.20.30.40');
     expect(json[0]!.last_user).toBe(HOSTILE[3]);

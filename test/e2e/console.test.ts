@@ -117,7 +117,7 @@ describe('the admin console in Chromium', () => {
   it('shows an incident with its context and moves it along the workflow', async () => {
     await open(page, '/incidents');
     await shot(page, 'ja-04-incidents');
-    await Promise.all([page.waitForURL(/INC-20261125-X7Z2PL/), page.click('a[href="/incidents/INC-20261125-X7Z2PL"]')]);
+    await Promise.all([page.waitForURL(/INC-20261125-X7Z2PL/), page.click('a[href$=":INC-20261125-X7Z2PL"]')]);
     const text = await page.locator('#incident-description').innerText();
     expect(text).toContain(HOSTILE.script);
     expect(text).toContain(HOSTILE.img);

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { systemClock } from '../../shared';
 import { audit, type Actor, type Role } from '../admins';
 import { randomToken, tokenHash } from '../crypto';
 import { spendPasswordCheck, verifyPassword } from '../passwords';
@@ -39,7 +40,7 @@ const minutesFrom = (at: Date, minutes: number) => new Date(at.getTime() + minut
 export async function login(
   db: Kysely<Database>,
   input: { username: string; password: string; address: string; userAgent: string },
-  at = new Date(),
+  at: Date = systemClock.now(),
 ): Promise<LoginResult> {
   const username = input.username.trim().slice(0, 64);
   const row = await db.selectFrom('admins').select(['username', 'role', 'password_hash', 'locked_until']).where('username', '=', username).executeTakeFirst();
@@ -98,7 +99,7 @@ export async function login(
  * The session a cookie names, or null when it is unknown, idle too long, too old or its user is
  * gone. The role is read afresh, so a changed role takes effect on the next request.
  */
-export async function resolveSession(db: Kysely<Database>, sessionId: string | undefined, at = new Date()): Promise<ConsoleSession | null> {
+export async function resolveSession(db: Kysely<Database>, sessionId: string | undefined, at: Date = systemClock.now()): Promise<ConsoleSession | null> {
   if (!sessionId || sessionId.length > 100) return null;
   const idHash = tokenHash(sessionId);
   const row = await db
@@ -132,7 +133,7 @@ export async function endSessionsOf(db: Kysely<Database>, username: string): Pro
 }
 
 /** Removes sessions past their expiry; called now and then so the table stays small. */
-export async function pruneSessions(db: Kysely<Database>, at = new Date()): Promise<void> {
+export async function pruneSessions(db: Kysely<Database>, at: Date = systemClock.now()): Promise<void> {
   await db.deleteFrom('console_sessions').where('expires_at', '<=', at.toISOString()).execute();
 }
 

@@ -1,5 +1,6 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
+import { outboxState } from '../agents';
 import type { Database } from '../db/schema';
 import { storedSnapshot } from '../export/ledger';
 import { listIncidents } from '../incidents';
@@ -13,7 +14,7 @@ export function onlineWindowMs(syncIntervalSeconds: number): number {
 }
 
 /** Per segment: the earliest last-seen time that is still online, and the policy in force. */
-export async function segmentFacts(db: Kysely<Database>, at = new Date()): Promise<Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>> {
+export async function segmentFacts(db: Kysely<Database>, at: Date): Promise<Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>> {
   const out = {} as Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>;
   for (const segment of SEGMENTS) {
     const policy = await currentPolicy(db, segment);
@@ -44,10 +45,10 @@ export interface DashboardData {
   broken: { id: string; hostname: string; segment: string; seq: number }[];
   /** Blocked attempts per hour bucket (`YYYY-MM-DDTHH`, UTC) and segment over the last 7 days. */
   blockedHours: { hour: string; segment: string; n: number }[];
-  recentIncidents: { receipt: string; hostname: string; category: string; status: string; reportedAt: string }[];
+  recentIncidents: { agentId: string; receipt: string; hostname: string; category: string; status: string; reportedAt: string }[];
 }
 
-export async function dashboardData(db: Kysely<Database>, at = new Date()): Promise<DashboardData> {
+export async function dashboardData(db: Kysely<Database>, at: Date): Promise<DashboardData> {
   const facts = await segmentFacts(db, at);
   const perSegment = Object.fromEntries(SEGMENTS.map((s) => [s, { total: 0, online: 0 }])) as DashboardData['perSegment'];
   const counts = await db
@@ -80,7 +81,7 @@ export async function dashboardData(db: Kysely<Database>, at = new Date()): Prom
   const recent = await db
     .selectFrom('incidents')
     .leftJoin('agents', 'agents.id', 'incidents.agent_id')
-    .select(['incidents.receipt', 'agents.hostname', 'incidents.category', 'incidents.status', 'incidents.reported_at'])
+    .select(['incidents.receipt', 'incidents.agent_id', 'agents.hostname', 'incidents.category', 'incidents.status', 'incidents.reported_at'])
     .where('incidents.status', '!=', 'closed')
     .orderBy('incidents.reported_at', 'desc')
     .limit(5)
@@ -94,7 +95,7 @@ export async function dashboardData(db: Kysely<Database>, at = new Date()): Prom
     pendingExceptions: Number(pending.n),
     broken: broken.map((b) => ({ id: b.id, hostname: b.hostname, segment: b.segment, seq: Number(b.chain_broken_seq) })),
     blockedHours: blockedHours.map((b) => ({ hour: String(b.hour), segment: b.segment, n: Number(b.n) })),
-    recentIncidents: recent.map((r) => ({ receipt: r.receipt, hostname: r.hostname ?? '', category: r.category, status: r.status, reportedAt: r.reported_at })),
+    recentIncidents: recent.map((r) => ({ agentId: r.agent_id, receipt: r.receipt, hostname: r.hostname ?? '', category: r.category, status: r.status, reportedAt: r.reported_at })),
   };
 }
 
@@ -121,8 +122,25 @@ export interface TerminalListRow {
   currentVersion: number;
   enforcement: string | null;
   chainBroken: number | null;
+  /** Why the chain is flagged (collector text that may quote what the terminal sent). */
+  chainBrokenReason: string | null;
+  /** Events the terminal holds that the collector does not; null before it reported a head. */
+  pendingEvents: number | null;
+  /** Events pending while the terminal kept calling for 30 minutes without its outbox moving. */
+  stalled: boolean;
   blocked7d: number;
   agentVersion: string | null;
+}
+
+type ChainColumns = Pick<Selectable<Database['agents']>, 'chain_broken_seq' | 'chain_broken_reason' | 'head_seq' | 'ack_seq' | 'progress_at' | 'last_seen'>;
+
+/** The chain and outbox fields of a terminal, as the API's terminal list names them. */
+function chainState(a: ChainColumns): Pick<TerminalListRow, 'chainBroken' | 'chainBrokenReason' | 'pendingEvents' | 'stalled'> {
+  return {
+    chainBroken: a.chain_broken_seq === null ? null : Number(a.chain_broken_seq),
+    chainBrokenReason: a.chain_broken_seq === null ? null : a.chain_broken_reason,
+    ...outboxState(a),
+  };
 }
 
 /** `%` and `_` in a search are literal; `\` escapes them. */
@@ -131,7 +149,7 @@ function likePattern(q: string): string {
 }
 
 /** A page of the terminal list, with the total that matches. */
-export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, at = new Date()): Promise<{ rows: TerminalListRow[]; total: number }> {
+export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, at: Date): Promise<{ rows: TerminalListRow[]; total: number }> {
   const facts = await segmentFacts(db, at);
   const where = (eb: ExpressionBuilder<Database, 'agents' | 'inventory_latest'>) => {
     const all: Expression<SqlBool>[] = [];
@@ -155,7 +173,7 @@ export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, a
   };
   const base = db.selectFrom('agents').leftJoin('inventory_latest', 'inventory_latest.agent_id', 'agents.id').where(where);
   const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  let query = base.select(['agents.id', 'agents.hostname', 'agents.segment', 'agents.last_seen', 'agents.policy_version', 'agents.enforcement', 'agents.chain_broken_seq', 'agents.agent_version']);
+  let query = base.select(['agents.id', 'agents.hostname', 'agents.segment', 'agents.last_seen', 'agents.policy_version', 'agents.enforcement', 'agents.chain_broken_seq', 'agents.chain_broken_reason', 'agents.head_seq', 'agents.ack_seq', 'agents.progress_at', 'agents.agent_version']);
   query = f.sort === 'last_seen' ? query.orderBy('agents.last_seen', 'desc').orderBy('agents.hostname') : query.orderBy('agents.hostname').orderBy('agents.id');
   const rows = await query.limit(f.pageSize).offset((f.page - 1) * f.pageSize).execute();
   const blocked = await blockedSince(db, rows.map((r) => r.id), new Date(at.getTime() - 7 * DAY_MS));
@@ -172,7 +190,7 @@ export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, a
         policyVersion: r.policy_version === null ? null : Number(r.policy_version),
         currentVersion: facts[segment]?.policyVersion ?? 0,
         enforcement: r.enforcement,
-        chainBroken: r.chain_broken_seq === null ? null : Number(r.chain_broken_seq),
+        ...chainState(r),
         blocked7d: blocked.get(r.id) ?? 0,
         agentVersion: r.agent_version,
       };
@@ -202,7 +220,7 @@ export interface ConsoleEvent {
 }
 
 /** One terminal with its inventory, or null. */
-export async function terminalDetail(db: Kysely<Database>, agentId: string, at = new Date()) {
+export async function terminalDetail(db: Kysely<Database>, agentId: string, at: Date) {
   const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirst();
   if (!agent) return null;
   const inv = await db.selectFrom('inventory_latest').select(['snapshot', 'received_at']).where('agent_id', '=', agentId).executeTakeFirst();
@@ -221,7 +239,8 @@ export async function terminalDetail(db: Kysely<Database>, agentId: string, at =
     currentVersion: facts[segment]?.policyVersion ?? 0,
     enforcement: agent.enforcement,
     ackSeq: Number(agent.ack_seq),
-    chainBroken: agent.chain_broken_seq === null ? null : Number(agent.chain_broken_seq),
+    headSeq: agent.head_seq === null ? null : Number(agent.head_seq),
+    ...chainState(agent),
     agentVersion: agent.agent_version,
     lastUser: agent.last_user,
     blocked7d: blocked.get(agentId) ?? 0,

@@ -23,6 +23,12 @@ export const LEDGER_COLUMNS = [
   { key: 'enforcement', ja: '保護状態', en: 'enforcement', type: 'text' },
   { key: 'blocked_7d', ja: 'ブロック件数(7日)', en: 'blocked_7d', type: 'number' },
   { key: 'agent_version', ja: 'エージェント版', en: 'agent_version', type: 'text' },
+  // The sync trust of docs/design.md#sync-trust: what the terminal still holds, whether it is stuck,
+  // and where and why its log chain was flagged.
+  { key: 'pending_events', ja: '送信待ちの記録', en: 'pending_events', type: 'number' },
+  { key: 'stalled', ja: '送信の停滞', en: 'stalled', type: 'text' },
+  { key: 'chain_broken_seq', ja: 'ログの異常(seq)', en: 'chain_broken_seq', type: 'number' },
+  { key: 'chain_broken_reason', ja: 'ログの異常の理由', en: 'chain_broken_reason', type: 'text' },
 ] as const;
 
 /** A column's key, as in the JSON export. */
@@ -42,7 +48,7 @@ export function headers(lang: ExportLang): string[] {
 }
 
 /** `端末台帳_YYYYMMDD.ext` (ja) or `ledger_YYYYMMDD.ext` (en), dated in Japan's time zone. */
-export function exportFileName(lang: ExportLang, ext: string, at = new Date()): string {
+export function exportFileName(lang: ExportLang, ext: string, at: Date): string {
   const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(at).replace(/-/g, '');
   return `${lang === 'ja' ? '端末台帳' : 'ledger'}_${day}.${ext}`;
 }

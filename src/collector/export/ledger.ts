@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { InventorySnapshot, type Segment } from '../../shared';
-import type { Database } from '../db/schema';
+import { outboxState } from '../agents';
+import type { AgentsTable, Database } from '../db/schema';
 import type { LedgerRow } from './columns';
 
 const GB = 1024 ** 3;
@@ -68,12 +69,13 @@ function storedColumns(json: string): InventoryColumns | null {
   return value as unknown as InventoryColumns;
 }
 
+/** The agents columns a ledger row reads. */
+const AGENT_COLUMNS = ['id', 'hostname', 'segment', 'last_seen', 'policy_version', 'enforcement', 'agent_version', 'last_user', 'chain_broken_seq', 'chain_broken_reason', 'head_seq', 'ack_seq', 'progress_at'] as const;
+type LedgerAgent = Pick<AgentsTable, (typeof AGENT_COLUMNS)[number]>;
+
 /** One ledger row from an agent and its inventory columns (none before its first snapshot). Pure. */
-export function ledgerRow(
-  agent: { id: string; hostname: string; segment: string; last_seen: string | null; policy_version: number | null; enforcement: string | null; agent_version: string | null; last_user: string | null },
-  inventory: InventoryColumns | null,
-  blocked7d: number,
-): LedgerRow {
+export function ledgerRow(agent: LedgerAgent, inventory: InventoryColumns | null, blocked7d: number): LedgerRow {
+  const outbox = outboxState(agent);
   return {
     agent_id: agent.id,
     hostname: inventory?.hostname || agent.hostname,
@@ -95,6 +97,10 @@ export function ledgerRow(
     enforcement: agent.enforcement ?? '',
     blocked_7d: blocked7d,
     agent_version: agent.agent_version || inventory?.agent_version || '',
+    pending_events: outbox.pendingEvents,
+    stalled: outbox.stalled ? 'stalled' : '',
+    chain_broken_seq: agent.chain_broken_seq === null ? null : Number(agent.chain_broken_seq),
+    chain_broken_reason: agent.chain_broken_seq === null ? '' : (agent.chain_broken_reason ?? ''),
   };
 }
 
@@ -117,7 +123,7 @@ const WEEK_MS = 7 * 24 * 3600 * 1000;
  * renamed while the export runs may therefore appear or not, but none appears twice.
  * @throws the database's error when a query fails; rows already yielded stay valid.
  */
-export async function* ledgerRowBatches(db: Kysely<Database>, segment?: Segment, at = new Date()): AsyncGenerator<LedgerRow[], void, undefined> {
+export async function* ledgerRowBatches(db: Kysely<Database>, segment: Segment | undefined, at: Date): AsyncGenerator<LedgerRow[], void, undefined> {
   const blocked = await blockedCounts(db, new Date(at.getTime() - WEEK_MS).toISOString());
   let after: PageCursor | undefined;
   for (;;) {
@@ -160,7 +166,7 @@ interface PageCursor {
 async function ledgerPage(db: Kysely<Database>, segment: Segment | undefined, blocked: ReadonlyMap<string, number>, after: PageCursor | undefined): Promise<{ rows: LedgerRow[]; next?: PageCursor }> {
   let page = db
     .selectFrom('agents')
-    .select(['id', 'hostname', 'segment', 'last_seen', 'policy_version', 'enforcement', 'agent_version', 'last_user'])
+    .select([...AGENT_COLUMNS])
     .orderBy('hostname')
     .orderBy('id')
     .limit(LEDGER_PAGE_SIZE);
@@ -171,7 +177,7 @@ async function ledgerPage(db: Kysely<Database>, segment: Segment | undefined, bl
   const agents = await db
     .selectFrom(page.as('a'))
     .leftJoin('inventory_latest', 'inventory_latest.agent_id', 'a.id')
-    .select(['a.id', 'a.hostname', 'a.segment', 'a.last_seen', 'a.policy_version', 'a.enforcement', 'a.agent_version', 'a.last_user', 'inventory_latest.ledger', 'inventory_latest.received_at'])
+    .select([...AGENT_COLUMNS.map((c) => `a.${c}` as const), 'inventory_latest.ledger', 'inventory_latest.received_at'])
     .orderBy('a.hostname')
     .orderBy('a.id')
     .execute();
@@ -198,7 +204,7 @@ async function ledgerPage(db: Kysely<Database>, segment: Segment | undefined, bl
  * stream {@link ledgerRowBatches} instead.
  * @throws the database's error when a query fails.
  */
-export async function ledgerRows(db: Kysely<Database>, segment?: Segment, at = new Date()): Promise<LedgerRow[]> {
+export async function ledgerRows(db: Kysely<Database>, segment: Segment | undefined, at: Date): Promise<LedgerRow[]> {
   const rows: LedgerRow[] = [];
   for await (const batch of ledgerRowBatches(db, segment, at)) rows.push(...batch);
   return rows;

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
+import { systemClock } from '../../shared';
 import { LEDGER_COLUMNS, headers, type ExportLang, type LedgerRow } from './columns';
 import { spreadsheetText } from './csv';
 import { assertOpen, drained, finishedOrClosed } from './stream';
@@ -195,7 +196,7 @@ function writeRows(sheet: ExcelJS.Worksheet, rows: readonly CellValue[][]): void
  *   that hung up); in both cases, once anything was written, `out` is destroyed so that a cut-off
  *   workbook is never delivered as if whole.
  */
-export async function writeLedgerXlsx(batches: AsyncIterable<LedgerRow[]>, lang: ExportLang, out: Writable, at = new Date()): Promise<number> {
+export async function writeLedgerXlsx(batches: AsyncIterable<LedgerRow[]>, lang: ExportLang, out: Writable, at: Date = systemClock.now()): Promise<number> {
   let open: { workbook: ExcelJS.stream.xlsx.WorkbookWriter; sheet: ExcelJS.Worksheet } | undefined;
   let count = 0;
 

@@ -45,8 +45,25 @@ export function OnlineBadge({ v, online, lastSeen }: { v: View; online: boolean;
   return <span class={`badge ${online ? 'ok' : 'warn'}`}>{v.t(online ? 'state.online' : 'state.offline')}</span>;
 }
 
-export function ChainBadge({ v, broken }: { v: View; broken: number | null }) {
-  return broken === null ? <span class="badge ok">{v.t('chain.intactShort')}</span> : <span class="badge bad" title={v.t('chain.broken', { seq: broken })}>{v.t('chain.brokenShort')} (seq {broken})</span>;
+export function ChainBadge({ v, broken, reason }: { v: View; broken: number | null; reason?: string | null }) {
+  if (broken === null) return <span class="badge ok">{v.t('chain.intactShort')}</span>;
+  return (
+    <>
+      <span class="badge bad" title={v.t('chain.broken', { seq: broken })}>
+        {v.t('chain.brokenShort')} (seq {broken})
+      </span>
+      {reason ? <span class="hint untrusted chain-reason">{v.t('chain.reason', { reason })}</span> : null}
+    </>
+  );
+}
+
+/** "Sending stalled" when events are pending and the terminal's outbox has not moved (docs/design.md#sync-trust). */
+export function StalledBadge({ v, stalled, pending }: { v: View; stalled: boolean; pending: number | null }) {
+  return stalled ? (
+    <span class="badge warn stalled" title={v.t('outbox.stalledLong', { n: pending ?? 0 })}>
+      {v.t('outbox.stalled')}
+    </span>
+  ) : null;
 }
 
 const INCIDENT_TONE: Record<string, string> = { new: 'bad', investigating: 'warn', closed: 'muted' };
@@ -121,6 +138,14 @@ export function Table<T>({ v, id, rows, columns, rowAttrs, head = true, class: e
       </tbody>
     </table>
   );
+}
+
+/**
+ * The page of an incident: its id is `<agentId>:<receipt>`, since receipts are unique per terminal
+ * only (docs/design.md#sync-trust); the colon stays readable in the address.
+ */
+export function incidentHref(i: { agentId: string; receipt: string }, suffix = ''): string {
+  return `/incidents/${encodeURIComponent(i.agentId)}:${encodeURIComponent(i.receipt)}${suffix}`;
 }
 
 /** A terminal's name linking to its page, with its segment. */

@@ -1,6 +1,6 @@
 import { SEGMENTS, type Segment } from '../../../../shared';
 import type { DashboardData } from '../../queries';
-import { BlockedChart, EnforcementBadge, IncidentStatusBadge, SegmentTag, Table, TerminalLink, Time } from '../components';
+import { BlockedChart, EnforcementBadge, IncidentStatusBadge, incidentHref, SegmentTag, Table, TerminalLink, Time } from '../components';
 import { labelOr } from '../../messages';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
@@ -8,7 +8,7 @@ import { mayOpen, type View } from '../view';
 const DAY_MS = 86_400_000;
 
 /** Folds UTC hour buckets into the last seven days of the reader's time zone. */
-export function blockedByDay(v: View, hours: DashboardData['blockedHours'], at = new Date()): { days: string[]; series: Record<Segment, number[]> } {
+export function blockedByDay(v: View, hours: DashboardData['blockedHours'], at: Date): { days: string[]; series: Record<Segment, number[]> } {
   const days = Array.from({ length: 7 }, (_, i) => v.fmt.day(new Date(at.getTime() - (6 - i) * DAY_MS)));
   const series = Object.fromEntries(SEGMENTS.map((s) => [s, days.map(() => 0)])) as Record<Segment, number[]>;
   for (const h of hours) {
@@ -29,6 +29,50 @@ function Stat({ label, value, href, tone }: { label: string; value: number; href
   return <li class={`stat ${tone ?? ''}`}>{href ? <a href={href}>{body}</a> : body}</li>;
 }
 
+/** Terminals per segment, online and offline, and the enforcement states. */
+function SegmentCard({ v, d }: { v: View; d: DashboardData }) {
+  return (
+    <section class="card">
+      <h2>{v.t('dashboard.bySegment')}</h2>
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">{v.t('terminals.segment')}</th>
+            <th scope="col" class="num">{v.t('dashboard.terminals')}</th>
+            <th scope="col" class="num">{v.t('dashboard.online')}</th>
+            <th scope="col" class="num">{v.t('dashboard.offline')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {SEGMENTS.map((s) => (
+            <tr>
+              <th scope="row">
+                <a href={`/terminals?segment=${s}`}>
+                  <SegmentTag v={v} segment={s} />
+                </a>
+              </th>
+              <td class="num">{d.perSegment[s].total}</td>
+              <td class="num">{d.perSegment[s].online}</td>
+              <td class="num">{d.perSegment[s].total - d.perSegment[s].online}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p class="hint">{v.t('dashboard.onlineHelp')}</p>
+      <h3>{v.t('dashboard.enforcement')}</h3>
+      <ul class="chips">
+        {Object.entries(d.enforcement)
+          .sort((a, b) => b[1] - a[1])
+          .map(([state, n]) => (
+            <li>
+              <EnforcementBadge v={v} state={state === 'none' ? null : state} /> {n}
+            </li>
+          ))}
+      </ul>
+    </section>
+  );
+}
+
 export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
   const { days, series } = blockedByDay(v, d.blockedHours, v.now);
   const blockedTotal = SEGMENTS.reduce((sum, s) => sum + series[s].reduce((a, b) => a + b, 0), 0);
@@ -47,44 +91,7 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
       </ul>
 
       <div class="grid2">
-        <section class="card">
-          <h2>{v.t('dashboard.bySegment')}</h2>
-          <table class="table">
-            <thead>
-              <tr>
-                <th scope="col">{v.t('terminals.segment')}</th>
-                <th scope="col" class="num">{v.t('dashboard.terminals')}</th>
-                <th scope="col" class="num">{v.t('dashboard.online')}</th>
-                <th scope="col" class="num">{v.t('dashboard.offline')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {SEGMENTS.map((s) => (
-                <tr>
-                  <th scope="row">
-                    <a href={`/terminals?segment=${s}`}>
-                      <SegmentTag v={v} segment={s} />
-                    </a>
-                  </th>
-                  <td class="num">{d.perSegment[s].total}</td>
-                  <td class="num">{d.perSegment[s].online}</td>
-                  <td class="num">{d.perSegment[s].total - d.perSegment[s].online}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <p class="hint">{v.t('dashboard.onlineHelp')}</p>
-          <h3>{v.t('dashboard.enforcement')}</h3>
-          <ul class="chips">
-            {Object.entries(d.enforcement)
-              .sort((a, b) => b[1] - a[1])
-              .map(([state, n]) => (
-                <li>
-                  <EnforcementBadge v={v} state={state === 'none' ? null : state} /> {n}
-                </li>
-              ))}
-          </ul>
-        </section>
+        <SegmentCard v={v} d={d} />
         <section class="card">
           <h2>
             {v.t('dashboard.blocked7d')} <small>{v.t('dashboard.blockedTotal', { n: blockedTotal })}</small>
@@ -101,7 +108,7 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
             rows={d.recentIncidents}
             head={false}
             columns={[
-              { head: v.t('incidents.receipt'), cell: (i) => <a href={`/incidents/${encodeURIComponent(i.receipt)}`} class="mono">{i.receipt}</a> },
+              { head: v.t('incidents.receipt'), cell: (i) => <a href={incidentHref(i)} class="mono">{i.receipt}</a> },
               { head: v.t('incidents.terminal'), class: 'untrusted', cell: (i) => i.hostname },
               { head: v.t('incidents.category'), cell: (i) => labelOr(v.t, `incident.category.${i.category}`, i.category) },
               { head: v.t('incidents.status'), cell: (i) => <IncidentStatusBadge v={v} status={i.status} /> },

@@ -2,7 +2,7 @@ import { INCIDENT_STATUSES, canMove } from '../../../incidents';
 import type { listIncidents } from '../../../incidents';
 import { labelOr } from '../../messages';
 import type { incidentById } from '../../queries';
-import { Facts, IncidentStatusBadge, PostForm, Select, Table, TerminalLink, Time } from '../components';
+import { Facts, IncidentStatusBadge, incidentHref, PostForm, Select, Table, TerminalLink, Time } from '../components';
 import { Layout } from '../layout';
 import type { View } from '../view';
 
@@ -24,7 +24,7 @@ export function IncidentsPage({ v, rows, status }: { v: View; rows: IncidentRow[
         id="incidents"
         rows={rows}
         columns={[
-          { head: v.t('incidents.receipt'), rowHeader: true, cell: (r) => <a href={`/incidents/${encodeURIComponent(r.receipt)}`} class="mono">{r.receipt}</a> },
+          { head: v.t('incidents.receipt'), rowHeader: true, cell: (r) => <a href={incidentHref(r)} class="mono">{r.receipt}</a> },
           { head: v.t('incidents.reportedAt'), cell: (r) => <Time v={v} at={r.reportedAt} /> },
           { head: v.t('incidents.terminal'), cell: (r) => <TerminalLink v={v} id={r.agentId} hostname={r.hostname} segment={r.segment} /> },
           { head: v.t('incidents.category'), cell: (r) => category(v, r.category) },
@@ -68,7 +68,7 @@ export function IncidentPage({ v, i }: { v: View; i: Incident }) {
         {v.user!.role === 'admin' && moves.length > 0 ? (
           <div class="actions">
             {moves.map((to) => (
-              <PostForm v={v} action={`/incidents/${encodeURIComponent(i.receipt)}/status`} class="inline">
+              <PostForm v={v} action={incidentHref(i, '/status')} class="inline">
                 <input type="hidden" name="status" value={to} />
                 <button type="submit" class={to === 'closed' ? '' : 'primary'}>
                   {v.t(`incidents.move.${to}`)}

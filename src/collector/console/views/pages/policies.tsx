@@ -63,6 +63,55 @@ const invalid = (errors: DraftErrors, name: string) => (errors[name] ? { 'aria-i
 /** Spare empty rows under the allowlist, so a few can be added without script. */
 const SPARE_ROWS = 3;
 
+/** The allowlist rows of the policy form, with a few spare rows to fill in. */
+function AllowlistFieldset({ v, rows, errors }: { v: View; rows: PolicyDraft['allow']; errors: DraftErrors }) {
+  return (
+    <fieldset>
+      <legend>{v.t('policies.allowlist')}</legend>
+      <p class="hint">{v.t('policies.allowlist.help')}</p>
+      <table class="table allowlist" id="allowlist">
+        <thead>
+          <tr>
+            <th scope="col">{v.t('policies.vendorId')}</th>
+            <th scope="col">{v.t('policies.productId')}</th>
+            <th scope="col">{v.t('policies.serial')}</th>
+            <th scope="col">{v.t('policies.note')}</th>
+            <th scope="col">{v.t('policies.remove')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr data-row={i}>
+              <td>
+                <input name={`allow.${i}.vendorId`} value={r.vendorId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.vendorId')} ${i + 1}`} {...invalid(errors, `allow.${i}.vendorId`)} />
+                <FieldError errors={errors} name={`allow.${i}.vendorId`} />
+              </td>
+              <td>
+                <input name={`allow.${i}.productId`} value={r.productId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.productId')} ${i + 1}`} {...invalid(errors, `allow.${i}.productId`)} />
+                <FieldError errors={errors} name={`allow.${i}.productId`} />
+              </td>
+              <td>
+                <input name={`allow.${i}.serial`} value={r.serial} maxLength={255} class="mono" aria-label={`${v.t('policies.serial')} ${i + 1}`} {...invalid(errors, `allow.${i}.serial`)} />
+                <FieldError errors={errors} name={`allow.${i}.serial`} />
+              </td>
+              <td>
+                <input name={`allow.${i}.note`} value={r.note} maxLength={1024} aria-label={`${v.t('policies.note')} ${i + 1}`} {...invalid(errors, `allow.${i}.note`)} />
+                <FieldError errors={errors} name={`allow.${i}.note`} />
+              </td>
+              <td class="center">
+                <input type="checkbox" name={`allow.${i}.remove`} value="1" aria-label={`${v.t('policies.remove')} ${i + 1}`} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button type="button" class="add-row" data-add-row="allowlist" hidden>
+        {v.t('policies.addRow')}
+      </button>
+    </fieldset>
+  );
+}
+
 export function PolicyEditPage({ v, segment, current, by, draft, errors, history, terminals }: { v: View; segment: Segment; current: Policy; by: string; draft: PolicyDraft; errors: DraftErrors; history: HistoryEntry[]; terminals: number }) {
   const rows = [...draft.allow, ...Array.from({ length: SPARE_ROWS }, () => ({ vendorId: '', productId: '', serial: '', note: '' }))];
   return (
@@ -92,49 +141,7 @@ export function PolicyEditPage({ v, segment, current, by, draft, errors, history
           ))}
           <FieldError errors={errors} name="mode" />
         </fieldset>
-        <fieldset>
-          <legend>{v.t('policies.allowlist')}</legend>
-          <p class="hint">{v.t('policies.allowlist.help')}</p>
-          <table class="table allowlist" id="allowlist">
-            <thead>
-              <tr>
-                <th scope="col">{v.t('policies.vendorId')}</th>
-                <th scope="col">{v.t('policies.productId')}</th>
-                <th scope="col">{v.t('policies.serial')}</th>
-                <th scope="col">{v.t('policies.note')}</th>
-                <th scope="col">{v.t('policies.remove')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r, i) => (
-                <tr data-row={i}>
-                  <td>
-                    <input name={`allow.${i}.vendorId`} value={r.vendorId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.vendorId')} ${i + 1}`} {...invalid(errors, `allow.${i}.vendorId`)} />
-                    <FieldError errors={errors} name={`allow.${i}.vendorId`} />
-                  </td>
-                  <td>
-                    <input name={`allow.${i}.productId`} value={r.productId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.productId')} ${i + 1}`} {...invalid(errors, `allow.${i}.productId`)} />
-                    <FieldError errors={errors} name={`allow.${i}.productId`} />
-                  </td>
-                  <td>
-                    <input name={`allow.${i}.serial`} value={r.serial} maxLength={255} class="mono" aria-label={`${v.t('policies.serial')} ${i + 1}`} {...invalid(errors, `allow.${i}.serial`)} />
-                    <FieldError errors={errors} name={`allow.${i}.serial`} />
-                  </td>
-                  <td>
-                    <input name={`allow.${i}.note`} value={r.note} maxLength={1024} aria-label={`${v.t('policies.note')} ${i + 1}`} {...invalid(errors, `allow.${i}.note`)} />
-                    <FieldError errors={errors} name={`allow.${i}.note`} />
-                  </td>
-                  <td class="center">
-                    <input type="checkbox" name={`allow.${i}.remove`} value="1" aria-label={`${v.t('policies.remove')} ${i + 1}`} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <button type="button" class="add-row" data-add-row="allowlist" hidden>
-            {v.t('policies.addRow')}
-          </button>
-        </fieldset>
+        <AllowlistFieldset v={v} rows={rows} errors={errors} />
         <fieldset>
           <label for="syncIntervalSeconds">
             <span>{v.t('policies.syncInterval')}</span>

@@ -1,7 +1,8 @@
+import type { ComponentChildren } from 'preact';
 import { EVENT_TYPES, type InventorySnapshot, type UsbDevice } from '../../../../shared';
 import { labelOr } from '../../messages';
 import { SEEN_FILTERS, TERMINAL_STATES, type ConsoleEvent, type TerminalFilter, type TerminalListRow, type terminalDetail } from '../../queries';
-import { ChainBadge, EnforcementBadge, Facts, OnlineBadge, Pager, PostForm, SegmentOptions, SegmentTag, Select, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
+import { ChainBadge, EnforcementBadge, Facts, OnlineBadge, Pager, PostForm, SegmentOptions, SegmentTag, Select, StalledBadge, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
 
@@ -103,7 +104,14 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
         columns={[
           { head: v.t('terminals.hostname'), rowHeader: true, cell: (r) => <TerminalLink v={v} id={r.id} hostname={r.hostname} /> },
           { head: v.t('terminals.segment'), cell: (r) => <SegmentTag v={v} segment={r.segment} /> },
-          { head: v.t('terminals.state'), cell: (r) => <OnlineBadge v={v} online={r.online} lastSeen={r.lastSeen} /> },
+          {
+            head: v.t('terminals.state'),
+            cell: (r) => (
+              <>
+                <OnlineBadge v={v} online={r.online} lastSeen={r.lastSeen} /> <StalledBadge v={v} stalled={r.stalled} pending={r.pendingEvents} />
+              </>
+            ),
+          },
           { head: <a href={`/terminals?${new URLSearchParams({ ...query, sort: 'last_seen' }).toString()}`}>{v.t('terminals.lastSeen')}</a>, cell: (r) => <Time v={v} at={r.lastSeen} /> },
           {
             head: v.t('terminals.policyVersion'),
@@ -116,7 +124,7 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
           },
           { head: v.t('terminals.enforcement'), cell: (r) => <EnforcementBadge v={v} state={r.enforcement} /> },
           { head: v.t('terminals.blocked7d'), class: 'num', cell: (r) => r.blocked7d },
-          { head: v.t('terminals.chain'), cell: (r) => <ChainBadge v={v} broken={r.chainBroken} /> },
+          { head: v.t('terminals.chain'), cell: (r) => <ChainBadge v={v} broken={r.chainBroken} reason={r.chainBrokenReason} /> },
         ]}
       />
       <Pager v={v} base="/terminals" query={{ ...query, sort: filter.sort === 'last_seen' ? 'last_seen' : undefined }} page={filter.page} pageSize={filter.pageSize} total={total} />
@@ -247,7 +255,14 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
             [v.t('terminal.agentVersion'), t.agentVersion ?? ''],
             [v.t('terminal.lastUser'), t.lastUser ?? ''],
             [v.t('terminal.ackSeq'), String(t.ackSeq)],
+            [
+              v.t('terminal.pendingEvents'),
+              <span id="outbox-status">
+                {t.pendingEvents === null ? '—' : String(t.pendingEvents)} {t.stalled ? <span class="badge warn wrap">{v.t('outbox.stalledLong', { n: t.pendingEvents ?? 0 })}</span> : null}
+              </span>,
+            ],
             [v.t('terminals.chain'), <span id="chain-status">{t.chainBroken === null ? <span class="badge ok">{v.t('chain.intact')}</span> : <span class="badge bad">{v.t('chain.broken', { seq: t.chainBroken })}</span>}</span>],
+            ...(t.chainBrokenReason ? [[v.t('terminal.chainReason'), <span id="chain-reason" class="untrusted">{t.chainBrokenReason}</span>] as [string, ComponentChildren]] : []),
           ]}
         />
         <PostForm v={v} action={`/terminals/${encodeURIComponent(t.id)}/verify`}>
