@@ -1,10 +1,5 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import fastifyCookie from '@fastify/cookie';
-import fastifyFormbody from '@fastify/formbody';
-import fastifyHelmet from '@fastify/helmet';
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { VNode } from 'preact';
 import { z } from 'zod';
@@ -18,11 +13,12 @@ import { csvField } from '../export/csv';
 import { endStream, writeChunk } from '../export/stream';
 import { INCIDENT_STATUSES, listIncidents, moveIncident } from '../incidents';
 import { applyPolicyChange, currentPolicy, policyHistory } from '../policies';
-import { csrfMatches, endSessionsOf, login, logout, pruneSessions, resolveSession, type ConsoleSession } from './auth';
+import { csrfMatches, login, logout, pruneSessions, resolveSession, type ConsoleSession } from './auth';
 import { createFormatter, DEFAULT_TIME_ZONE, isTimeZone } from './format';
 import { translator, type Lang, type MessageKey } from './messages';
 import { draftFromForm, draftFromPolicy, validateDraft, type DraftErrors, type PolicyDraft } from './policy-form';
 import { SEEN_FILTERS, TERMINAL_STATES, auditRowsFor, dashboardData, incidentById, searchAudit, searchTerminals, terminalDetail, terminalEvents, terminalsIn, usbHistory, verifyStoredChain } from './queries';
+import { formHasNul } from '../plugins/nul-check';
 import { renderPage } from './render';
 import { Problem } from './views/layout';
 import { AuditPage, detailText } from './views/pages/audit';
@@ -36,10 +32,6 @@ import { TerminalPage, TerminalsPage } from './views/pages/terminals';
 import { UsersPage } from './views/pages/users';
 import { mayOpen, PAGE_ROLES, type Flash, type PageName, type View } from './views/view';
 
-/** Where the console's CSS, script and icon are, next to the compiled console. */
-const STATIC_DIR = path.join(__dirname, 'static');
-/** The biggest form the console takes (a long allowlist fits well within it). */
-const FORM_LIMIT = 512 * 1024;
 const TERMINALS_PAGE = 50;
 const EVENTS_PAGE = 100;
 const AUDIT_PAGE = 100;
@@ -128,31 +120,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
   const cookieBase = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: opts.secure };
 
   await app.register(async (scope) => {
-    await scope.register(fastifyCookie);
-    await scope.register(fastifyFormbody, { bodyLimit: FORM_LIMIT });
-    await scope.register(fastifyHelmet, {
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          fontSrc: ["'self'"],
-          connectSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-          objectSrc: ["'none'"],
-        },
-      },
-      hsts: opts.secure ? { maxAge: 31_536_000 } : false,
-      crossOriginEmbedderPolicy: false,
-      referrerPolicy: { policy: 'no-referrer' },
-      frameguard: { action: 'deny' },
-    });
-    await scope.register(fastifyStatic, { root: STATIC_DIR, prefix: '/static/', index: false, cacheControl: true, maxAge: '1h' });
-
+    // Cookies, forms, security headers and static files: src/collector/plugins, registered by server.ts.
     const langOf = (request: FastifyRequest): Lang => (request.cookies[names.lang] === 'en' ? 'en' : 'ja');
     const zoneOf = (request: FastifyRequest): string => {
       const zone = request.cookies[names.tz];
@@ -171,8 +139,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     // Form fields with a NUL are refused whole: PostgreSQL's text cannot hold one, and no name,
     // password or policy field needs it.
     scope.addHook('preHandler', async (request, reply) => {
-      const body = request.body;
-      if (body && typeof body === 'object' && Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')))) {
+      if (formHasNul(request.body)) {
         const v = viewFor(request, null, '');
         return problem(reply, v, 400, 'error.bad.title', v.t('error.nul'));
       }
@@ -355,8 +322,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     route('POST', '/incidents/:id/status', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { status } = z.object({ status: z.enum(INCIDENT_STATUSES) }).parse(request.body);
-      const move = await moveIncident(ctx.db, id.slice(0, 100), status, s.username);
-      await audit(ctx.db, actorOf(request, s), 'incident.status', id, move);
+      await moveIncident(ctx.db, actorOf(request, s), id.slice(0, 100), status, ctx.clock);
       flashNext(reply, 'ok', 'incidents.moved', { id, status: v.t(`incident.status.${status}`) });
       return redirect(reply, `/incidents/${encodeURIComponent(id)}`);
     });
@@ -374,15 +340,13 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     route('POST', '/exceptions/:id/approve', async (request, reply, s, v) => {
       const { id } = request.params as { id: string };
       const { minutes } = Minutes.parse(request.body);
-      const { expiresAt } = await decideException(ctx.db, id.slice(0, 100), 'approved', s.username, minutes, ctx.clock.now());
-      await audit(ctx.db, actorOf(request, s), 'exception.approve', id, { minutes, expiresAt });
+      const { expiresAt } = await decideException(ctx.db, actorOf(request, s), id.slice(0, 100), { approve: minutes }, ctx.clock);
       flashNext(reply, 'ok', 'exceptions.approved', { id, until: v.fmt.dateTime(expiresAt) });
       return redirect(reply, '/exceptions');
     });
     route('POST', '/exceptions/:id/deny', async (request, reply, s) => {
       const { id } = request.params as { id: string };
-      await decideException(ctx.db, id.slice(0, 100), 'denied', s.username, undefined, ctx.clock.now());
-      await audit(ctx.db, actorOf(request, s), 'exception.deny', id);
+      await decideException(ctx.db, actorOf(request, s), id.slice(0, 100), 'deny', ctx.clock);
       flashNext(reply, 'ok', 'exceptions.denied', { id });
       return redirect(reply, '/exceptions');
     });
@@ -395,8 +359,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       const { minutes } = parsed.data;
       try {
         const device = str(body.device).trim().slice(0, 300);
-        const answer = await unlockCode(ctx.db, requestCode, minutes, device || undefined);
-        await audit(ctx.db, actorOf(request, s), 'unlock', answer.agentId, { requestCode, minutes, device: answer.scopeText });
+        const answer = await unlockCode(ctx.db, requestCode, minutes, device || undefined, { actor: actorOf(request, s), clock: ctx.clock });
         // The code is shown in this response only, never carried in a cookie or a URL.
         const flash: Flash = { kind: 'ok', text: `${v.t('exceptions.unlock.result', { host: answer.hostname, minutes: durationLabel(v, minutes), device: answer.scopeText })} ${v.t('exceptions.unlock.readAloud')}`, secret: answer.code };
         return exceptionsPage(request, reply, s, { ...v, flash, path: '/exceptions' });
@@ -481,7 +444,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
         // Someone saved in between: show their version rather than overwrite it unseen.
         return editPage(reply, { ...v, flash: { kind: 'error', text: v.t('policies.conflict', { v: current.version }) } }, segment, draftFromPolicy(input), {}, 409);
       }
-      const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s));
+      const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s), ctx.clock);
       flashNext(reply, 'ok', 'policies.changed', { segment: v.t(`segment.${segment}`), v: after.version });
       return redirect(reply, `/policies/${segment}`);
     });
@@ -523,8 +486,8 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
       }
       return usersPage(reply, { ...v, path: '/users', flash: { kind: 'ok', text: `${v.t('users.added', { user: username })} ${v.t('users.token', { user: username })}`, secret: token } });
     });
-    /** A change to one user: audited; a secret is shown in this response, anything else after a redirect. */
-    const userAction = (action: string, fn: (request: FastifyRequest, s: ConsoleSession, username: string) => Promise<{ key: MessageKey; vars?: Record<string, string>; secret?: string; detail?: unknown }>) =>
+    /** A change to one user (audited by the domain call); a secret is shown in this response, anything else after a redirect. */
+    const userAction = (action: string, fn: (request: FastifyRequest, s: ConsoleSession, username: string) => Promise<{ key: MessageKey; vars?: Record<string, string>; secret?: string }>) =>
       route('POST', `/users/:name/${action}`, async (request, reply, s, v) => {
         const username = (request.params as { name: string }).name.slice(0, 64);
         let result: Awaited<ReturnType<typeof fn>>;
@@ -534,29 +497,28 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
           if (err instanceof MamoriError && err.code !== 'not_found') return usersPage(reply, { ...v, path: '/users', flash: { kind: 'error', text: err.message } }, 400);
           throw err;
         }
-        await audit(ctx.db, actorOf(request, s), `user.${action}`, username, result.detail ?? {});
         const vars = { user: username, ...result.vars };
         if (result.secret) return usersPage(reply, { ...v, path: '/users', flash: { kind: 'ok', text: v.t(result.key, vars), secret: result.secret } });
         flashNext(reply, 'ok', result.key, vars);
         return redirect(reply, '/users');
       });
-    userAction('role', async (request, _s, username) => {
-      const change = await setRole(ctx.db, username, str((request.body as Record<string, unknown>).role));
-      await endSessionsOf(ctx.db, username);
-      return { key: 'users.roleSet', vars: { role: translator(langOf(request))(`role.${change.to}`) }, detail: change };
+    // Each domain call audits itself (`user.<action>`); role and password changes end the user's sessions.
+    const by = (request: FastifyRequest, s: ConsoleSession) => ({ actor: actorOf(request, s), clock: ctx.clock });
+    userAction('role', async (request, s, username) => {
+      const change = await setRole(ctx.db, username, str((request.body as Record<string, unknown>).role), by(request, s));
+      return { key: 'users.roleSet', vars: { role: translator(langOf(request))(`role.${change.to}`) } };
     });
-    userAction('password', async (request, _s, username) => {
-      await setPassword(ctx.db, username, str((request.body as Record<string, unknown>).password));
-      await endSessionsOf(ctx.db, username);
+    userAction('password', async (request, s, username) => {
+      await setPassword(ctx.db, username, str((request.body as Record<string, unknown>).password), by(request, s));
       return { key: 'users.passwordSet' };
     });
-    userAction('unlock', async (_request, _s, username) => {
-      await unlockAccount(ctx.db, username);
+    userAction('unlock', async (request, s, username) => {
+      await unlockAccount(ctx.db, username, by(request, s));
       return { key: 'users.unlocked' };
     });
-    userAction('token', async (_request, _s, username) => ({ key: 'users.token', secret: await rotateApiToken(ctx.db, username) }));
-    userAction('delete', async (_request, s, username) => {
-      await deleteAdmin(ctx.db, username, s.username);
+    userAction('token', async (request, s, username) => ({ key: 'users.token', secret: await rotateApiToken(ctx.db, username, by(request, s)) }));
+    userAction('delete', async (request, s, username) => {
+      await deleteAdmin(ctx.db, username, actorOf(request, s), { clock: ctx.clock });
       return { key: 'users.deleted' };
     });
 
