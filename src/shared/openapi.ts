@@ -43,7 +43,7 @@ function operation(name: string, route: HttpRoute): JsonSchema {
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query'), ...parameters(route.headers, 'header')],
     responses: responses(route),
   };
-  if (route.body) op.requestBody = { required: !route.emptyBody, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };
+  if (route.body) op.requestBody = { required: !(route.emptyBody && route.body.safeParse({}).success), content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };
   if (route.auth.kind === 'agent') op.security = [{ agentToken: [] }];
   if (route.auth.kind === 'roles') {
     op.security = [{ apiToken: [] }];
