@@ -67,11 +67,56 @@ export interface SyncClient {
   getApprovedExceptions(): Promise<ApprovedException[]>;
 }
 
+/** How to reach one collector. */
+interface Connection {
+  doFetch: typeof fetch;
+  base: string;
+  timeoutMs: number;
+}
+
+/** Sends one request; a network error or a 5xx is `CollectorUnreachableError`. */
+async function send({ doFetch, base, timeoutMs }: Connection, method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Response> {
+  let res: Response;
+  try {
+    res = await doFetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new CollectorUnreachableError(`collector ${base} unreachable: ${cause ?? (err as Error).message}`);
+  }
+  if (res.status >= 500) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
+  }
+  return res;
+}
+
+/** The answer's JSON (null for an empty body). */
+async function readJson(base: string, res: Response): Promise<unknown> {
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // A body cut off on the way is no answer, whatever the status said.
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new CollectorUnreachableError(`collector ${base} answered ${res.status} but its body could not be read: ${cause ?? (err as Error).message}`);
+  }
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    const message = `collector ${base} answered ${res.status} with a body that is not JSON`;
+    throw res.status < 300 ? new MalformedResponseError(message) : new CollectorUnreachableError(message);
+  }
+}
+
 /** Builds a client for one collector; every call throws one of the two errors above on failure. */
 export function createSyncClient(opts: SyncClientOptions): SyncClient {
-  const doFetch = opts.fetch ?? fetch;
-  const base = opts.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const conn: Connection = { doFetch: opts.fetch ?? fetch, base: opts.baseUrl.replace(/\/+$/, ''), timeoutMs: opts.timeoutMs ?? 30_000 };
 
   /** Calls one route of `HTTP_ROUTES` (docs/design.md#http-api); resolves to the answer's JSON. */
   async function call(route: HttpRoute, body?: unknown): Promise<unknown> {
@@ -83,8 +128,8 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       const head = opts.head();
       headers[HEAD_HEADER] = `${head.seq}:${head.hash}`;
     }
-    const res = await send(route.method, path, headers, body);
-    const json = await readJson(res);
+    const res = await send(conn, route.method, path, headers, body);
+    const json = await readJson(conn.base, res);
     if (res.status >= 400) {
       const parsed = ErrorBody.safeParse(json);
       if (!parsed.success) throw new CollectorRefusedError(res.status, 'unknown', `collector answered ${res.status}`);
@@ -92,45 +137,6 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       throw new CollectorRefusedError(res.status, code, message, { expectedSeq, seq });
     }
     return json;
-  }
-
-  async function send(method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Response> {
-    let res: Response;
-    try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new CollectorUnreachableError(`collector ${base} unreachable: ${cause ?? (err as Error).message}`);
-    }
-    if (res.status >= 500) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
-    }
-    return res;
-  }
-
-  /** The answer's JSON (null for an empty body). */
-  async function readJson(res: Response): Promise<unknown> {
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      // A body cut off on the way is no answer, whatever the status said.
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new CollectorUnreachableError(`collector ${base} answered ${res.status} but its body could not be read: ${cause ?? (err as Error).message}`);
-    }
-    if (!text) return null;
-    try {
-      return JSON.parse(text);
-    } catch {
-      const message = `collector ${base} answered ${res.status} with a body that is not JSON`;
-      throw res.status < 300 ? new MalformedResponseError(message) : new CollectorUnreachableError(message);
-    }
   }
 
   function enrolledId(): string {
