@@ -1,11 +1,13 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
-  ApprovedException,
-  EnrollResponse,
   ErrorBody,
-  EventBatchAck,
   HEAD_HEADER,
+  HTTP_ROUTES,
+  routePath,
+  type ApprovedException,
   type EnrollRequest,
+  type EnrollResponse,
+  type HttpRoute,
   type InventorySnapshot,
   type StoredEvent,
 } from '../shared';
@@ -65,13 +67,60 @@ export interface SyncClient {
   getApprovedExceptions(): Promise<ApprovedException[]>;
 }
 
+/** How to reach one collector. */
+interface Connection {
+  doFetch: typeof fetch;
+  base: string;
+  timeoutMs: number;
+}
+
+/** Sends one request; a network error or a 5xx is `CollectorUnreachableError`. */
+async function send({ doFetch, base, timeoutMs }: Connection, method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Response> {
+  let res: Response;
+  try {
+    res = await doFetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new CollectorUnreachableError(`collector ${base} unreachable: ${cause ?? (err as Error).message}`);
+  }
+  if (res.status >= 500) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
+  }
+  return res;
+}
+
+/** The answer's JSON (null for an empty body). */
+async function readJson(base: string, res: Response): Promise<unknown> {
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // A body cut off on the way is no answer, whatever the status said.
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new CollectorUnreachableError(`collector ${base} answered ${res.status} but its body could not be read: ${cause ?? (err as Error).message}`);
+  }
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    const message = `collector ${base} answered ${res.status} with a body that is not JSON`;
+    throw res.status < 300 ? new MalformedResponseError(message) : new CollectorUnreachableError(message);
+  }
+}
+
 /** Builds a client for one collector; every call throws one of the two errors above on failure. */
 export function createSyncClient(opts: SyncClientOptions): SyncClient {
-  const doFetch = opts.fetch ?? fetch;
-  const base = opts.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const conn: Connection = { doFetch: opts.fetch ?? fetch, base: opts.baseUrl.replace(/\/+$/, ''), timeoutMs: opts.timeoutMs ?? 30_000 };
 
-  async function call(method: string, path: string, body?: unknown): Promise<unknown> {
+  /** Calls one route of `HTTP_ROUTES` (docs/design.md#http-api); resolves to the answer's JSON. */
+  async function call(route: HttpRoute, body?: unknown): Promise<unknown> {
+    const path = routePath(route, route.auth.kind === 'agent' ? { agentId: enrolledId() } : {});
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts.agentToken) headers.authorization = `Bearer ${opts.agentToken}`;
@@ -79,39 +128,8 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       const head = opts.head();
       headers[HEAD_HEADER] = `${head.seq}:${head.hash}`;
     }
-    let res: Response;
-    try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new CollectorUnreachableError(`collector ${base} unreachable: ${cause ?? (err as Error).message}`);
-    }
-    if (res.status >= 500) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new CollectorUnreachableError(`collector ${base} answered ${res.status}`);
-    }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      // A body cut off on the way is no answer, whatever the status said.
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      throw new CollectorUnreachableError(`collector ${base} answered ${res.status} but its body could not be read: ${cause ?? (err as Error).message}`);
-    }
-    let json: unknown = null;
-    if (text) {
-      try {
-        json = JSON.parse(text);
-      } catch {
-        const message = `collector ${base} answered ${res.status} with a body that is not JSON`;
-        throw res.status < 300 ? new MalformedResponseError(message) : new CollectorUnreachableError(message);
-      }
-    }
+    const res = await send(conn, route.method, path, headers, body);
+    const json = await readJson(conn.base, res);
     if (res.status >= 400) {
       const parsed = ErrorBody.safeParse(json);
       if (!parsed.success) throw new CollectorRefusedError(res.status, 'unknown', `collector answered ${res.status}`);
@@ -121,30 +139,32 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
     return json;
   }
 
-  function agentPath(suffix: string): string {
+  function enrolledId(): string {
     if (!opts.agentId) throw new Error('this agent is not enrolled');
-    return `/api/v1/agents/${encodeURIComponent(opts.agentId)}${suffix}`;
+    return opts.agentId;
   }
 
-  function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, value: unknown, what: string): T {
-    const result = schema.safeParse(value);
+  /** Reads a 200 answer by the route's own response schema. */
+  function answer<S extends z.ZodType>(route: { response: { 200: S } }, value: unknown, what: string): z.output<S> {
+    const result = route.response[200].safeParse(value);
     if (!result.success) throw new CollectorUnreachableError(`collector sent an invalid ${what}`);
     return result.data;
   }
 
   return {
     async enroll(request) {
-      return parse(EnrollResponse, await call('POST', '/api/v1/enroll', request), 'enrollment response');
+      return answer(HTTP_ROUTES.enroll, await call(HTTP_ROUTES.enroll, request), 'enrollment response');
     },
     async postEvents(events) {
-      return parse(EventBatchAck, await call('POST', agentPath('/events'), { events }), 'acknowledgement').ackSeq;
+      return answer(HTTP_ROUTES.postEvents, await call(HTTP_ROUTES.postEvents, { events }), 'acknowledgement').ackSeq;
     },
     async putInventory(snapshot) {
-      await call('PUT', agentPath('/inventory'), snapshot);
+      await call(HTTP_ROUTES.putInventory, snapshot);
     },
     async getPolicy() {
       try {
-        return await call('GET', agentPath('/policy'));
+        // Not read by the route's schema here: acceptPolicy judges the document (see above).
+        return await call(HTTP_ROUTES.getPolicy);
       } catch (err) {
         // A policy answer that is not JSON is a malformed document for acceptPolicy to record.
         if (err instanceof MalformedResponseError) return { malformed: err.message };
@@ -152,7 +172,7 @@ export function createSyncClient(opts: SyncClientOptions): SyncClient {
       }
     },
     async getApprovedExceptions() {
-      return parse(z.array(ApprovedException), await call('GET', agentPath('/exceptions')), 'exception list');
+      return answer(HTTP_ROUTES.getApprovedExceptions, await call(HTTP_ROUTES.getApprovedExceptions), 'exception list');
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { MamoriError } from '../shared';
+import { MamoriError, systemClock, type Clock } from '../shared';
 import { randomToken, sameHash, tokenHash } from './crypto';
 import { MAX_PASSWORD_LENGTH, hashPassword } from './passwords';
 import type { Database } from './db/schema';
@@ -69,11 +69,14 @@ export async function authenticateAdmin(db: Kysely<Database>, bearer: string | u
   return { username: row.username, role: row.role as Role };
 }
 
-/** Records what an admin or auditor did; the audit log is how the collector answers for itself. */
-export async function audit(db: Kysely<Database>, actor: Actor, action: string, target: string, detail: unknown = {}): Promise<void> {
+/**
+ * Records what an admin or auditor did; the audit log is how the collector answers for itself.
+ * Given a transaction, the entry commits or rolls back with the change it records.
+ */
+export async function audit(db: Kysely<Database>, actor: Actor, action: string, target: string, detail: unknown = {}, clock: Clock = systemClock): Promise<void> {
   await db
     .insertInto('audit_log')
-    .values({ at: new Date().toISOString(), actor: actor.username, role: actor.role, action, target, detail: JSON.stringify(detail), address: actor.address })
+    .values({ at: clock.now().toISOString(), actor: actor.username, role: actor.role, action, target, detail: JSON.stringify(detail), address: actor.address })
     .execute();
 }
 
@@ -103,47 +106,85 @@ async function adminCount(db: Kysely<Database>): Promise<number> {
   return Number(n);
 }
 
-/**
- * Changes a user's role. The last admin cannot be made an auditor, or nobody could manage users.
- * @throws MamoriError not_found, bad_request.
- */
-export async function setRole(db: Kysely<Database>, username: string, role: string): Promise<{ from: Role; to: Role }> {
-  if (!(ROLES as readonly string[]).includes(role)) throw new MamoriError('bad_request', `role must be admin or auditor, not ${role}`);
-  const { role: from } = await requireAccount(db, username);
-  if (from === 'admin' && role !== 'admin' && (await adminCount(db)) <= 1) throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
-  await db.updateTable('admins').set({ role }).where('username', '=', username).execute();
-  return { from, to: role as Role };
+/** Who changes a user, for the audit log (`user.<action>`); without an actor nothing is audited. */
+export interface UserChangeOptions {
+  actor?: Actor;
+  clock?: Clock;
 }
 
-/** Sets a new password and clears a lockout. @throws MamoriError not_found, bad_request (under 12 or over 1024 characters). */
-export async function setPassword(db: Kysely<Database>, username: string, password: string): Promise<void> {
+/** Runs one change to a user and its audit entry in one transaction. */
+async function userChange<T>(db: Kysely<Database>, action: string, username: string, opts: UserChangeOptions, change: (trx: Kysely<Database>) => Promise<{ result: T; detail?: unknown }>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    const { result, detail } = await change(trx);
+    if (opts.actor) await audit(trx, opts.actor, `user.${action}`, username, detail ?? {}, opts.clock);
+    return result;
+  });
+}
+
+/**
+ * Changes a user's role and ends their console sessions (a session keeps the role it opened
+ * with). The last admin cannot be made an auditor, or nobody could manage users.
+ * @throws MamoriError not_found, bad_request.
+ */
+export async function setRole(db: Kysely<Database>, username: string, role: string, opts: UserChangeOptions = {}): Promise<{ from: Role; to: Role }> {
+  if (!(ROLES as readonly string[]).includes(role)) throw new MamoriError('bad_request', `role must be admin or auditor, not ${role}`);
+  return userChange(db, 'role', username, opts, async (trx) => {
+    const { role: from } = await requireAccount(trx, username);
+    if (from === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1) throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
+    await trx.updateTable('admins').set({ role }).where('username', '=', username).execute();
+    await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
+    const change = { from, to: role as Role };
+    return { result: change, detail: change };
+  });
+}
+
+/**
+ * Sets a new password, clears a lockout and ends the user's console sessions.
+ * @throws MamoriError not_found, bad_request (under 12 or over 1024 characters).
+ */
+export async function setPassword(db: Kysely<Database>, username: string, password: string, opts: UserChangeOptions = {}): Promise<void> {
   checkPassword(password);
-  await requireAccount(db, username);
-  await db.updateTable('admins').set({ password_hash: await hashPassword(password), failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+  const passwordHash = await hashPassword(password);
+  await userChange(db, 'password', username, opts, async (trx) => {
+    await requireAccount(trx, username);
+    await trx.updateTable('admins').set({ password_hash: passwordHash, failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+    await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
+    return { result: undefined };
+  });
 }
 
 /** Lifts a lockout. @throws MamoriError not_found. */
-export async function unlockAccount(db: Kysely<Database>, username: string): Promise<void> {
-  await requireAccount(db, username);
-  await db.updateTable('admins').set({ failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+export async function unlockAccount(db: Kysely<Database>, username: string, opts: UserChangeOptions = {}): Promise<void> {
+  await userChange(db, 'unlock', username, opts, async (trx) => {
+    await requireAccount(trx, username);
+    await trx.updateTable('admins').set({ failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+    return { result: undefined };
+  });
 }
 
-/** Replaces a user's API token (the old one stops working); returns the new one, shown once. */
-export async function rotateApiToken(db: Kysely<Database>, username: string): Promise<string> {
-  await requireAccount(db, username);
-  const token = randomToken('mam_');
-  await db.updateTable('admins').set({ api_token_hash: tokenHash(token) }).where('username', '=', username).execute();
-  return token;
+/** Replaces a user's API token (the old one stops working); returns the new one, shown once. @throws MamoriError not_found. */
+export async function rotateApiToken(db: Kysely<Database>, username: string, opts: UserChangeOptions = {}): Promise<string> {
+  return userChange(db, 'token', username, opts, async (trx) => {
+    await requireAccount(trx, username);
+    const token = randomToken('mam_');
+    await trx.updateTable('admins').set({ api_token_hash: tokenHash(token) }).where('username', '=', username).execute();
+    return { result: token };
+  });
 }
 
 /**
- * Deletes a user. Nobody deletes themselves, and the last admin stays.
+ * Deletes a user and their sessions. Nobody deletes themselves, and the last admin stays. `by` is
+ * who deletes: their user name, or the actor the deletion is audited under.
  * @throws MamoriError not_found, bad_request.
  */
-export async function deleteAdmin(db: Kysely<Database>, username: string, actor: string): Promise<void> {
-  if (username === actor) throw new MamoriError('bad_request', 'you cannot delete your own account');
-  const { role } = await requireAccount(db, username);
-  if (role === 'admin' && (await adminCount(db)) <= 1) throw new MamoriError('bad_request', 'the last administrator cannot be deleted');
-  await db.deleteFrom('console_sessions').where('username', '=', username).execute();
-  await db.deleteFrom('admins').where('username', '=', username).execute();
+export async function deleteAdmin(db: Kysely<Database>, username: string, by: string | Actor, opts: { clock?: Clock } = {}): Promise<void> {
+  const actor = typeof by === 'string' ? undefined : by;
+  if (username === (actor?.username ?? by)) throw new MamoriError('bad_request', 'you cannot delete your own account');
+  await userChange(db, 'delete', username, { actor, clock: opts.clock }, async (trx) => {
+    const { role } = await requireAccount(trx, username);
+    if (role === 'admin' && (await adminCount(trx)) <= 1) throw new MamoriError('bad_request', 'the last administrator cannot be deleted');
+    await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
+    await trx.deleteFrom('admins').where('username', '=', username).execute();
+    return { result: undefined };
+  });
 }

@@ -9,8 +9,11 @@ import {
   normaliseCode,
   parseRequestCode,
   parseScope,
+  systemClock,
+  type Clock,
   type ExceptionScope,
 } from '../shared';
+import { audit, type Actor } from './admins';
 import type { Database } from './db/schema';
 
 /**
@@ -43,24 +46,32 @@ export async function listExceptions(db: Kysely<Database>, filter: { status?: st
   }));
 }
 
+/** An admin's decision on a request: approve for `minutes` from now, or deny. */
+export type ExceptionDecision = { approve: number } | 'deny';
+
 /**
- * Approves or denies a pending request. An approval runs `minutes` from now and reaches the
- * agent at its next sync.
+ * Approves or denies a pending request, from the API or the console: the decision and its audit
+ * entry (`exception.approve` with minutes and expiry, or `exception.deny`) are one transaction. An
+ * approval runs its minutes from now and reaches the agent at its next sync.
  * @throws MamoriError not_found, or bad_request when the request was already decided.
  */
-export async function decideException(db: Kysely<Database>, id: string, decision: 'approved' | 'denied', actor: string, minutes?: number, now = new Date()): Promise<{ expiresAt: string | null }> {
+export async function decideException(db: Kysely<Database>, actor: Actor, id: string, decision: ExceptionDecision, clock: Clock = systemClock): Promise<{ expiresAt: string | null }> {
+  const now = clock.now();
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('exceptions').select(['status']).where('request_id', '=', id).executeTakeFirst();
     if (!row) throw new MamoriError('not_found', `no exception request ${id}`);
     if (row.status !== 'pending') throw new MamoriError('bad_request', `request ${id} was already ${row.status}`);
-    const expiresAt = decision === 'approved' ? new Date(now.getTime() + (minutes ?? 60) * 60_000).toISOString() : null;
-    await trx.updateTable('exceptions').set({ status: decision, decided_at: now.toISOString(), decided_by: actor, expires_at: expiresAt }).where('request_id', '=', id).execute();
+    const status = decision === 'deny' ? 'denied' : 'approved';
+    const expiresAt = decision === 'deny' ? null : new Date(now.getTime() + decision.approve * 60_000).toISOString();
+    await trx.updateTable('exceptions').set({ status, decided_at: now.toISOString(), decided_by: actor.username, expires_at: expiresAt }).where('request_id', '=', id).execute();
+    if (decision === 'deny') await audit(trx, actor, 'exception.deny', id, {}, clock);
+    else await audit(trx, actor, 'exception.approve', id, { minutes: decision.approve, expiresAt }, clock);
     return { expiresAt };
   });
 }
 
 /** The approvals an agent has yet to apply: approved and not expired. */
-export async function approvedFor(db: Kysely<Database>, agentId: string, now = new Date()): Promise<{ requestId: string; expiresAt: string }[]> {
+export async function approvedFor(db: Kysely<Database>, agentId: string, now: Date): Promise<{ requestId: string; expiresAt: string }[]> {
   const rows = await db
     .selectFrom('exceptions')
     .select(['request_id', 'expires_at'])
@@ -76,6 +87,7 @@ export async function approvedFor(db: Kysely<Database>, agentId: string, now = n
  * the exact device the request was made for. The device is the synced request's; for a request
  * that has not reached the collector, `device` must give it as the terminal shows it
  * (`VVVV:PPPP serial S` / `VVVV:PPPP port P`), and it must be the device the code names.
+ * With `by`, the answer is audited (`unlock`) under that actor.
  * @throws MamoriError bad_request for a malformed or old-format code, a device that is not the
  *   request's, or a missing device; not_found when no terminal matches.
  */
@@ -84,7 +96,14 @@ export async function unlockCode(
   requestCode: string,
   minutes: number,
   device?: string,
+  by?: { actor: Actor; clock?: Clock },
 ): Promise<{ code: string; agentId: string; hostname: string; scope: ExceptionScope; scopeText: string }> {
+  const answer = await makeUnlockAnswer(db, requestCode, minutes, device);
+  if (by) await audit(db, by.actor, 'unlock', answer.agentId, { requestCode, minutes, device: answer.scopeText }, by.clock);
+  return answer;
+}
+
+async function makeUnlockAnswer(db: Kysely<Database>, requestCode: string, minutes: number, device?: string): Promise<{ code: string; agentId: string; hostname: string; scope: ExceptionScope; scopeText: string }> {
   let parsed: ReturnType<typeof parseRequestCode>;
   try {
     parsed = parseRequestCode(requestCode);

@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
-import { MamoriError, systemClock, type Clock } from '../shared';
+import { INCIDENT_STATUSES, MamoriError, systemClock, type Clock } from '../shared';
+import { audit, type Actor } from './admins';
 import type { Database } from './db/schema';
 
-export const INCIDENT_STATUSES = ['new', 'investigating', 'closed'] as const;
+export { INCIDENT_STATUSES };
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 /** The workflow moves forward only: new → investigating → closed (closing a new one is allowed). */
@@ -52,11 +53,12 @@ export async function listIncidents(db: Kysely<Database>, status?: IncidentStatu
 }
 
 /**
- * Moves an incident, named by its id or (while unambiguous) its receipt number.
+ * Moves an incident, named by its id or (while unambiguous) its receipt number, from the API or
+ * the console: the move and its audit entry (`incident.status`, from and to) are one transaction.
  * @throws MamoriError not_found; bad_request for a move the workflow does not allow, or a receipt
  *   that several terminals issued.
  */
-export async function moveIncident(db: Kysely<Database>, id: string, to: IncidentStatus, actor: string, clock: Clock = systemClock): Promise<{ from: string; to: IncidentStatus }> {
+export async function moveIncident(db: Kysely<Database>, actor: Actor, id: string, to: IncidentStatus, clock: Clock = systemClock): Promise<{ from: string; to: IncidentStatus }> {
   const { agentId, receipt } = parseIncidentId(id);
   return db.transaction().execute(async (trx) => {
     let q = trx.selectFrom('incidents').select(['status', 'agent_id']).where('receipt', '=', receipt);
@@ -65,9 +67,12 @@ export async function moveIncident(db: Kysely<Database>, id: string, to: Inciden
     if (rows.length === 0) throw new MamoriError('not_found', `no incident ${id}`);
     if (rows.length > 1) throw new MamoriError('bad_request', `receipt ${receipt} was issued by more than one terminal; name the incident as <agentId>:${receipt}`);
     const row = rows[0]!;
-    if (row.status === to) return { from: row.status, to };
-    if (!canMove(row.status, to)) throw new MamoriError('bad_request', `an incident goes new → investigating → closed; it cannot go from ${row.status} to ${to}`);
-    await trx.updateTable('incidents').set({ status: to, updated_at: clock.now().toISOString(), updated_by: actor }).where('receipt', '=', receipt).where('agent_id', '=', row.agent_id).execute();
-    return { from: row.status, to };
+    const move = { from: row.status, to };
+    if (row.status !== to) {
+      if (!canMove(row.status, to)) throw new MamoriError('bad_request', `an incident goes new → investigating → closed; it cannot go from ${row.status} to ${to}`);
+      await trx.updateTable('incidents').set({ status: to, updated_at: clock.now().toISOString(), updated_by: actor.username }).where('receipt', '=', receipt).where('agent_id', '=', row.agent_id).execute();
+    }
+    await audit(trx, actor, 'incident.status', id, move, clock);
+    return move;
   });
 }

@@ -46,30 +46,26 @@ export async function policyHistory(db: Kysely<Database>, segment: Segment): Pro
 }
 
 /**
- * Stores a new version of a segment's policy, signed. The version is the next free one, so two
- * collectors saving at once get two versions rather than one lost write.
+ * An admin's policy change, from the API or the console: the next version, signed, and its audit
+ * entry (`policy.change`, with the policy before and after) in one transaction. The version is the
+ * next free one, so two collectors saving at once get two versions rather than one lost write.
  */
-export async function putPolicy(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: string, clock: Clock = systemClock): Promise<{ before: Policy; after: Policy }> {
+export async function applyPolicyChange(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: Actor, clock: Clock = systemClock): Promise<{ before: Policy; after: Policy }> {
+  const body = (p: Policy) => ({ removableMedia: p.removableMedia, syncIntervalSeconds: p.syncIntervalSeconds, incidentContact: p.incidentContact });
   for (let attempt = 0; attempt < 5; attempt++) {
-    const before = await currentPolicy(db, input.segment);
-    const after = key.sign({ ...input, version: before.version + 1, issuedAt: clock.now().toISOString() });
-    const result = await db
-      .insertInto('policies')
-      .values({ segment: input.segment, version: after.version, document: JSON.stringify(after), created_at: after.issuedAt, created_by: actor })
-      .onConflict((oc) => oc.columns(['segment', 'version']).doNothing())
-      .executeTakeFirst();
-    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1) return { before, after };
+    const saved = await db.transaction().execute(async (trx) => {
+      const before = await currentPolicy(trx, input.segment);
+      const after = key.sign({ ...input, version: before.version + 1, issuedAt: clock.now().toISOString() });
+      const result = await trx
+        .insertInto('policies')
+        .values({ segment: input.segment, version: after.version, document: JSON.stringify(after), created_at: after.issuedAt, created_by: actor.username })
+        .onConflict((oc) => oc.columns(['segment', 'version']).doNothing())
+        .executeTakeFirst();
+      if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) return null;
+      await audit(trx, actor, 'policy.change', input.segment, { fromVersion: before.version, toVersion: after.version, before: body(before), after: body(after) }, clock);
+      return { before, after };
+    });
+    if (saved) return saved;
   }
   throw new Error('the policy changed under us five times; try again');
-}
-
-/**
- * An admin's policy change, from the API or the console: a new signed version, and an audit entry
- * with the policy before and after.
- */
-export async function applyPolicyChange(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: Actor): Promise<{ before: Policy; after: Policy }> {
-  const { before, after } = await putPolicy(db, key, input, actor.username);
-  const body = (p: Policy) => ({ removableMedia: p.removableMedia, syncIntervalSeconds: p.syncIntervalSeconds, incidentContact: p.incidentContact });
-  await audit(db, actor, 'policy.change', input.segment, { fromVersion: before.version, toVersion: after.version, before: body(before), after: body(after) });
-  return { before, after };
 }

@@ -9,8 +9,13 @@ import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
 import { startForwarding } from './forward/forwarder';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
+import { cookies } from './plugins/cookies';
+import { forms } from './plugins/forms';
+import { nulCheck } from './plugins/nul-check';
+import { securityHeaders } from './plugins/security-headers';
+import { staticFiles } from './plugins/static';
 import { DEFAULT_RATE_LIMITS, registerRateLimits, type RateLimits } from './rate-limits';
-import { adminRoutes, agentRoutes } from './routes';
+import { registerApi } from './routes/api';
 
 /** Largest request body: a full batch of events with room to spare. */
 export const BODY_LIMIT = 4 * 1024 * 1024;
@@ -106,19 +111,19 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     return reply.code(status).send({ error: { code: errorCodeFor(status), message } });
   });
 
-  // A NUL in the path or query reaches no handler: PostgreSQL's text cannot hold one, and no id,
-  // name or search of ours contains it.
-  app.addHook('onRequest', async (request) => {
-    if (/%00/i.test(request.url)) throw new MamoriError('bad_request', 'the address contains a NUL character');
-  });
-
+  await app.register(nulCheck);
   const limiters = await registerRateLimits(app, ctx.clock, { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits });
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  agentRoutes(app, ctx);
-  adminRoutes(app, ctx);
-  // The console also answers unknown paths: its 404 page, or the API's JSON 404 under /api/.
-  await registerConsole(app, ctx, { secure: !!opts.https, limiters });
+  await registerApi(app, ctx);
+  // The console's pages, in a scope of their own with what only they need: security headers for
+  // HTML, cookies, forms, static files. The console also answers unknown paths: its 404 page, or
+  // the API's JSON 404 under /api/.
+  await app.register(async (web) => {
+    await web.register(securityHeaders, { secure: !!opts.https });
+    await web.register(cookies);
+    await web.register(forms);
+    await web.register(staticFiles);
+    await registerConsole(web, ctx, { secure: !!opts.https, limiters });
+  });
   const forwarding = startForwarding(ctx);
 
   return {

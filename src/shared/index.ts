@@ -15,3 +15,4 @@ export * from './unlock';
 export * from './bridge';
 export * from './provision';
 export * from './text';
+export * from './http';

@@ -145,6 +145,8 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
   const TABLE: Record<string, Row> = {
     // ---- public ----
     'GET /healthz': { allow: EVERYONE, prepare: async () => ({ url: '/healthz', happened: page('"ok"') }) },
+    // The API's OpenAPI document: open like /healthz, since it holds nothing the repository does not.
+    'GET /api/v1/openapi.json': { allow: EVERYONE, prepare: async () => ({ url: '/api/v1/openapi.json', happened: page('"/api/v1/agents/{agentId}/events"') }) },
     'GET /static/*': { allow: EVERYONE, prepare: async () => ({ url: '/static/console.css', happened: async (res) => expect(res.body.length).toBeGreaterThan(100) }) },
     'GET /lang/:lang': { allow: EVERYONE, status: 303, prepare: async () => ({ url: '/lang/en?next=/terminals', happened: async (res) => expect(String(res.headers['set-cookie'])).toContain('mamori_lang=en') }) },
     'GET /login': {

@@ -28,16 +28,14 @@ export function exceptionPages(scope: FastifyInstance, kit: ConsoleKit): void {
   scope.post('/exceptions/:id/approve', { config: { page: 'exceptions' }, schema: { params: RequestParams, body: form({ minutes: FormField }) } }, kit.guarded(async (request, reply, s, v) => {
     const { id } = request.params as { id: string };
     const { minutes } = Minutes.parse(request.body);
-    const { expiresAt } = await decideException(ctx.db, id.slice(0, 100), 'approved', s.username, minutes, ctx.clock.now());
-    await audit(ctx.db, actorOf(request, s), 'exception.approve', id, { minutes, expiresAt });
+    const { expiresAt } = await decideException(ctx.db, actorOf(request, s), id.slice(0, 100), { approve: minutes }, ctx.clock);
     flashNext(reply, 'ok', 'exceptions.approved', { id, until: v.fmt.dateTime(expiresAt) });
     return redirect(reply, '/exceptions');
   }));
 
   scope.post('/exceptions/:id/deny', { config: { page: 'exceptions' }, schema: { params: RequestParams, body: form({}) } }, kit.guarded(async (request, reply, s) => {
     const { id } = request.params as { id: string };
-    await decideException(ctx.db, id.slice(0, 100), 'denied', s.username, undefined, ctx.clock.now());
-    await audit(ctx.db, actorOf(request, s), 'exception.deny', id);
+    await decideException(ctx.db, actorOf(request, s), id.slice(0, 100), 'deny', ctx.clock);
     flashNext(reply, 'ok', 'exceptions.denied', { id });
     return redirect(reply, '/exceptions');
   }));
@@ -51,8 +49,7 @@ export function exceptionPages(scope: FastifyInstance, kit: ConsoleKit): void {
     const { minutes } = parsed.data;
     try {
       const device = str(body.device).trim().slice(0, 300);
-      const answer = await unlockCode(ctx.db, requestCode, minutes, device || undefined);
-      await audit(ctx.db, actorOf(request, s), 'unlock', answer.agentId, { requestCode, minutes, device: answer.scopeText });
+      const answer = await unlockCode(ctx.db, requestCode, minutes, device || undefined, { actor: actorOf(request, s), clock: ctx.clock });
       // The code is shown in this response only, never carried in a cookie or a URL.
       const flash: Flash = { kind: 'ok', text: `${v.t('exceptions.unlock.result', { host: answer.hostname, minutes: durationLabel(v, minutes), device: answer.scopeText })} ${v.t('exceptions.unlock.readAloud')}`, secret: answer.code };
       return exceptionsPage(request, reply, s, { ...v, flash, path: '/exceptions' });

@@ -35,8 +35,7 @@ export function incidentPages(scope: FastifyInstance, kit: ConsoleKit): void {
   scope.post('/incidents/:id/status', { config: { page: 'incidentWorkflow' }, schema: { params: IncidentParams, body: form({ status: FormField }) } }, kit.guarded(async (request, reply, s, v) => {
     const { id } = request.params as { id: string };
     const { status } = StatusForm.parse(request.body);
-    const move = await moveIncident(ctx.db, id.slice(0, 100), status, s.username, ctx.clock);
-    await audit(ctx.db, actorOf(request, s), 'incident.status', id, move);
+    await moveIncident(ctx.db, actorOf(request, s), id.slice(0, 100), status, ctx.clock);
     flashNext(reply, 'ok', 'incidents.moved', { id: parseIncidentId(id).receipt, status: v.t(`incident.status.${status}`) });
     return redirect(reply, `/incidents/${encodeURIComponent(id)}`);
   }));

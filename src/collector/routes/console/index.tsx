@@ -1,13 +1,9 @@
-import path from 'node:path';
-import fastifyCookie from '@fastify/cookie';
-import fastifyFormbody from '@fastify/formbody';
-import fastifyHelmet from '@fastify/helmet';
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { resolveSession } from '../../console/auth';
 import type { CollectorContext } from '../../context';
 import { registerGuard } from '../../plugins/guard';
+import { formHasNul } from '../../plugins/nul-check';
 import { auditPages } from './audit';
 import { dashboardPages } from './dashboard';
 import { exceptionPages } from './exceptions';
@@ -24,11 +20,6 @@ export { CONSOLE_ROUTES, type ConsoleRoute } from './table';
 export { safeNext, type ConsoleOptions } from './kit';
 export { zonedMidnight } from './audit';
 
-/** Where the console's CSS, script and icon are, next to the compiled console. */
-const STATIC_DIR = path.join(__dirname, '..', '..', 'console', 'static');
-/** The biggest form the console takes (a long allowlist fits well within it). */
-const FORM_LIMIT = 512 * 1024;
-
 /** Every page of the console, one plugin per page (docs/design.md#console-routes). */
 const PAGES = [loginPages, langPages, dashboardPages, terminalPages, incidentPages, exceptionPages, policyPages, exportPages, userPages, auditPages] as const;
 
@@ -41,7 +32,7 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
   const kit = createConsoleKit(ctx, opts);
   await app.register(async (scope) => {
     scope.setValidatorCompiler(validatorCompiler);
-    await registerPlugins(scope, opts.secure);
+    // Cookies, forms, security headers and static files: src/collector/plugins, registered by server.ts.
     registerNulCheck(scope, kit);
     // The pages sit in a scope of their own: the guard's error pages must not take over the errors
     // of the static files (answered by the collector's handler, as before).
@@ -59,42 +50,13 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
   });
 }
 
-/** Cookies, forms, security headers (a CSP without inline script or style) and the static files. */
-async function registerPlugins(scope: FastifyInstance, secure: boolean): Promise<void> {
-  await scope.register(fastifyCookie);
-  await scope.register(fastifyFormbody, { bodyLimit: FORM_LIMIT });
-  await scope.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        fontSrc: ["'self'"],
-        connectSrc: ["'self'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        objectSrc: ["'none'"],
-      },
-    },
-    hsts: secure ? { maxAge: 31_536_000 } : false,
-    crossOriginEmbedderPolicy: false,
-    referrerPolicy: { policy: 'no-referrer' },
-    frameguard: { action: 'deny' },
-  });
-  await scope.register(fastifyStatic, { root: STATIC_DIR, prefix: '/static/', index: false, cacheControl: true, maxAge: '1h' });
-}
-
 /**
  * Form fields with a NUL are refused whole: PostgreSQL's text cannot hold one, and no name,
  * password or policy field needs it. Checked before the guard and any schema.
  */
 function registerNulCheck(scope: FastifyInstance, kit: ConsoleKit): void {
   scope.addHook('preValidation', async (request, reply) => {
-    const body = request.body;
-    if (body && typeof body === 'object' && Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')))) {
+    if (formHasNul(request.body)) {
       const v = kit.viewFor(request, null, '');
       return kit.problem(reply, v, 400, 'error.bad.title', v.t('error.nul'));
     }

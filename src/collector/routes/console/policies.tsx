@@ -100,7 +100,7 @@ export function policyPages(scope: FastifyInstance, kit: ConsoleKit): void {
       // Someone saved in between: show their version rather than overwrite it unseen.
       return editPage(reply, { ...v, flash: { kind: 'error', text: v.t('policies.conflict', { v: current.version }) } }, segment, draftFromPolicy(input), {}, 409);
     }
-    const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s));
+    const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s), ctx.clock);
     flashNext(reply, 'ok', 'policies.changed', { segment: v.t(`segment.${segment}`), v: after.version });
     return redirect(reply, `/policies/${segment}`);
   }));

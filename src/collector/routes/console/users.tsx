@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { MamoriError } from '../../../shared';
-import { addAdmin, audit, deleteAdmin, listAdmins, rotateApiToken, setPassword, setRole, unlockAccount } from '../../admins';
-import { endSessionsOf, type ConsoleSession } from '../../console/auth';
+import { addAdmin, deleteAdmin, listAdmins, rotateApiToken, setPassword, setRole, unlockAccount } from '../../admins';
+import type { ConsoleSession } from '../../console/auth';
 import { translator, type MessageKey } from '../../console/messages';
 import { UsersPage } from '../../console/views/pages/users';
 import type { View } from '../../console/views/view';
@@ -11,7 +11,7 @@ import { AnyQuery, FormField, form, str, type ConsoleKit } from './kit';
 const UserParams = z.object({ name: z.string() });
 const AddForm = form({ username: FormField, role: FormField, password: FormField, password2: FormField });
 
-type UserChange = (request: FastifyRequest, s: ConsoleSession, username: string) => Promise<{ key: MessageKey; vars?: Record<string, string>; secret?: string; detail?: unknown }>;
+type UserChange = (request: FastifyRequest, s: ConsoleSession, username: string) => Promise<{ key: MessageKey; vars?: Record<string, string>; secret?: string }>;
 
 /** Console users (admins only): the list, adding one, and the changes to one user. */
 export function userPages(scope: FastifyInstance, kit: ConsoleKit): void {
@@ -33,7 +33,7 @@ export function userPages(scope: FastifyInstance, kit: ConsoleKit): void {
     return usersPage(reply, { ...v, path: '/users', flash: { kind: 'ok', text: `${v.t('users.added', { user: username })} ${v.t('users.token', { user: username })}`, secret: token } });
   }));
 
-  /** A change to one user: audited; a secret is shown in this response, anything else after a redirect. */
+  /** A change to one user (audited by the domain call); a secret is shown in this response, anything else after a redirect. */
   const userAction = (action: string, fields: z.ZodRawShape, fn: UserChange) =>
     scope.post(`/users/:name/${action}`, { config: { page: 'users' }, schema: { params: UserParams, body: form(fields) } }, kit.guarded(async (request, reply, s, v) => {
       const username = (request.params as { name: string }).name.slice(0, 64);
@@ -44,7 +44,6 @@ export function userPages(scope: FastifyInstance, kit: ConsoleKit): void {
         if (err instanceof MamoriError && err.code !== 'not_found') return usersPage(reply, { ...v, path: '/users', flash: { kind: 'error', text: err.message } }, 400);
         throw err;
       }
-      await audit(ctx.db, actorOf(request, s), `user.${action}`, username, result.detail ?? {});
       const vars = { user: username, ...result.vars };
       if (result.secret) return usersPage(reply, { ...v, path: '/users', flash: { kind: 'ok', text: v.t(result.key, vars), secret: result.secret } });
       kit.flashNext(reply, 'ok', result.key, vars);
@@ -55,24 +54,24 @@ export function userPages(scope: FastifyInstance, kit: ConsoleKit): void {
 
 /** What each user action does. */
 function userChanges(kit: ConsoleKit, userAction: (action: string, fields: z.ZodRawShape, fn: UserChange) => unknown): void {
-  const { ctx } = kit;
-  userAction('role', { role: FormField }, async (request, _s, username) => {
-    const change = await setRole(ctx.db, username, str((request.body as Record<string, unknown>).role));
-    await endSessionsOf(ctx.db, username);
-    return { key: 'users.roleSet', vars: { role: translator(kit.langOf(request))(`role.${change.to}`) }, detail: change };
+  const { ctx, actorOf } = kit;
+  // Each domain call audits itself (`user.<action>`); role and password changes end the user's sessions.
+  const by = (request: FastifyRequest, s: ConsoleSession) => ({ actor: actorOf(request, s), clock: ctx.clock });
+  userAction('role', { role: FormField }, async (request, s, username) => {
+    const change = await setRole(ctx.db, username, str((request.body as Record<string, unknown>).role), by(request, s));
+    return { key: 'users.roleSet', vars: { role: translator(kit.langOf(request))(`role.${change.to}`) } };
   });
-  userAction('password', { password: FormField }, async (request, _s, username) => {
-    await setPassword(ctx.db, username, str((request.body as Record<string, unknown>).password));
-    await endSessionsOf(ctx.db, username);
+  userAction('password', { password: FormField }, async (request, s, username) => {
+    await setPassword(ctx.db, username, str((request.body as Record<string, unknown>).password), by(request, s));
     return { key: 'users.passwordSet' };
   });
-  userAction('unlock', {}, async (_request, _s, username) => {
-    await unlockAccount(ctx.db, username);
+  userAction('unlock', {}, async (request, s, username) => {
+    await unlockAccount(ctx.db, username, by(request, s));
     return { key: 'users.unlocked' };
   });
-  userAction('token', {}, async (_request, _s, username) => ({ key: 'users.token', secret: await rotateApiToken(ctx.db, username) }));
-  userAction('delete', {}, async (_request, s, username) => {
-    await deleteAdmin(ctx.db, username, s.username);
+  userAction('token', {}, async (request, s, username) => ({ key: 'users.token', secret: await rotateApiToken(ctx.db, username, by(request, s)) }));
+  userAction('delete', {}, async (request, s, username) => {
+    await deleteAdmin(ctx.db, username, actorOf(request, s), { clock: ctx.clock });
     return { key: 'users.deleted' };
   });
 }
