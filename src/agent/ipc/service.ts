@@ -154,93 +154,8 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
   }, 30_000);
   timer.unref();
 
-  function forPeer(peer: PeerIdentity): AgentService {
-    return {
-      async status() {
-        const enrollment = loadEnrollment(store);
-        const policy = loadPolicy(store);
-        return {
-          agentId: enrollment?.agentId ?? null,
-          hostname: os.hostname(),
-          segment: enrollment?.segment ?? null,
-          policyVersion: policy?.version ?? null,
-          enforcement: deps.enforcement(),
-          degradedReasons: deps.degradedReasons?.() ?? [],
-          lastSyncAt: store.getState('sync.last_at'),
-          collectorReachable: deps.collectorReachable(),
-          pendingEvents: store.pendingCount(),
-          incidentContact: policy?.incidentContact ?? '',
-        };
-      },
-
-      async recentEvents(params) {
-        const limit = params?.limit ?? 20;
-        const visible = visibleTo(peer, owners.read());
-        return store
-          .recent(Math.min(2_000, limit * 20))
-          .filter(visible)
-          .slice(0, limit)
-          .map(({ seq, at, type, payload }) => ({ seq, at, type, payload }));
-      },
-
-      async reportIncident(params) {
-        flush();
-        const snapshotJson = store.getState('inventory.snapshot');
-        const snapshot = snapshotJson ? (JSON.parse(snapshotJson) as InventorySnapshot) : null;
-        // The reporter as the OS names them; where it cannot, the users logged in.
-        const osUser = peer.verified ? peer.user : (snapshot?.users.map((u) => u.user).filter(Boolean).join(', ') ?? '');
-        // Over the quota a report is not refused: it is merged into this user's one queued incident.
-        const { receipt, queued } = incidents.submit(peer, params, osUser);
-        if (!queued) syncSoon.call();
-        return { receipt, queued: queued || !deps.collectorReachable() };
-      },
-
-      async requestException(params) {
-        takeWrite(peer);
-        try {
-          const { seq: _seq, ...request } = deps.exceptions.request(params, loadEnrollment(store)?.agentId ?? null, peer.key);
-          // Online, admins see the request at once.
-          syncSoon.call();
-          return request;
-        } catch (err) {
-          if (err instanceof UnlockCodeError) throw new IpcError(JSON_RPC_ERRORS.invalidParams, 'no_device', err.message);
-          throw err;
-        }
-      },
-
-      async redeemUnlockCode(params) {
-        flush();
-        takeWrite(peer);
-        const enrollment = loadEnrollment(store);
-        if (!enrollment) throw new IpcError(JSON_RPC_ERRORS.application, 'not_enrolled', 'this terminal is not enrolled');
-        try {
-          const granted = deps.exceptions.redeem(params.code, enrollment.unlockSecret, params.requestId, (detail) => refusals.record(peer, detail));
-          deps.reconcileNow();
-          syncSoon.call();
-          return { granted: true as const, device: granted.device, expiresAt: granted.expiresAt };
-        } catch (err) {
-          if (err instanceof UnlockCodeError) throw new IpcError(JSON_RPC_ERRORS.application, 'unlock_refused', err.message);
-          throw err;
-        }
-      },
-
-      async sessionEvent(params) {
-        takeWrite(peer);
-        if (params.kind === 'lock' || params.kind === 'unlock') {
-          const console = await deps.sessions?.consoleUser();
-          if (!peer.verified || !console || console.key !== peer.key) {
-            throw new IpcError(JSON_RPC_ERRORS.application, 'not_session_user', 'only the console session’s user may record a lock or unlock');
-          }
-          const type: EventType = params.kind === 'lock' ? 'session.lock' : 'session.unlock';
-          owners.append(peer, { type, payload: { user: peer.user, source: 'session' } });
-        } else {
-          // Resuming may mean devices changed while asleep; reconcile rather than trust the old view.
-          reconcileSoon.call();
-        }
-        return {};
-      },
-    };
-  }
+  const core: ServiceCore = { deps, store, owners, incidents, refusals, syncSoon, reconcileSoon, flush, takeWrite, visibleTo };
+  const forPeer = (peer: PeerIdentity): AgentService => peerService(core, peer);
 
   return {
     forPeer,
@@ -250,6 +165,110 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
       clearInterval(timer);
       syncSoon.stop();
       reconcileSoon.stop();
+    },
+  };
+}
+
+/** What every peer's view of the service shares: the store, the queues and the throttles. */
+interface ServiceCore {
+  deps: AgentServiceDeps;
+  store: AgentServiceDeps['store'];
+  owners: ReturnType<typeof createOwnerIndex>;
+  incidents: ReturnType<typeof createIncidentQueue>;
+  refusals: ReturnType<typeof createRefusalMerger>;
+  syncSoon: ReturnType<typeof throttle>;
+  reconcileSoon: ReturnType<typeof throttle>;
+  flush(): void;
+  takeWrite(peer: PeerIdentity): void;
+  visibleTo(peer: PeerIdentity, owners: Record<string, string>): (e: StoredEvent) => boolean;
+}
+
+/** The service as one peer may use it (the rules are createAgentService's). */
+function peerService(core: ServiceCore, peer: PeerIdentity): AgentService {
+  const { deps, store, owners, incidents, syncSoon, reconcileSoon, flush, takeWrite } = core;
+  return {
+    async status() {
+      const enrollment = loadEnrollment(store);
+      const policy = loadPolicy(store);
+      return {
+        agentId: enrollment?.agentId ?? null,
+        hostname: os.hostname(),
+        segment: enrollment?.segment ?? null,
+        policyVersion: policy?.version ?? null,
+        enforcement: deps.enforcement(),
+        degradedReasons: deps.degradedReasons?.() ?? [],
+        lastSyncAt: store.getState('sync.last_at'),
+        collectorReachable: deps.collectorReachable(),
+        pendingEvents: store.pendingCount(),
+        incidentContact: policy?.incidentContact ?? '',
+      };
+    },
+
+    async recentEvents(params) {
+      const limit = params?.limit ?? 20;
+      const visible = core.visibleTo(peer, owners.read());
+      return store
+        .recent(Math.min(2_000, limit * 20))
+        .filter(visible)
+        .slice(0, limit)
+        .map(({ seq, at, type, payload }) => ({ seq, at, type, payload }));
+    },
+
+    async reportIncident(params) {
+      flush();
+      const snapshotJson = store.getState('inventory.snapshot');
+      const snapshot = snapshotJson ? (JSON.parse(snapshotJson) as InventorySnapshot) : null;
+      // The reporter as the OS names them; where it cannot, the users logged in.
+      const osUser = peer.verified ? peer.user : (snapshot?.users.map((u) => u.user).filter(Boolean).join(', ') ?? '');
+      // Over the quota a report is not refused: it is merged into this user's one queued incident.
+      const { receipt, queued } = incidents.submit(peer, params, osUser);
+      if (!queued) syncSoon.call();
+      return { receipt, queued: queued || !deps.collectorReachable() };
+    },
+
+    async requestException(params) {
+      takeWrite(peer);
+      try {
+        const { seq: _seq, ...request } = deps.exceptions.request(params, loadEnrollment(store)?.agentId ?? null, peer.key);
+        // Online, admins see the request at once.
+        syncSoon.call();
+        return request;
+      } catch (err) {
+        if (err instanceof UnlockCodeError) throw new IpcError(JSON_RPC_ERRORS.invalidParams, 'no_device', err.message);
+        throw err;
+      }
+    },
+
+    async redeemUnlockCode(params) {
+      flush();
+      takeWrite(peer);
+      const enrollment = loadEnrollment(store);
+      if (!enrollment) throw new IpcError(JSON_RPC_ERRORS.application, 'not_enrolled', 'this terminal is not enrolled');
+      try {
+        const granted = deps.exceptions.redeem(params.code, enrollment.unlockSecret, params.requestId, (detail) => core.refusals.record(peer, detail));
+        deps.reconcileNow();
+        syncSoon.call();
+        return { granted: true as const, device: granted.device, expiresAt: granted.expiresAt };
+      } catch (err) {
+        if (err instanceof UnlockCodeError) throw new IpcError(JSON_RPC_ERRORS.application, 'unlock_refused', err.message);
+        throw err;
+      }
+    },
+
+    async sessionEvent(params) {
+      takeWrite(peer);
+      if (params.kind === 'lock' || params.kind === 'unlock') {
+        const console = await deps.sessions?.consoleUser();
+        if (!peer.verified || !console || console.key !== peer.key) {
+          throw new IpcError(JSON_RPC_ERRORS.application, 'not_session_user', 'only the console session’s user may record a lock or unlock');
+        }
+        const type: EventType = params.kind === 'lock' ? 'session.lock' : 'session.unlock';
+        owners.append(peer, { type, payload: { user: peer.user, source: 'session' } });
+      } else {
+        // Resuming may mean devices changed while asleep; reconcile rather than trust the old view.
+        reconcileSoon.call();
+      }
+      return {};
     },
   };
 }

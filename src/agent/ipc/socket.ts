@@ -90,6 +90,33 @@ function refuse(socket: net.Socket, message: string) {
   setTimeout(() => socket.destroy(), 200).unref();
 }
 
+/** Removes a dead agent's socket file; refuses to replace anything else or a live agent's socket. */
+async function clearStaleSocket(file: string): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  if (!fs.existsSync(file)) return;
+  const stat = fs.lstatSync(file);
+  if (!stat.isSocket()) throw new Error(`${file} exists and is not a socket; not replacing it`);
+  if (await isLive(file)) throw new Error(`another agent is already listening on ${file}`);
+  fs.unlinkSync(file);
+}
+
+/**
+ * Whether `peer` may hold one more connection: `perUser` each, and that many kept free for the
+ * console session's user; unverified peers share what is left when those slots are kept.
+ */
+function hasRoom(peer: PeerIdentity, consoleKey: string | null, byUser: Map<string, number>, limits: { maxConnections: number; perUser: number }) {
+  const isConsole = peer.verified && peer.key === consoleKey;
+  const mine = byUser.get(peer.key) ?? 0;
+  const total = [...byUser.values()].reduce((a, b) => a + b, 0);
+  const consoleHeld = consoleKey ? (byUser.get(consoleKey) ?? 0) : 0;
+  // Everyone else shares what is left when the console user's slots are kept free.
+  const othersRoom = limits.maxConnections - limits.perUser - (total - consoleHeld);
+  const ok = peer.verified
+    ? mine < limits.perUser && (isConsole ? total < limits.maxConnections : othersRoom > 0)
+    : total < limits.maxConnections - (consoleKey ? limits.perUser : 0);
+  return { ok, mine, total, isConsole };
+}
+
 /**
  * Serves the agent's IPC contract on a Unix socket or named pipe. On POSIX the socket's folder is
  * made by the agent and kept writable only by it, so a local user can connect but cannot replace
@@ -111,16 +138,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
     });
   const serviceFor = typeof opts.service === 'function' ? opts.service : opts.service.forPeer;
   const sessions = opts.sessions ?? (typeof opts.service === 'function' ? undefined : opts.service.sessions);
-  if (!isPipe) {
-    const dir = path.dirname(opts.path);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    if (fs.existsSync(opts.path)) {
-      const stat = fs.lstatSync(opts.path);
-      if (!stat.isSocket()) throw new Error(`${opts.path} exists and is not a socket; not replacing it`);
-      if (await isLive(opts.path)) throw new Error(`another agent is already listening on ${opts.path}`);
-      fs.unlinkSync(opts.path);
-    }
-  }
+  if (!isPipe) await clearStaleSocket(opts.path);
   const sockets = new Set<net.Socket>();
   const byUser = new Map<string, number>();
   let identifying = 0;
@@ -134,16 +152,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       refuse(socket, 'the agent cannot tell who is connecting');
       return null;
     }
-    const consoleKey = console?.key ?? null;
-    const isConsole = peer.verified && peer.key === consoleKey;
-    const mine = byUser.get(peer.key) ?? 0;
-    const total = [...byUser.values()].reduce((a, b) => a + b, 0);
-    const consoleHeld = consoleKey ? (byUser.get(consoleKey) ?? 0) : 0;
-    // Everyone else shares what is left when the console user's slots are kept free.
-    const othersRoom = limits.maxConnections - limits.perUser - (total - consoleHeld);
-    const ok = peer.verified
-      ? mine < limits.perUser && (isConsole ? total < limits.maxConnections : othersRoom > 0)
-      : total < limits.maxConnections - (consoleKey ? limits.perUser : 0);
+    const { ok, mine, total, isConsole } = hasRoom(peer, console?.key ?? null, byUser, limits);
     if (!ok || socket.destroyed) {
       opts.logger.debug({ peer: peer.key, mine, total, isConsole, destroyed: socket.destroyed }, 'IPC connection refused');
       if (!socket.destroyed) refuse(socket, 'too many connections from this user');
