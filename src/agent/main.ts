@@ -12,6 +12,7 @@ import { createAgentService } from './ipc/service';
 import { startIpcServer, type IpcServer } from './ipc/socket';
 import { defaultIpcPath } from './paths';
 import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
+import { createUsbReader } from './os/usb';
 import { openEventStore, type EventStore } from './store';
 import { syncEvents } from './sync';
 import { CollectorRefusedError, CollectorUnreachableError, createSyncClient, type SyncClient } from './sync-client';
@@ -83,9 +84,11 @@ export function createAgent(opts: AgentOptions): Agent {
   const now = () => clock.now();
   const store = openEventStore(storeFile(opts.dataDir), { clock });
   const log = opts.logger;
+  // One USB reader for the inventory and the enforcer: both see the devices the same way.
+  const usb = createUsbReader({ platform: process.platform, systemRoot: opts.systemRoot });
   const inventory =
     opts.inventory ??
-    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION, now });
+    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION, now, usb });
 
   const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store, now });
   const exceptions = createExceptionBook(store, now);
@@ -96,6 +99,7 @@ export function createAgent(opts: AgentOptions): Agent {
       createEnforcer({
         platform: process.platform,
         systemRoot: opts.systemRoot,
+        usb,
         memory: { load: () => store.getState('enforcement.set'), save: (json) => store.setState('enforcement.set', json) },
       }),
     getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),

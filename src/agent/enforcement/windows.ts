@@ -1,5 +1,6 @@
 import type { AllowEntry, RemovableMediaMode, UsbDevice } from '../../shared';
 import type { CommandRunner } from '../os/command';
+import { createWindowsUsbReader, type UsbReader } from '../os/usb';
 import { isPseudoSerial, isRemovableMediaInterface } from './evaluate';
 import type { DeviceDecision, Enforcer, EnforcerPass } from './types';
 
@@ -43,82 +44,6 @@ export function parseRegQuery(output: string): RegistryValues {
     values.set(`${key}\\${name}`, type === 'REG_DWORD' || type === 'REG_QWORD' ? Number.parseInt(data, 16) : data);
   }
   return values;
-}
-
-/** One device as `pnputil /enum-devices /connected` lists it. */
-export interface PnpDevice {
-  instanceId: string;
-  description: string;
-  className: string;
-  classGuid: string;
-  manufacturer: string;
-  status: string;
-  driver: string;
-}
-
-/** Parses `pnputil /enum-devices` output: blocks of `Field:   value` lines. */
-export function parsePnputilDevices(output: string): PnpDevice[] {
-  const devices: PnpDevice[] = [];
-  let current: Partial<PnpDevice> | null = null;
-  const fields: Record<string, keyof PnpDevice> = {
-    'instance id': 'instanceId',
-    'device description': 'description',
-    'class name': 'className',
-    'class guid': 'classGuid',
-    'manufacturer name': 'manufacturer',
-    status: 'status',
-    'driver name': 'driver',
-  };
-  for (const line of output.split(/\r?\n/)) {
-    const m = /^([A-Za-z ]+):\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const field = fields[m[1]!.trim().toLowerCase()];
-    if (!field) continue;
-    if (field === 'instanceId') {
-      if (current?.instanceId) devices.push(complete(current));
-      current = {};
-    }
-    if (current) current[field] = m[2]!.trim();
-  }
-  if (current?.instanceId) devices.push(complete(current));
-  return devices;
-}
-
-function complete(d: Partial<PnpDevice>): PnpDevice {
-  return { instanceId: d.instanceId ?? '', description: d.description ?? '', className: d.className ?? '', classGuid: d.classGuid ?? '', manufacturer: d.manufacturer ?? '', status: d.status ?? '', driver: d.driver ?? '' };
-}
-
-/** The USB interface class a PnP device stands for, from its class and description. */
-function interfaceClassOf(d: PnpDevice): string {
-  const cls = d.className.toLowerCase();
-  if (cls === 'wpd') return '06';
-  if (cls === 'cdrom' || cls === 'diskdrive' || /mass storage/i.test(d.description)) return '08';
-  if (cls === 'keyboard' || cls === 'mouse' || cls === 'hidclass') return '03';
-  if (cls === 'smartcardreader') return '0b';
-  if (/hub/i.test(d.description)) return '09';
-  return 'ff';
-}
-
-/** USB devices (instance ids `USB\VID_xxxx&PID_yyyy\serial`) from pnputil's list. */
-export function pnpToUsbDevices(list: PnpDevice[]): UsbDevice[] {
-  const out: UsbDevice[] = [];
-  for (const d of list) {
-    const m = /^USB\\VID_([0-9A-F]{4})&PID_([0-9A-F]{4})(?:&MI_[0-9A-F]{2})?\\(.+)$/i.exec(d.instanceId);
-    if (!m) continue;
-    out.push({
-      port: d.instanceId,
-      vendorId: m[1]!.toLowerCase(),
-      productId: m[2]!.toLowerCase(),
-      serial: m[3]!,
-      manufacturer: d.manufacturer,
-      product: d.description,
-      deviceClass: '00',
-      interfaces: [{ name: d.instanceId, interfaceClass: interfaceClassOf(d), interfaceSubClass: '00', interfaceProtocol: '00', description: d.description, authorized: d.status.toLowerCase() !== 'disabled', driver: d.driver }],
-      authorized: d.status.toLowerCase() !== 'disabled',
-      rootHub: /root hub/i.test(d.description),
-    });
-  }
-  return out;
 }
 
 /** What an allowlist allows on Windows: instance ids (with a serial) and hardware ids (a model). */
@@ -173,12 +98,14 @@ export function windowsAllow(allow: AllowEntry[], decisions: DeviceDecision[]): 
 
 /**
  * Windows: the removable-storage policy values, device installation restrictions for allowlists,
- * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe).
+ * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe);
+ * devices are listed by the OS layer's USB reader, the one the inventory uses.
  * It remembers (for the agent's run) the values it wrote and the devices it disabled, so a value
  * or device someone changed back by hand is reported as drift when it is restored.
  */
-export function createWindowsEnforcer(opts: { runner: CommandRunner }): Enforcer {
+export function createWindowsEnforcer(opts: { runner: CommandRunner; usb?: UsbReader }): Enforcer {
   const run = opts.runner;
+  const usb = opts.usb ?? createWindowsUsbReader(run);
   const disabledByUs = new Set<string>();
   /** Registry values Mamori wrote or found as wanted, by lower-cased `KEY\value`. */
   const ours = new Map<string, string | number>();
@@ -193,11 +120,7 @@ export function createWindowsEnforcer(opts: { runner: CommandRunner }): Enforcer
     return values;
   }
 
-  async function listDevices(): Promise<UsbDevice[]> {
-    const { stdout, code } = await run('pnputil', ['/enum-devices', '/connected']);
-    if (code !== 0) throw new Error(`pnputil /enum-devices exited ${code}`);
-    return pnpToUsbDevices(parsePnputilDevices(stdout));
-  }
+  const listDevices = (): Promise<UsbDevice[]> => usb.devices();
 
   async function registry(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
     const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
