@@ -16,6 +16,7 @@ import { openEventStore, type EventStore } from './store';
 import { summariseEvent } from './summary';
 import { syncEvents } from './sync';
 import { createSyncClient } from './sync-client';
+import { STATE_KEYS } from './state-keys';
 
 interface CommonOptions {
   dataDir: string;
@@ -160,7 +161,7 @@ export function registerAgentCommands(program: Command): void {
           platform: process.platform,
           systemRoot,
           // What the agent set on this boot, so read-only flags it put on are taken off too.
-          ...(store ? { memory: { load: () => store.getState('enforcement.set'), save: (json: string) => store.setState('enforcement.set', json) } } : {}),
+          ...(store ? { memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json: string) => store.setState(STATE_KEYS.enforcementSet, json) } } : {}),
         });
         const result = await releaseControls({ enforcer, platform: process.platform, runner: execRunner });
         const summary = result.failures.length === 0 ? 'removable-media controls given back to the OS' : `could not restore: ${result.failures.join('; ')}`;

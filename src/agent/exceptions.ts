@@ -40,7 +40,7 @@ const KEYS = { pending: 'exceptions.pending', active: 'exceptions.active' } as c
 const REQUEST_LIFETIME_MS = 72 * 60 * 60 * 1000;
 const MAX_PENDING = 50;
 
-function readJson<T>(store: EventStore, key: string, fallback: T): T {
+function readJson<T>(store: EventStore, key: Parameters<EventStore['getState']>[0], fallback: T): T {
   const json = store.getState(key);
   return json ? (JSON.parse(json) as T) : fallback;
 }

@@ -13,20 +13,10 @@ import { startIpcServer, type IpcServer } from './ipc/socket';
 import { defaultIpcPath } from './paths';
 import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
 import { createUsbReader } from './os/usb';
+import { STATE_KEYS } from './state-keys';
 import { openEventStore, type EventStore } from './store';
 import { syncEvents } from './sync';
 import { CollectorRefusedError, CollectorUnreachableError, createSyncClient, type SyncClient } from './sync-client';
-
-/** State keys the agent keeps in its store. */
-export const STATE = {
-  inventory: 'inventory.snapshot',
-  inventoryHash: 'inventory.hash',
-  inventorySentHash: 'inventory.sent_hash',
-  lastSyncAt: 'sync.last_at',
-  lastSyncError: 'sync.last_error',
-  /** Why enrolling from the installer's provision last failed; empty once it worked. */
-  provisionError: 'provision.last_error',
-} as const;
 
 export interface AgentOptions {
   dataDir: string;
@@ -100,7 +90,7 @@ export function createAgent(opts: AgentOptions): Agent {
         platform: process.platform,
         systemRoot: opts.systemRoot,
         usb,
-        memory: { load: () => store.getState('enforcement.set'), save: (json) => store.setState('enforcement.set', json) },
+        memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json) => store.setState(STATE_KEYS.enforcementSet, json) },
       }),
     getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),
     getExceptions: () => exceptions.active(now()),
@@ -117,10 +107,10 @@ export function createAgent(opts: AgentOptions): Agent {
     intervalMs,
     logger: log,
     onHintsUnavailable: (error) => {
-      if (store.getState('hints.failure') === error) return;
+      if (store.getState(STATE_KEYS.hintsFailure) === error) return;
       const message = sanitizeText(`USB device notices unavailable (${error}); enforcing every ${Math.round(intervalMs / 1000)} s`, 500);
       store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message } });
-      store.setState('hints.failure', error);
+      store.setState(STATE_KEYS.hintsFailure, error);
     },
   });
   let collectorReachable = false;
@@ -159,13 +149,13 @@ export function createAgent(opts: AgentOptions): Agent {
     try {
       if (await enrollFromProvision(store, opts.dataDir, opts.systemRoot)) {
         log.info({}, 'enrolled from the installer provision');
-        store.setState(STATE.provisionError, '');
+        store.setState(STATE_KEYS.provisionError, '');
       }
     } catch (err) {
       const message = sanitizeText((err as Error).message, 500);
       log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next cycle');
-      if (store.getState(STATE.provisionError) === message) return;
-      store.setState(STATE.provisionError, message);
+      if (store.getState(STATE_KEYS.provisionError) === message) return;
+      store.setState(STATE_KEYS.provisionError, message);
       store.append({ type: 'agent.warning', payload: { component: 'provision', code: 'enroll_failed', message } });
     }
   }
@@ -183,7 +173,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   /** The last snapshot kept, read as the schema says (one from an older agent gains defaults). */
   function storedSnapshot(): InventorySnapshot | null {
-    const json = store.getState(STATE.inventory);
+    const json = store.getState(STATE_KEYS.inventory);
     if (!json) return null;
     try {
       const parsed = InventorySnapshot.safeParse(JSON.parse(json));
@@ -197,15 +187,15 @@ export function createAgent(opts: AgentOptions): Agent {
   async function refreshInventory(): Promise<InventorySnapshot> {
     const snapshot: InventorySnapshot = { ...(await inventory.collect()), enforcement: enforcement.state(), enforcementReasons: enforcement.reasons() };
     const hash = inventoryHash(snapshot);
-    const previousHash = store.getState(STATE.inventoryHash);
+    const previousHash = store.getState(STATE_KEYS.inventoryHash);
     if (hash !== previousHash) {
       const previous = storedSnapshot();
       const changes = diffInventory(previous, snapshot).slice(0, 500);
       store.append({ type: 'inventory.changed', payload: { hash, previousHash, changes } });
-      store.setState(STATE.inventoryHash, hash);
+      store.setState(STATE_KEYS.inventoryHash, hash);
     }
     // The latest snapshot is kept even when unchanged in substance, for the next upload.
-    store.setState(STATE.inventory, JSON.stringify(snapshot));
+    store.setState(STATE_KEYS.inventory, JSON.stringify(snapshot));
     for (const w of snapshot.warnings) log.warn({ section: w.section }, `inventory probe failed: ${w.message}`);
     return snapshot;
   }
@@ -215,9 +205,9 @@ export function createAgent(opts: AgentOptions): Agent {
     const response = await api.getPolicy();
     if (enrollment) acceptPolicy(store, response, enrollment, { clock });
     const hash = inventoryHash(snapshot);
-    if (store.getState(STATE.inventorySentHash) !== hash) {
+    if (store.getState(STATE_KEYS.inventorySentHash) !== hash) {
       await api.putInventory(snapshot);
-      store.setState(STATE.inventorySentHash, hash);
+      store.setState(STATE_KEYS.inventorySentHash, hash);
     }
     let granted = false;
     for (const approval of await api.getApprovedExceptions()) {
@@ -226,8 +216,8 @@ export function createAgent(opts: AgentOptions): Agent {
     // An approval takes effect in this cycle, and its exception.granted goes out with it.
     if (granted) await reconciler.reconcile('exception');
     const { sent, ackSeq } = await syncEvents(store, api);
-    store.setState(STATE.lastSyncAt, clock.now().toISOString());
-    store.deleteState(STATE.lastSyncError);
+    store.setState(STATE_KEYS.lastSyncAt, clock.now().toISOString());
+    store.deleteState(STATE_KEYS.lastSyncError);
     return { enrolled: true, collectorReachable: true, sent, ackSeq };
   }
 
@@ -242,13 +232,13 @@ export function createAgent(opts: AgentOptions): Agent {
     } catch (err) {
       // Recorded once per distinct failure, not once per cycle.
       const message = sanitizeText((err as Error).message, 500);
-      if (store.getState('logins.failure') !== message) {
+      if (store.getState(STATE_KEYS.loginsFailure) !== message) {
         store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'source_failed', message } });
-        store.setState('logins.failure', message);
+        store.setState(STATE_KEYS.loginsFailure, message);
       }
       return;
     }
-    store.deleteState('logins.failure');
+    store.deleteState(STATE_KEYS.loginsFailure);
     store.transaction(() => {
       for (const event of pass.events) store.append(event);
       if (pass.badRecords > 0) {
@@ -268,7 +258,7 @@ export function createAgent(opts: AgentOptions): Agent {
       await provisionIfNeeded();
       api = client();
     }
-    if (!api) return { enrolled: false, provisionPending: !!store.getState(STATE.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
+    if (!api) return { enrolled: false, provisionPending: !!store.getState(STATE_KEYS.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
     try {
       const version = loadPolicy(store)?.version;
       const result = await talkToCollector(api, snapshot);
@@ -284,7 +274,7 @@ export function createAgent(opts: AgentOptions): Agent {
     } catch (err) {
       if (err instanceof CollectorUnreachableError || err instanceof CollectorRefusedError) {
         collectorReachable = false;
-        store.setState(STATE.lastSyncError, err.message);
+        store.setState(STATE_KEYS.lastSyncError, err.message);
         log.warn({ code: err.code }, err.message);
         return { enrolled: true, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
       }

@@ -3,8 +3,8 @@ import type { Logger } from '../logger';
 import type { EventStore } from '../store';
 import { evaluateDevice, type Decision } from './evaluate';
 import type { ActiveException, DeviceDecision, Enforcer, EnforcerPass } from './types';
+import { STATE_KEYS } from '../state-keys';
 
-const KEYS = { known: 'enforcement.known', applied: 'enforcement.applied' } as const;
 
 /** What one reconcile pass ended in. */
 export interface ReconcileResult {
@@ -131,7 +131,7 @@ export function createReconciler(opts: {
     for (const f of failures) opts.logger.warn({ reason }, `enforcement: ${sanitizeText(f, 500)}`);
 
     type Known = { decision: Decision | 'none'; device: DevicePayload };
-    const known = JSON.parse(store.getState(KEYS.known) ?? '{}') as Record<string, Known>;
+    const known = JSON.parse(store.getState(STATE_KEYS.enforcementKnown) ?? '{}') as Record<string, Known>;
     const next: Record<string, Known> = {};
     let recorded = false;
     store.transaction(() => {
@@ -165,7 +165,7 @@ export function createReconciler(opts: {
         recorded = true;
       }
       if (recordApplied(policy, mode)) recorded = true;
-      if (devices !== null) store.setState(KEYS.known, JSON.stringify(next));
+      if (devices !== null) store.setState(STATE_KEYS.enforcementKnown, JSON.stringify(next));
     });
     return { state: current, changed: result.changed || recorded, ...(reasons.length ? { reasons: [...reasons] } : {}) };
   }
@@ -173,10 +173,10 @@ export function createReconciler(opts: {
   /** Records `policy.applied` when the policy version or what enforcement achieved changes. */
   function recordApplied(policy: Policy, mode: Policy['removableMedia']['mode']): boolean {
     const applied = `${policy.segment}|${policy.version}|${current}`;
-    if (opts.store.getState(KEYS.applied) === applied) return false;
+    if (opts.store.getState(STATE_KEYS.enforcementApplied) === applied) return false;
     opts.store.transaction(() => {
       record({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode, issuedAt: policy.issuedAt, enforcement: current } });
-      opts.store.setState(KEYS.applied, applied);
+      opts.store.setState(STATE_KEYS.enforcementApplied, applied);
     });
     return true;
   }

@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NewEvent } from '../../shared';
 import { UT, UTMP_RECORD_SIZE, decodeUtmp, utmpTime, type UtmpRecord } from './utmp';
+import { STATE_KEYS, type StateKey } from '../state-keys';
 
 /** The store's key-value state, which keeps each file's position across restarts. */
 export interface LoginState {
-  getState(key: string): string | null;
+  getState(key: StateKey): string | null;
 }
 
 /** What one pass over the login records found. */
@@ -18,7 +19,7 @@ export interface LoginPass {
    * The positions to remember once the events are stored: the caller writes them in the same
    * transaction as the events, so a crash between the two cannot lose or repeat a record.
    */
-  state: [key: string, value: string][];
+  state: [key: StateKey, value: string][];
 }
 
 /** A source of login events; each record becomes exactly one event across restarts. */
@@ -60,7 +61,7 @@ export function createLinuxLoginSource(opts: { systemRoot: string; state: LoginS
   const logDir = path.join(opts.systemRoot, 'var', 'log');
 
   function loadOpen(): Record<string, OpenSession> {
-    const json = opts.state.getState('logins.open');
+    const json = opts.state.getState(STATE_KEYS.loginsOpen);
     return json ? (JSON.parse(json) as Record<string, OpenSession>) : {};
   }
 
@@ -128,7 +129,7 @@ export function createLinuxLoginSource(opts: { systemRoot: string; state: LoginS
 
   function readFile(kind: 'wtmp' | 'btmp', open: Record<string, OpenSession>, pass: LoginPass): void {
     const file = path.join(logDir, kind);
-    const key = `logins.${kind}`;
+    const key = kind === 'wtmp' ? STATE_KEYS.loginsWtmp : STATE_KEYS.loginsBtmp;
     const storedJson = opts.state.getState(key);
     const stored = storedJson ? (JSON.parse(storedJson) as Position) : null;
     let fd: number;
@@ -180,7 +181,7 @@ export function createLinuxLoginSource(opts: { systemRoot: string; state: LoginS
       readFile('btmp', open, pass);
       const lines = Object.keys(open);
       for (const line of lines.slice(0, Math.max(0, lines.length - MAX_OPEN_SESSIONS))) delete open[line];
-      pass.state.push(['logins.open', JSON.stringify(open)]);
+      pass.state.push([STATE_KEYS.loginsOpen, JSON.stringify(open)]);
       return pass;
     },
   };
