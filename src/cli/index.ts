@@ -6,10 +6,10 @@ import { MAMORI_VERSION, UsageError } from '../shared';
  * run`) must not carry the collector, its console and its exporters (kysely, fastify, exceljs, pg,
  * preact) in memory on every terminal.
  */
-const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+const GROUPS: Record<string, () => Promise<(program: Command, argv: readonly string[]) => void | Promise<void>>> = {
   start: async () => (await import('./start.js')).registerStartCommand,
-  agent: async () => (await import('../agent/cli.js')).registerAgentCommands,
-  collector: async () => (await import('../collector/cli.js')).registerCollectorCommands,
+  agent: async () => (await import('../agent/cli/index.js')).registerAgentCommands,
+  collector: async () => (await import('../collector/cli/index.js')).registerCollectorCommands,
 };
 
 /**
@@ -24,7 +24,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
     .showSuggestionAfterError(true);
   const named = argv[2];
   const groups = named !== undefined && Object.hasOwn(GROUPS, named) ? [GROUPS[named]!] : Object.values(GROUPS);
-  for (const load of groups) (await load())(program);
+  for (const load of groups) await (await load())(program, argv);
   configureTree(program);
   return program;
 }
