@@ -34,6 +34,11 @@ export const STATE_KEYS = {
   enforcementApplied: 'enforcement.applied',
   /** What the Linux enforcer set, with the boot id. */
   enforcementSet: 'enforcement.set',
+  /**
+   * Drift the start-up pass corrected before the agent could record events (JSON `Drift[]`): the
+   * first reconcile records it and deletes it in one transaction.
+   */
+  enforcementStartDrift: 'enforcement.start_drift',
   /** The last recorded failure of device hints (a warning is recorded once per distinct failure). */
   hintsFailure: 'hints.failure',
   /** The last recorded failure of the login source. */

@@ -15,9 +15,8 @@ import {
   type StoredEvent,
 } from '../shared';
 import { STATE_KEYS, type StateKey } from './state-keys';
+import { APPLICATION_ID } from './store-id';
 
-/** Marks a SQLite file as Mamori's agent store (`PRAGMA application_id`, "MMRA"). */
-const APPLICATION_ID = 0x4d4d5241;
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** Why a store could not be opened or written. The message always names the file. */

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { MAMORI_VERSION, UsageError } from '../shared';
+// The shared modules' own files, not the index (which builds every schema): `mamori agent run`
+// enforces before loading them (docs/design.md#agent-cycle).
+import { MAMORI_VERSION } from '../shared/version';
 
 /**
  * The command groups, each loaded only when its group is named: the agent service (`mamori agent
@@ -55,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.executeSubCommandAsync') return err.exitCode;
       return 2;
     }
+    const { UsageError } = await import('../shared/errors.js');
     if (err instanceof UsageError) {
       process.stderr.write(`mamori: ${err.message}\n`);
       return 2;

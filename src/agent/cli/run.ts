@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { enforceStoredPolicy } from '../start-enforcement';
 import { dataDirOption, systemRootOption, type CommonOptions } from './common';
 
 /**
@@ -15,13 +16,15 @@ export function registerRunCommand(agent: Command): void {
     .option('--ipc <path>', 'IPC socket or pipe to listen on')
     .option('--once', 'run one cycle, then exit')
     .action(async (opts: CommonOptions & { once?: boolean; ipc?: string }) => {
+      const dataDir = path.resolve(opts.dataDir);
+      const systemRoot = path.resolve(opts.systemRoot);
+      // The stored policy is enforced first; the service is loaded after it.
+      const early = await enforceStoredPolicy({ dataDir, systemRoot });
       const [{ createAgent }, { createLogger }] = await Promise.all([import('../main.js'), import('../logger.js')]);
-      const agentProcess = createAgent({
-        dataDir: path.resolve(opts.dataDir),
-        systemRoot: path.resolve(opts.systemRoot),
-        ipcPath: opts.ipc,
-        logger: createLogger(),
-      });
+      const logger = createLogger();
+      if (early.ran) logger.info({ mode: early.mode, changed: early.changed, failures: early.failures }, 'start-up pass enforced the stored policy');
+      else logger.info({ skipped: early.skipped }, 'start-up pass skipped');
+      const agentProcess = createAgent({ dataDir, systemRoot, ipcPath: opts.ipc, logger });
       if (opts.once) {
         const result = await agentProcess.runOnce();
         if (result.enrolled && !result.collectorReachable) {

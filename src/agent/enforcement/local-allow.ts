@@ -1,7 +1,7 @@
 import type { AllowEntry, Policy } from '../../shared';
 import type { EventStore } from '../store';
 import { removableInterfaces } from './evaluate';
-import { devicePayload } from './reconciler';
+import { devicePayload } from './device-payload';
 import type { Enforcer } from './types';
 import { STATE_KEYS } from '../state-keys';
 

@@ -1,8 +1,9 @@
 import { CanonicalJsonError, EventSchemaError, sanitizeDeep, sanitizeText, type DegradedReason, type DevicePayload, type EnforcementState, type NewEvent, type Policy, type UsbDevice } from '../../shared';
 import type { Logger } from '../logger';
 import type { EventStore } from '../store';
+import { devicePayload } from './device-payload';
 import { evaluateDevice, type Decision } from './evaluate';
-import type { ActiveException, DeviceDecision, Enforcer, EnforcerPass } from './types';
+import type { ActiveException, DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
 import { STATE_KEYS } from '../state-keys';
 
 
@@ -35,10 +36,7 @@ function deviceKey(d: UsbDevice): string {
   return `${d.port}|${d.vendorId}:${d.productId}|${d.serial}`;
 }
 
-/** The device fields every device event carries. */
-export function devicePayload(d: UsbDevice): DevicePayload {
-  return { vendorId: d.vendorId, productId: d.productId, serial: d.serial, manufacturer: d.manufacturer, product: d.product, deviceClass: d.deviceClass, port: d.port };
-}
+export { devicePayload } from './device-payload';
 
 /**
  * The reconciler of the enforcement model (docs/design.md#enforcement-model). It keeps what it knew of each device in the
@@ -158,7 +156,11 @@ export function createReconciler(opts: {
         record({ type: 'device.detached', payload: gone.device });
         recorded = true;
       }
-      for (const d of result.drift) {
+      // Drift the start-up pass corrected (src/agent/start-enforcement.ts) is recorded with this
+      // pass's, and forgotten in the same transaction.
+      const carried = JSON.parse(store.getState(STATE_KEYS.enforcementStartDrift) ?? '[]') as Drift[];
+      if (carried.length > 0) store.deleteState(STATE_KEYS.enforcementStartDrift);
+      for (const d of [...carried, ...result.drift]) {
         const device = d.device ? { device: devicePayload(d.device) } : {};
         if (d.tamper) record({ type: 'tamper.detected', payload: { what: d.control, detail: `expected ${d.expected}, found ${d.found}; restored`, ...device } });
         record({ type: 'policy.drift_corrected', payload: { control: d.control, expected: d.expected, found: d.found, ...device } });

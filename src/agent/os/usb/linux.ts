@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { sanitizeText, type UsbDevice, type UsbInterface } from '../../../shared';
+// The shared module's own file, not its index: this runs before the schemas load (docs/design.md#agent-cycle).
+import type { UsbDevice, UsbInterface } from '../../../shared';
+import { sanitizeText } from '../../../shared/text';
 import type { UsbReader } from './types';
 
 /** `<systemRoot>/sys/bus/usb/devices`: one symlink per device and per interface. */
