@@ -23,7 +23,7 @@ export function registerRunCommand(agent: Command): void {
       const [{ createAgent }, { createLogger }] = await Promise.all([import('../main.js'), import('../logger.js')]);
       const logger = createLogger();
       if (early.ran) logger.info({ mode: early.mode, changed: early.changed, failures: early.failures }, 'start-up pass enforced the stored policy');
-      else logger.info({ skipped: early.skipped }, 'start-up pass skipped');
+      else logger.debug({ skipped: early.skipped }, 'start-up pass skipped');
       const agentProcess = createAgent({ dataDir, systemRoot, ipcPath: opts.ipc, logger });
       if (opts.once) {
         const result = await agentProcess.runOnce();
