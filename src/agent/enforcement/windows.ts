@@ -96,6 +96,56 @@ export function windowsAllow(allow: AllowEntry[], decisions: DeviceDecision[]): 
   return { instanceIds: [...instanceIds].sort(), deviceIds: [...deviceIds].sort() };
 }
 
+/** The values under Mamori's two policy keys, as `reg query /s` lists them. */
+async function readRegistry(run: CommandRunner): Promise<RegistryValues> {
+  const values: RegistryValues = new Map();
+  for (const key of [STORAGE_KEY, INSTALL_KEY]) {
+    // A missing key exits 1 ("unable to find the specified registry key"): no values.
+    const { stdout, code } = await run('reg', ['query', key, '/s']);
+    if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
+  }
+  return values;
+}
+
+/**
+ * Brings the registry to what `mode` and the allowlist want, and reads it back. `ours` holds the
+ * values Mamori wrote or found as wanted (by lower-cased `KEY\value`), so one changed back by hand is drift.
+ */
+async function applyRegistry(run: CommandRunner, ours: Map<string, string | number>, pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
+  const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
+  const have = byLowerCase(await readRegistry(run));
+  const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);
+  const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
+  for (const [k, { path: p, value }] of want) {
+    const found = have.get(k)?.value;
+    if (found === value) {
+      ours.set(k, value);
+      continue;
+    }
+    if (ours.get(k) === value) pass.drift.push({ control: p, expected: String(value), found: found === undefined ? 'absent' : String(found) });
+    const { key, name } = split(p);
+    const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
+    const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
+    pass.changed = true;
+    if (r.code !== 0) pass.failures.push(`reg add ${key} /v ${name} exited ${r.code}`);
+  }
+  for (const [k, { path: p }] of have) {
+    if (want.has(k) || !underOurKeys(k)) continue;
+    const { key, name } = split(p);
+    const r = await run('reg', ['delete', key, '/v', name, '/f']);
+    pass.changed = true;
+    ours.delete(k);
+    if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
+  }
+  if (!pass.changed) return;
+  const check = byLowerCase(await readRegistry(run));
+  for (const [k, { path: p, value }] of want) {
+    if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
+    else ours.set(k, value);
+  }
+  for (const [k, { path: p }] of check) if (!want.has(k) && underOurKeys(k)) pass.failures.push(`${p} is still set after deleting it`);
+}
+
 /**
  * Windows: the removable-storage policy values, device installation restrictions for allowlists,
  * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe);
@@ -110,59 +160,14 @@ export function createWindowsEnforcer(opts: { runner: CommandRunner; usb?: UsbRe
   /** Registry values Mamori wrote or found as wanted, by lower-cased `KEY\value`. */
   const ours = new Map<string, string | number>();
 
-  async function readRegistry(): Promise<RegistryValues> {
-    const values: RegistryValues = new Map();
-    for (const key of [STORAGE_KEY, INSTALL_KEY]) {
-      // A missing key exits 1 ("unable to find the specified registry key"): no values.
-      const { stdout, code } = await run('reg', ['query', key, '/s']);
-      if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
-    }
-    return values;
-  }
-
   const listDevices = (): Promise<UsbDevice[]> => usb.devices();
-
-  async function registry(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
-    const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
-    const have = byLowerCase(await readRegistry());
-    const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);
-    const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
-    for (const [k, { path: p, value }] of want) {
-      const found = have.get(k)?.value;
-      if (found === value) {
-        ours.set(k, value);
-        continue;
-      }
-      if (ours.get(k) === value) pass.drift.push({ control: p, expected: String(value), found: found === undefined ? 'absent' : String(found) });
-      const { key, name } = split(p);
-      const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
-      const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
-      pass.changed = true;
-      if (r.code !== 0) pass.failures.push(`reg add ${key} /v ${name} exited ${r.code}`);
-    }
-    for (const [k, { path: p }] of have) {
-      if (want.has(k) || !underOurKeys(k)) continue;
-      const { key, name } = split(p);
-      const r = await run('reg', ['delete', key, '/v', name, '/f']);
-      pass.changed = true;
-      ours.delete(k);
-      if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
-    }
-    if (!pass.changed) return;
-    const check = byLowerCase(await readRegistry());
-    for (const [k, { path: p, value }] of want) {
-      if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
-      else ours.set(k, value);
-    }
-    for (const [k, { path: p }] of check) if (!want.has(k) && underOurKeys(k)) pass.failures.push(`${p} is still set after deleting it`);
-  }
 
   return {
     devices: listDevices,
 
     async enforce(mode, decisions, allow = []) {
       const pass: EnforcerPass = { drift: [], failures: [], changed: false };
-      await registry(pass, mode, decisions, allow);
+      await applyRegistry(run, ours, pass, mode, decisions, allow);
 
       // Policy values stop new devices; a device already present is switched off by pnputil.
       const expectDisabled = new Map<string, boolean>();
