@@ -14,9 +14,9 @@ import {
   type NewEvent,
   type StoredEvent,
 } from '../shared';
+import { STATE_KEYS, type StateKey } from './state-keys';
+import { APPLICATION_ID } from './store-id';
 
-/** Marks a SQLite file as Mamori's agent store (`PRAGMA application_id`, "MMRA"). */
-const APPLICATION_ID = 0x4d4d5241;
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** Why a store could not be opened or written. The message always names the file. */
@@ -70,9 +70,9 @@ export interface EventStore {
   pendingCount(): number;
   /** Checks the whole chain; null when intact, else the first bad seq. */
   verify(): ChainBreak | null;
-  getState(key: string): string | null;
-  setState(key: string, value: string): void;
-  deleteState(key: string): void;
+  getState(key: StateKey): string | null;
+  setState(key: StateKey, value: string): void;
+  deleteState(key: StateKey): void;
   /** Runs `fn` in one transaction: its appends and state changes are kept together or not at all. */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -196,7 +196,7 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
     const row = lastRow.get() as { seq: number; hash: string } | undefined;
     return row ?? { seq: 0, hash: GENESIS_HASH };
   };
-  const ackSeq = (): number => Number(getState.get('ack_seq') ?? 0);
+  const ackSeq = (): number => Number(getState.get(STATE_KEYS.ackSeq) ?? 0);
 
   const appendTx = db.transaction((type: string, payloadJson: string, payload: unknown, at: string) => {
     const prev = head();
@@ -229,7 +229,7 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
     setAckSeq(seq) {
       db.transaction(() => {
         const next = Math.min(Math.max(ackSeq(), seq), head().seq);
-        setState.run('ack_seq', String(next));
+        setState.run(STATE_KEYS.ackSeq, String(next));
       }).immediate();
     },
     pendingCount() {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RemovableMediaMode, UsbDevice, UsbInterface } from '../../shared';
-import { readAttr, readLinuxUsbDevices, resolveEntry, usbDevicesDir } from '../inventory/linux-usb';
 import type { CommandRunner } from '../os/command';
+import { createLinuxUsbReader, readAttr, resolveEntry, usbDevicesDir, type UsbReader } from '../os/usb';
 import { isRemovableMediaInterface } from './evaluate';
 import type { DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
 
@@ -71,8 +71,9 @@ const identity = (d: UsbDevice) => `${d.port} ${d.vendorId}:${d.productId}:${d.s
  * `runner` runs `blockdev` (read-only) and `udevadm control --reload`; tests pass one that flips
  * the fixture's `ro` file instead.
  */
-export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandRunner; memory?: EnforcerMemory }): Enforcer {
+export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandRunner; memory?: EnforcerMemory; usb?: UsbReader }): Enforcer {
   const root = opts.systemRoot;
+  const usb = opts.usb ?? createLinuxUsbReader(root);
   const onRealRoot = path.resolve(root) === path.parse(path.resolve(root)).root;
   const bootId = readAttr(path.join(root, 'proc', 'sys', 'kernel', 'random'), 'boot_id').trim();
   const saved = (() => {
@@ -269,7 +270,7 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
 
   return {
     async devices() {
-      const devices = await readLinuxUsbDevices(root);
+      const devices = await usb.devices();
       // A device Mamori switched off whole has no interfaces in sysfs: give it back the ones it had.
       for (const d of devices) {
         const remembered = d.authorized === false && d.interfaces.length === 0 ? offDevices.get(identity(d)) : undefined;
