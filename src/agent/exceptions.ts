@@ -89,18 +89,21 @@ export interface ExceptionBook {
   ownerOf(requestId: string): string | undefined;
 }
 
+/**
+ * The pending list with `added`: requests past their lifetime dropped, and the owner's oldest open
+ * ones beyond the cap (never another user's). Used ones stay for their lifetime, so a code used
+ * twice is told apart from a wrong one.
+ */
+function withRequest(list: PendingRequest[], added: PendingRequest, nowMs: number): PendingRequest[] {
+  const kept = list.filter((p) => nowMs - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS);
+  const mine = kept.filter((p) => !p.used && (p.owner ?? '') === (added.owner ?? ''));
+  const drop = new Set(mine.slice(0, Math.max(0, mine.length + 1 - MAX_PENDING_PER_USER)));
+  return [...kept.filter((p) => !drop.has(p)), added];
+}
+
 export function createExceptionBook(store: EventStore, now: () => Date = () => new Date()): ExceptionBook {
   const pending = () => readJson<PendingRequest[]>(store, KEYS.pending, []);
   const savePending = (list: PendingRequest[]) => store.setState(KEYS.pending, JSON.stringify(list));
-  const isOpen = (p: PendingRequest) => !p.used && now().getTime() - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS;
-  /** Drops used or expired requests past their lifetime, and an owner's oldest beyond the cap. */
-  function withRequest(list: PendingRequest[], added: PendingRequest): PendingRequest[] {
-    // Used ones stay for their lifetime, so a code used twice is told apart from a wrong one.
-    const kept = list.filter((p) => now().getTime() - Date.parse(p.requestedAt) < REQUEST_LIFETIME_MS);
-    const mine = kept.filter((p) => isOpen(p) && (p.owner ?? '') === (added.owner ?? ''));
-    const drop = new Set(mine.slice(0, Math.max(0, mine.length + 1 - MAX_PENDING_PER_USER)));
-    return [...kept.filter((p) => !drop.has(p)), added];
-  }
   const activeList = () => readJson<ActiveException[]>(store, KEYS.active, []);
   const saveActive = (list: ActiveException[]) => store.setState(KEYS.active, JSON.stringify(list));
 
@@ -125,9 +128,17 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
       const device = blockedScope(store, input.blockedSeq);
       const requestId = crypto.randomUUID();
       const requestCode = makeRequestCode(agentId ?? 'unenrolled', device, crypto.randomBytes(5));
-      const request: PendingRequest = { requestId, requestCode, device, minutes: input.minutes, requestedAt: now().toISOString(), used: false, ...(owner ? { owner } : {}) };
+      const request: PendingRequest = {
+        requestId,
+        requestCode,
+        device,
+        minutes: input.minutes,
+        requestedAt: now().toISOString(),
+        used: false,
+        ...(owner ? { owner } : {}),
+      };
       const seq = store.transaction(() => {
-        savePending(withRequest(pending(), request));
+        savePending(withRequest(pending(), request, now().getTime()));
         return store.append({ type: 'exception.requested', payload: { requestId, requestCode, device, reason: input.reason, minutes: input.minutes } }).seq;
       });
       return { requestId, requestCode, device, seq };
@@ -149,11 +160,7 @@ export function createExceptionBook(store: EventStore, now: () => Date = () => n
         } catch {
           continue;
         }
-        const refusal = request.used
-          ? 'this unlock code was already used'
-          : !isFresh(request)
-            ? 'this request has expired; request again'
-            : null;
+        const refusal = request.used ? 'this unlock code was already used' : !isFresh(request) ? 'this request has expired; request again' : null;
         if (refusal) refuse(`${refusal} (request ${request.requestCode})`, refusal);
         return grant(request, minutes, 'unlock-code');
       }

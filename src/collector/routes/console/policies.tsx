@@ -15,7 +15,13 @@ const EditQuery = z.object({ from: FormField, addVendor: FormField, addProduct: 
 const PolicyForm = z.looseObject({ _csrf: FormField, document: FormField, baseVersion: FormField }).optional();
 
 const historyEntries = (history: Awaited<ReturnType<typeof policyHistory>>): HistoryEntry[] =>
-  history.map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode, allowCount: h.policy.removableMedia.allow.length }));
+  history.map((h) => ({
+    version: h.policy.version,
+    issuedAt: h.policy.issuedAt,
+    by: h.createdBy,
+    mode: h.policy.removableMedia.mode,
+    allowCount: h.policy.removableMedia.allow.length,
+  }));
 
 const segmentParam = (params: unknown): Segment => {
   const { segment } = params as { segment: string };
@@ -36,81 +42,161 @@ const documentOf = (body: Record<string, unknown>, segment: Segment): PolicyInpu
   return parsed.data;
 };
 
+type EditPage = (reply: FastifyReply, v: View, segment: Segment, draft: PolicyDraft | null, errors?: DraftErrors, status?: number) => Promise<unknown>;
+const config = { page: 'policies' } as const;
+
 /** Security policies per segment: the summary, the editor with its preview, saving, and old versions. */
 export function policyPages(scope: FastifyInstance, kit: ConsoleKit): void {
-  const { ctx, send, actorOf, flashNext, redirect } = kit;
-  const config = { page: 'policies' } as const;
+  const editPage = editPageOf(kit);
+  policyViews(scope, kit, editPage);
+  policyChanges(scope, kit, editPage);
+}
 
-  const editPage = async (reply: FastifyReply, v: View, segment: Segment, draft: PolicyDraft | null, errors: DraftErrors = {}, status = 200) => {
+/** The editor: the segment's current policy (or a draft) with its history and terminals. */
+function editPageOf(kit: ConsoleKit): EditPage {
+  const { ctx, send } = kit;
+  return async (reply: FastifyReply, v: View, segment: Segment, draft: PolicyDraft | null, errors: DraftErrors = {}, status = 200) => {
     const history = await policyHistory(ctx.db, segment);
     const current = history[0]!;
     return send(
       reply,
-      <PolicyEditPage v={v} segment={segment} current={current.policy} by={current.createdBy} draft={draft ?? draftFromPolicy(current.policy)} errors={errors} history={historyEntries(history)} terminals={await terminalsIn(ctx.db, segment)} />,
+      <PolicyEditPage
+        v={v}
+        segment={segment}
+        current={current.policy}
+        by={current.createdBy}
+        draft={draft ?? draftFromPolicy(current.policy)}
+        errors={errors}
+        history={historyEntries(history)}
+        terminals={await terminalsIn(ctx.db, segment)}
+      />,
       status,
     );
   };
+}
 
-  scope.get('/policies', { config, schema: { querystring: AnyQuery } }, kit.guarded(async (_request, reply, _s, v) => {
-    const summaries = [];
-    for (const segment of SEGMENTS) {
-      const [latest] = await policyHistory(ctx.db, segment);
-      summaries.push({ segment, policy: latest!.policy, by: latest!.createdBy, terminals: await terminalsIn(ctx.db, segment) });
-    }
-    return send(reply, <PoliciesPage v={v} summaries={summaries} />);
-  }));
+/** The summary, one segment's editor, and an old version. */
+function policyViews(scope: FastifyInstance, kit: ConsoleKit, editPage: EditPage): void {
+  const { ctx, send } = kit;
+  scope.get(
+    '/policies',
+    { config, schema: { querystring: AnyQuery } },
+    kit.guarded(async (_request, reply, _s, v) => {
+      const summaries = [];
+      for (const segment of SEGMENTS) {
+        const [latest] = await policyHistory(ctx.db, segment);
+        summaries.push({ segment, policy: latest!.policy, by: latest!.createdBy, terminals: await terminalsIn(ctx.db, segment) });
+      }
+      return send(reply, <PoliciesPage v={v} summaries={summaries} />);
+    }),
+  );
 
-  scope.get('/policies/:segment', { config, schema: { params: SegmentParams, querystring: EditQuery } }, kit.guarded(async (request, reply, _s, v) => {
-    const segment = segmentParam(request.params);
-    const q = (request.query ?? {}) as Record<string, unknown>;
-    let draft: PolicyDraft | null = null;
-    const from = Number(str(q.from));
-    if (Number.isInteger(from) && from > 0) {
-      const old = (await policyHistory(ctx.db, segment)).find((h) => h.policy.version === from);
-      if (old) draft = draftFromPolicy(old.policy);
-    }
-    if (str(q.addVendor) || str(q.addProduct)) {
-      // "Add to the allowlist" from a terminal's device list: one prefilled row to check and save.
-      draft ??= draftFromPolicy(await currentPolicy(ctx.db, segment));
-      draft.allow.push({ vendorId: str(q.addVendor).slice(0, 4), productId: str(q.addProduct).slice(0, 4), serial: str(q.addSerial).slice(0, 255), note: '' });
-    }
-    return editPage(reply, v, segment, draft);
-  }));
+  scope.get(
+    '/policies/:segment',
+    { config, schema: { params: SegmentParams, querystring: EditQuery } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const segment = segmentParam(request.params);
+      const q = (request.query ?? {}) as Record<string, unknown>;
+      let draft: PolicyDraft | null = null;
+      const from = Number(str(q.from));
+      if (Number.isInteger(from) && from > 0) {
+        const old = (await policyHistory(ctx.db, segment)).find((h) => h.policy.version === from);
+        if (old) draft = draftFromPolicy(old.policy);
+      }
+      if (str(q.addVendor) || str(q.addProduct)) {
+        // "Add to the allowlist" from a terminal's device list: one prefilled row to check and save.
+        draft ??= draftFromPolicy(await currentPolicy(ctx.db, segment));
+        draft.allow.push({
+          vendorId: str(q.addVendor).slice(0, 4),
+          productId: str(q.addProduct).slice(0, 4),
+          serial: str(q.addSerial).slice(0, 255),
+          note: '',
+        });
+      }
+      return editPage(reply, v, segment, draft);
+    }),
+  );
 
-  scope.post('/policies/:segment/preview', { config, schema: { params: SegmentParams, body: PolicyForm } }, kit.guarded(async (request, reply, _s, v) => {
-    const segment = segmentParam(request.params);
-    const draft = draftFromForm((request.body ?? {}) as Record<string, unknown>);
-    const { input, errors } = validateDraft(draft, segment, v.t);
-    if (!input) return editPage(reply, v, segment, draft, errors, 400);
-    const current = await currentPolicy(ctx.db, segment);
-    return send(reply, <PolicyPreviewPage v={v} segment={segment} current={current} input={input} document={JSON.stringify(input)} terminals={await terminalsIn(ctx.db, segment)} />);
-  }));
+  scope.get(
+    '/policies/:segment/versions/:version',
+    { config, schema: { params: VersionParams } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const segment = segmentParam(request.params);
+      const version = Number((request.params as { version: string }).version);
+      const history = await policyHistory(ctx.db, segment);
+      const at = history.findIndex((h) => h.policy.version === version);
+      if (at < 0) throw new MamoriError('not_found', `no version ${version}`);
+      return send(
+        reply,
+        <PolicyVersionPage
+          v={v}
+          segment={segment}
+          policy={Policy.parse(history[at]!.policy)}
+          previous={history[at + 1]?.policy ?? null}
+          by={history[at]!.createdBy}
+        />,
+      );
+    }),
+  );
+}
 
-  scope.post('/policies/:segment/edit', { config, schema: { params: SegmentParams, body: PolicyForm } }, kit.guarded(async (request, reply, _s, v) => {
-    const segment = segmentParam(request.params);
-    return editPage(reply, v, segment, draftFromPolicy(documentOf((request.body ?? {}) as Record<string, unknown>, segment)));
-  }));
+/** Preview, back to editing, and saving a new version. */
+function policyChanges(scope: FastifyInstance, kit: ConsoleKit, editPage: EditPage): void {
+  const { ctx, send, actorOf, flashNext, redirect } = kit;
+  scope.post(
+    '/policies/:segment/preview',
+    { config, schema: { params: SegmentParams, body: PolicyForm } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const segment = segmentParam(request.params);
+      const draft = draftFromForm((request.body ?? {}) as Record<string, unknown>);
+      const { input, errors } = validateDraft(draft, segment, v.t);
+      if (!input) return editPage(reply, v, segment, draft, errors, 400);
+      const current = await currentPolicy(ctx.db, segment);
+      return send(
+        reply,
+        <PolicyPreviewPage
+          v={v}
+          segment={segment}
+          current={current}
+          input={input}
+          document={JSON.stringify(input)}
+          terminals={await terminalsIn(ctx.db, segment)}
+        />,
+      );
+    }),
+  );
 
-  scope.post('/policies/:segment', { config, schema: { params: SegmentParams, body: PolicyForm } }, kit.guarded(async (request, reply, s, v) => {
-    const segment = segmentParam(request.params);
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const input = documentOf(body, segment);
-    const current = await currentPolicy(ctx.db, segment);
-    if (String(current.version) !== str(body.baseVersion)) {
-      // Someone saved in between: show their version rather than overwrite it unseen.
-      return editPage(reply, { ...v, flash: { kind: 'error', text: v.t('policies.conflict', { v: current.version }) } }, segment, draftFromPolicy(input), {}, 409);
-    }
-    const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s), ctx.clock);
-    flashNext(reply, 'ok', 'policies.changed', { segment: v.t(`segment.${segment}`), v: after.version });
-    return redirect(reply, `/policies/${segment}`);
-  }));
+  scope.post(
+    '/policies/:segment/edit',
+    { config, schema: { params: SegmentParams, body: PolicyForm } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const segment = segmentParam(request.params);
+      return editPage(reply, v, segment, draftFromPolicy(documentOf((request.body ?? {}) as Record<string, unknown>, segment)));
+    }),
+  );
 
-  scope.get('/policies/:segment/versions/:version', { config, schema: { params: VersionParams } }, kit.guarded(async (request, reply, _s, v) => {
-    const segment = segmentParam(request.params);
-    const version = Number((request.params as { version: string }).version);
-    const history = await policyHistory(ctx.db, segment);
-    const at = history.findIndex((h) => h.policy.version === version);
-    if (at < 0) throw new MamoriError('not_found', `no version ${version}`);
-    return send(reply, <PolicyVersionPage v={v} segment={segment} policy={Policy.parse(history[at]!.policy)} previous={history[at + 1]?.policy ?? null} by={history[at]!.createdBy} />);
-  }));
+  scope.post(
+    '/policies/:segment',
+    { config, schema: { params: SegmentParams, body: PolicyForm } },
+    kit.guarded(async (request, reply, s, v) => {
+      const segment = segmentParam(request.params);
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const input = documentOf(body, segment);
+      const current = await currentPolicy(ctx.db, segment);
+      if (String(current.version) !== str(body.baseVersion)) {
+        // Someone saved in between: show their version rather than overwrite it unseen.
+        return editPage(
+          reply,
+          { ...v, flash: { kind: 'error', text: v.t('policies.conflict', { v: current.version }) } },
+          segment,
+          draftFromPolicy(input),
+          {},
+          409,
+        );
+      }
+      const { after } = await applyPolicyChange(ctx.db, ctx.key, input, actorOf(request, s), ctx.clock);
+      flashNext(reply, 'ok', 'policies.changed', { segment: v.t(`segment.${segment}`), v: after.version });
+      return redirect(reply, `/policies/${segment}`);
+    }),
+  );
 }
