@@ -19,9 +19,16 @@ function events(n) {
     out.push({
       type: 'device.blocked',
       payload: {
-        vendorId: '0781', productId: '5581', serial: `4C5300012301011094${String(i).padStart(2, '0')}`,
-        manufacturer: 'SanDisk', product: 'Ultra USB 3.0', deviceClass: '00', port: `1-${(i % 8) + 1}`,
-        reason: 'policy block', mode: 'block', interfaces: [`1-${(i % 8) + 1}:1.0`],
+        vendorId: '0781',
+        productId: '5581',
+        serial: `4C5300012301011094${String(i).padStart(2, '0')}`,
+        manufacturer: 'SanDisk',
+        product: 'Ultra USB 3.0',
+        deviceClass: '00',
+        port: `1-${(i % 8) + 1}`,
+        reason: 'policy block',
+        mode: 'block',
+        interfaces: [`1-${(i % 8) + 1}:1.0`],
       },
     });
   }
@@ -52,7 +59,9 @@ function run({ n = Number(process.env.MAMORI_BENCH_EVENTS ?? 3000) } = {}) {
     const raw = new Database(path.join(dir, 'raw.db'));
     raw.pragma('journal_mode = WAL');
     raw.pragma('synchronous = FULL');
-    raw.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT');
+    raw.exec(
+      'CREATE TABLE events (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT',
+    );
     const insert = raw.prepare('INSERT INTO events (seq, at, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
     const tx = raw.transaction((r) => insert.run(r.seq, r.at, r.type, JSON.stringify(r.payload), r.prevHash, r.hash));
     for (let i = 0; i < 50; i++) tx.immediate({ ...rows[i], seq: -1 - i });

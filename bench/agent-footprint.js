@@ -27,7 +27,6 @@ const { requireTs } = require('./require-ts');
 
 const repo = path.join(__dirname, '..');
 
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** VmRSS and VmHWM of a process, in MB. */
@@ -81,11 +80,25 @@ async function run({ idleMs = Number(process.env.MAMORI_BENCH_IDLE_MS ?? 10_000)
   const children = [];
   try {
     const root = path.join(dir, 'root');
-    const devices = [PRESETS.keyboard('1-1'), PRESETS.stickWithSerial('1-2', 'BENCH0001'), PRESETS.phoneMtp('2-1'), PRESETS.smartCardReader('2-2'), PRESETS.composite('3-1')];
+    const devices = [
+      PRESETS.keyboard('1-1'),
+      PRESETS.stickWithSerial('1-2', 'BENCH0001'),
+      PRESETS.phoneMtp('2-1'),
+      PRESETS.smartCardReader('2-2'),
+      PRESETS.composite('3-1'),
+    ];
     buildSysfs(root, devices);
     const dataDir = path.join(dir, 'agent');
     const store = openEventStore(path.join(dataDir, 'agent.db'));
-    const policy = { segment: 'mynumber', version: 1, issuedAt: new Date().toISOString(), signature: 'bench', syncIntervalSeconds: 300, incidentContact: '', removableMedia: { mode: 'block', allow: [] } };
+    const policy = {
+      segment: 'mynumber',
+      version: 1,
+      issuedAt: new Date().toISOString(),
+      signature: 'bench',
+      syncIntervalSeconds: 300,
+      incidentContact: '',
+      removableMedia: { mode: 'block', allow: [] },
+    };
     store.setState('policy.current', JSON.stringify(policy));
     const seqBefore = store.head().seq;
     store.close();
@@ -101,10 +114,14 @@ async function run({ idleMs = Number(process.env.MAMORI_BENCH_IDLE_MS ?? 10_000)
     const poll = setInterval(() => {
       if (blockedAt === null && fs.readFileSync(stickAuthorized, 'utf8').trim() === '0') blockedAt = Date.now();
     }, 1);
-    const agent = spawn(process.execPath, [path.join(repo, 'bin', 'mamori.js'), 'agent', 'run', '--data-dir', dataDir, '--system-root', root, '--ipc', path.join(dir, 'agent.sock')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, MAMORI_LOG_LEVEL: 'warn' },
-    });
+    const agent = spawn(
+      process.execPath,
+      [path.join(repo, 'bin', 'mamori.js'), 'agent', 'run', '--data-dir', dataDir, '--system-root', root, '--ipc', path.join(dir, 'agent.sock')],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, MAMORI_LOG_LEVEL: 'warn' },
+      },
+    );
     children.push(agent);
     let stderr = '';
     agent.stderr.on('data', (chunk) => (stderr += chunk));
@@ -159,14 +176,34 @@ async function run({ idleMs = Number(process.env.MAMORI_BENCH_IDLE_MS ?? 10_000)
 
     const mb = (n) => `${n.toFixed(1)} MB`;
     const goal = (ok) => (ok ? 'meets the goal' : 'MISSES the goal');
-    console.log(`Agent footprint: mamori agent run on a fixture root (${devices.length} USB devices, block policy), beside a bare node, idle window ${idleMs / 1000} s`);
+    console.log(
+      `Agent footprint: mamori agent run on a fixture root (${devices.length} USB devices, block policy), beside a bare node, idle window ${idleMs / 1000} s`,
+    );
     console.log(`  first enforcement: ${firstEnforcementMs} ms after spawn, stick switched off (goal ≤ 150 ms: ${goal(firstEnforcementMs <= 150)})`);
     console.log(`  first record:      ${firstRecordMs} ms after spawn, policy.applied recorded`);
-    console.log(`  bare node -e 0:    ${bareStartMs} ms from spawn to exit on this machine, now (first enforcement is ${(firstEnforcementMs / bareStartMs).toFixed(2)}× that)`);
-    console.log(`  idle RSS:  ${mb(ours.rss)} vs bare ${mb(base.rss)}: +${mb(ours.rss - base.rss)}, ratio ${(ours.rss / base.rss).toFixed(2)} (goal ≤ +25 MB: ${goal(ours.rss - base.rss <= 25)})`);
-    console.log(`  peak RSS:  ${mb(ours.hwm)} vs bare ${mb(base.hwm)}: +${mb(ours.hwm - base.hwm)}, ratio ${(ours.hwm / base.hwm).toFixed(2)} (goal ≤ +60 MB: ${goal(ours.hwm - base.hwm <= 60)})`);
-    console.log(`  idle CPU:  ${ours.cpuPercent.toFixed(3)} % vs bare ${base.cpuPercent.toFixed(3)} % of one core (goal ≤ 0.1 %: ${goal(ours.cpuPercent <= 0.1)})`);
-    return { firstEnforcementMs, firstRecordMs, bareStartMs, idleRssMb: ours.rss, bareRssMb: base.rss, peakRssMb: ours.hwm, barePeakMb: base.hwm, idleCpuPercent: ours.cpuPercent, bareCpuPercent: base.cpuPercent };
+    console.log(
+      `  bare node -e 0:    ${bareStartMs} ms from spawn to exit on this machine, now (first enforcement is ${(firstEnforcementMs / bareStartMs).toFixed(2)}× that)`,
+    );
+    console.log(
+      `  idle RSS:  ${mb(ours.rss)} vs bare ${mb(base.rss)}: +${mb(ours.rss - base.rss)}, ratio ${(ours.rss / base.rss).toFixed(2)} (goal ≤ +25 MB: ${goal(ours.rss - base.rss <= 25)})`,
+    );
+    console.log(
+      `  peak RSS:  ${mb(ours.hwm)} vs bare ${mb(base.hwm)}: +${mb(ours.hwm - base.hwm)}, ratio ${(ours.hwm / base.hwm).toFixed(2)} (goal ≤ +60 MB: ${goal(ours.hwm - base.hwm <= 60)})`,
+    );
+    console.log(
+      `  idle CPU:  ${ours.cpuPercent.toFixed(3)} % vs bare ${base.cpuPercent.toFixed(3)} % of one core (goal ≤ 0.1 %: ${goal(ours.cpuPercent <= 0.1)})`,
+    );
+    return {
+      firstEnforcementMs,
+      firstRecordMs,
+      bareStartMs,
+      idleRssMb: ours.rss,
+      bareRssMb: base.rss,
+      peakRssMb: ours.hwm,
+      barePeakMb: base.hwm,
+      idleCpuPercent: ours.cpuPercent,
+      bareCpuPercent: base.cpuPercent,
+    };
   } finally {
     await Promise.all(children.map(stop));
     fs.rmSync(dir, { recursive: true, force: true });

@@ -25,9 +25,16 @@ function dayEvent(i) {
     return {
       type: 'device.blocked',
       payload: {
-        vendorId: '0781', productId: '5581', serial: `4C530001230101109${String(i % 100).padStart(3, '0')}`,
-        manufacturer: 'SanDisk', product: 'Ultra USB 3.0', deviceClass: '00', port: `1-${(i % 8) + 1}`,
-        reason: 'policy block', mode: 'block', interfaces: [`1-${(i % 8) + 1}:1.0`],
+        vendorId: '0781',
+        productId: '5581',
+        serial: `4C530001230101109${String(i % 100).padStart(3, '0')}`,
+        manufacturer: 'SanDisk',
+        product: 'Ultra USB 3.0',
+        deviceClass: '00',
+        port: `1-${(i % 8) + 1}`,
+        reason: 'policy block',
+        mode: 'block',
+        interfaces: [`1-${(i % 8) + 1}:1.0`],
       },
     };
   }
@@ -35,7 +42,11 @@ function dayEvent(i) {
 }
 
 async function enroll(url, token, i) {
-  const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }) });
+  const res = await fetch(`${url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
+  });
   if (res.status !== 200) throw new Error(`enrollment answered ${res.status}`);
   return res.json();
 }
@@ -51,12 +62,14 @@ async function steadyRate(url, token, dir, agents, batch) {
   }
   const started = process.hrtime.bigint();
   let next = 0;
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < parties.length) {
-      const p = parties[next++];
-      await syncEvents(p.store, p.client);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < parties.length) {
+        const p = parties[next++];
+        await syncEvents(p.store, p.client);
+      }
+    }),
+  );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   for (const p of parties) p.store.close();
   return (agents * batch) / seconds;
@@ -83,13 +96,19 @@ async function run() {
       const result = await syncEvents(store, client);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (result.ackSeq !== opts.events) throw new Error(`catch-up stopped at seq ${result.ackSeq} of ${opts.events}`);
-      const stored = await collector.ctx.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('agent_id', '=', enrolled.agentId).executeTakeFirstOrThrow();
+      const stored = await collector.ctx.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('agent_id', '=', enrolled.agentId)
+        .executeTakeFirstOrThrow();
       if (Number(stored.n) !== opts.events) throw new Error(`the collector holds ${stored.n} of ${opts.events} events`);
       const catchUpRate = opts.events / seconds;
 
       const steady = await steadyRate(url, token, dir, opts.agents, opts.batch);
       console.log(`catch-up: ${opts.events} events (30 days offline; appended in ${buildSeconds.toFixed(1)} s) delivered over HTTP on SQLite`);
-      console.log(`  ${seconds.toFixed(2)} s (goal ≤ 20 s: ${seconds <= 20 ? 'met' : 'NOT met'})   ${catchUpRate.toFixed(0)} events/s   steady ingest ${steady.toFixed(0)} events/s (${opts.agents} agents × ${opts.batch})   ratio ${(catchUpRate / steady).toFixed(2)}`);
+      console.log(
+        `  ${seconds.toFixed(2)} s (goal ≤ 20 s: ${seconds <= 20 ? 'met' : 'NOT met'})   ${catchUpRate.toFixed(0)} events/s   steady ingest ${steady.toFixed(0)} events/s (${opts.agents} agents × ${opts.batch})   ratio ${(catchUpRate / steady).toFixed(2)}`,
+      );
       return { seconds, catchUpRate, steady };
     } finally {
       store.close();
@@ -101,4 +120,8 @@ async function run() {
 }
 
 module.exports = { run };
-if (require.main === module) run().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -30,11 +30,19 @@ async function measure(label, dbUrl, opts, rawInsert) {
   try {
     const token = await createEnrollmentToken(collector.ctx.db, { segment: 'lgwan', ttlMs: 3_600_000, uses: opts.agents });
     const agents = [];
-    await pool(Array.from({ length: opts.agents }, (_, i) => i), opts.concurrency, async (i) => {
-      const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }) });
-      const body = await res.json();
-      agents.push({ ...body, events: chain(i, opts.batches * opts.batch) });
-    });
+    await pool(
+      Array.from({ length: opts.agents }, (_, i) => i),
+      opts.concurrency,
+      async (i) => {
+        const res = await fetch(`${url}/api/v1/enroll`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
+        });
+        const body = await res.json();
+        agents.push({ ...body, events: chain(i, opts.batches * opts.batch) });
+      },
+    );
     const latencies = [];
     const started = process.hrtime.bigint();
     await pool(agents, opts.concurrency, async (agent) => {
@@ -56,8 +64,12 @@ async function measure(label, dbUrl, opts, rawInsert) {
     latencies.sort((a, b) => a - b);
     const rate = total / seconds;
     const raw = await rawInsert(collector, agents, opts);
-    console.log(`collector ingest on ${label}: ${opts.agents} agents × ${opts.batches} batches × ${opts.batch} events over HTTP (concurrency ${opts.concurrency})`);
-    console.log(`  ${rate.toFixed(0)} events/s   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   raw insert ${raw.toFixed(0)} rows/s   ratio ${(rate / raw).toFixed(2)}${label === 'SQLite' ? `   (goal ≥ 5,000 events/s: ${rate >= 5000 ? 'met' : 'NOT met'})` : ''}`);
+    console.log(
+      `collector ingest on ${label}: ${opts.agents} agents × ${opts.batches} batches × ${opts.batch} events over HTTP (concurrency ${opts.concurrency})`,
+    );
+    console.log(
+      `  ${rate.toFixed(0)} events/s   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms   raw insert ${raw.toFixed(0)} rows/s   ratio ${(rate / raw).toFixed(2)}${label === 'SQLite' ? `   (goal ≥ 5,000 events/s: ${rate >= 5000 ? 'met' : 'NOT met'})` : ''}`,
+    );
     return { rate, raw, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
   } finally {
     await collector.stop();
@@ -69,10 +81,26 @@ async function rawKyselyInsert(collector, agents, opts) {
   const db = collector.ctx.db;
   const receivedAt = new Date().toISOString();
   const rows = [];
-  for (const a of agents) for (const e of a.events) rows.push({ agent_id: `raw-${a.agentId}`, seq: e.seq, at: e.at, type: e.type, payload: JSON.stringify(e.payload), prev_hash: e.prevHash, hash: e.hash, received_at: receivedAt });
+  for (const a of agents)
+    for (const e of a.events)
+      rows.push({
+        agent_id: `raw-${a.agentId}`,
+        seq: e.seq,
+        at: e.at,
+        type: e.type,
+        payload: JSON.stringify(e.payload),
+        prev_hash: e.prevHash,
+        hash: e.hash,
+        received_at: receivedAt,
+      });
   const started = process.hrtime.bigint();
   for (let i = 0; i < rows.length; i += opts.batch) {
-    await db.transaction().execute((trx) => trx.insertInto('events').values(rows.slice(i, i + opts.batch)).execute());
+    await db.transaction().execute((trx) =>
+      trx
+        .insertInto('events')
+        .values(rows.slice(i, i + opts.batch))
+        .execute(),
+    );
   }
   return rows.length / (Number(process.hrtime.bigint() - started) / 1e9);
 }
@@ -108,4 +136,8 @@ async function run() {
 }
 
 module.exports = { run };
-if (require.main === module) run().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

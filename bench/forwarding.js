@@ -20,7 +20,10 @@ const { arg, chainOf, pool } = require('./lib');
 
 /** One terminal's `count` chained events. */
 function chain(agentIndex, count) {
-  return chainOf(count, () => ({ type: 'login.failure', payload: { user: `職員${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console', reason: 'パスワードが違います' } }));
+  return chainOf(count, () => ({
+    type: 'login.failure',
+    payload: { user: `職員${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console', reason: 'パスワードが違います' },
+  }));
 }
 
 function freePort() {
@@ -38,19 +41,25 @@ async function startRsyslog(dir) {
   const out = path.join(dir, 'received.log');
   const conf = path.join(dir, 'rsyslog.conf');
   fs.mkdirSync(path.join(dir, 'work'), { recursive: true });
-  fs.writeFileSync(conf, [
-    `global(workDirectory="${path.join(dir, 'work')}" maxMessageSize="64k")`,
-    'module(load="imtcp")',
-    `input(type="imtcp" address="127.0.0.1" port="${port}")`,
-    'template(name="raw" type="string" string="%rawmsg%\\n")',
-    `*.* action(type="omfile" file="${out}" template="raw")`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    conf,
+    [
+      `global(workDirectory="${path.join(dir, 'work')}" maxMessageSize="64k")`,
+      'module(load="imtcp")',
+      `input(type="imtcp" address="127.0.0.1" port="${port}")`,
+      'template(name="raw" type="string" string="%rawmsg%\\n")',
+      `*.* action(type="omfile" file="${out}" template="raw")`,
+      '',
+    ].join('\n'),
+  );
   execFileSync('rsyslogd', ['-N1', '-f', conf], { stdio: 'ignore' });
   const child = spawn('rsyslogd', ['-f', conf, '-i', path.join(dir, 'rsyslogd.pid'), '-n'], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const up = await new Promise((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (up) break;
@@ -67,7 +76,15 @@ async function startRsyslog(dir) {
       return 0;
     }
   };
-  return { port, lines, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+  return {
+    port,
+    lines,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 async function measure(dir, opts, siem) {
@@ -76,13 +93,26 @@ async function measure(dir, opts, siem) {
   try {
     const token = await createEnrollmentToken(collector.ctx.db, { segment: 'lgwan', ttlMs: 3_600_000, uses: opts.agents });
     const agents = [];
-    await pool(Array.from({ length: opts.agents }, (_, i) => i), opts.concurrency, async (i) => {
-      const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }) });
-      agents.push({ ...(await res.json()), events: chain(i, opts.batches * opts.batch) });
-    });
+    await pool(
+      Array.from({ length: opts.agents }, (_, i) => i),
+      opts.concurrency,
+      async (i) => {
+        const res = await fetch(`${url}/api/v1/enroll`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
+        });
+        agents.push({ ...(await res.json()), events: chain(i, opts.batches * opts.batch) });
+      },
+    );
     const before = siem ? siem.lines() : 0;
     if (siem) {
-      await addDestination(collector.ctx.db, { username: 'bench', role: 'admin', address: '127.0.0.1' }, { name: 'siem', host: '127.0.0.1', port: siem.port, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: true }, collector.ctx.clock.now());
+      await addDestination(
+        collector.ctx.db,
+        { username: 'bench', role: 'admin', address: '127.0.0.1' },
+        { name: 'siem', host: '127.0.0.1', port: siem.port, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: true },
+        collector.ctx.clock.now(),
+      );
     }
     const started = process.hrtime.bigint();
     await pool(agents, opts.concurrency, async (agent) => {
@@ -134,8 +164,13 @@ async function run() {
     const on = mean('on', 'ingestRate');
     const forward = mean('on', 'forwardRate');
     const ratio = on / off;
-    console.log(`forwarding to rsyslog (TCP, RFC 5424): ${opts.agents} agents × ${opts.batches} batches × ${opts.batch} events over HTTP (concurrency ${opts.concurrency}), SQLite, 2 rounds`);
-    for (const r of runs) console.log(`  ${r.mode === 'on' ? 'on ' : 'off'}: ingest ${r.ingestRate.toFixed(0)} events/s${r.mode === 'on' ? `   forwarded ${r.forwardRate.toFixed(0)} events/s until rsyslog wrote all ${r.total} (${r.forwardedAtIngestEnd} when ingest ended)` : ''}`);
+    console.log(
+      `forwarding to rsyslog (TCP, RFC 5424): ${opts.agents} agents × ${opts.batches} batches × ${opts.batch} events over HTTP (concurrency ${opts.concurrency}), SQLite, 2 rounds`,
+    );
+    for (const r of runs)
+      console.log(
+        `  ${r.mode === 'on' ? 'on ' : 'off'}: ingest ${r.ingestRate.toFixed(0)} events/s${r.mode === 'on' ? `   forwarded ${r.forwardRate.toFixed(0)} events/s until rsyslog wrote all ${r.total} (${r.forwardedAtIngestEnd} when ingest ended)` : ''}`,
+      );
     console.log(`  ingest, forwarding off: ${off.toFixed(0)} events/s`);
     console.log(`  ingest, forwarding on:  ${on.toFixed(0)} events/s   ratio ${ratio.toFixed(2)}   (goal ≥ 0.90: ${ratio >= 0.9 ? 'met' : 'NOT met'})`);
     console.log(`  forwarding: ${forward.toFixed(0)} events/s   ratio to ingest with forwarding on ${(forward / on).toFixed(2)}`);
@@ -147,4 +182,8 @@ async function run() {
 }
 
 module.exports = { run };
-if (require.main === module) run().catch((err) => { console.error(err); process.exit(1); });
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -33,7 +33,6 @@ const { arg } = require('./lib');
 const DAY = 24 * 3600 * 1000;
 const AT = Date.parse('2026-11-24T03:00:00.000Z');
 
-
 const MODELS = [
   ['FUJITSU', 'ESPRIMO D7011/H', 'Intel(R) Core(TM) i5-10500 CPU @ 3.10GHz'],
   ['NEC Corporation', 'PC-MKM30BZG9', 'Intel(R) Core(TM) i5-9500 CPU @ 3.00GHz'],
@@ -45,9 +44,30 @@ const USB = [
   ['046d', 'c077', 'Logitech', 'USB Optical Mouse', '', [['03', 'usbhid']]],
   ['0409', '005a', 'NEC', 'USB2.0 Hub', '', [['09', 'hub']]],
   ['0781', '5581', 'SanDisk', 'Ultra USB 3.0', '4C530001230101109473', [['08', 'usb-storage']]],
-  ['056e', '00e4', 'ELECOM', 'USB Keyboard', '', [['03', 'usbhid'], ['03', 'usbhid']]],
+  [
+    '056e',
+    '00e4',
+    'ELECOM',
+    'USB Keyboard',
+    '',
+    [
+      ['03', 'usbhid'],
+      ['03', 'usbhid'],
+    ],
+  ],
   ['04e6', '5116', 'SCM Microsystems', 'SCR3310 USB Smart Card Reader', '53311546212233', [['0b', 'usbccid']]],
-  ['0bda', '58f4', 'Realtek', 'Integrated Webcam', '200901010001', [['0e', 'uvcvideo'], ['0e', 'uvcvideo'], ['01', 'snd-usb-audio']]],
+  [
+    '0bda',
+    '58f4',
+    'Realtek',
+    'Integrated Webcam',
+    '200901010001',
+    [
+      ['0e', 'uvcvideo'],
+      ['0e', 'uvcvideo'],
+      ['01', 'snd-usb-audio'],
+    ],
+  ],
   ['04bb', '1043', 'I-O DATA', 'USB Flash Disk', 'A0000000000123', [['08', 'usb-storage']]],
   ['054c', '0cdf', 'Sony', 'ICD-UX570 ＩＣレコーダー', 'A1B2C3', [['08', 'usb-storage']]],
 ];
@@ -56,35 +76,67 @@ const SURNAMES = ['yamada', 'sato', 'suzuki', 'takahashi', 'tanaka', 'watanabe',
 /** A realistic snapshot: 1–3 disks, 2–3 network interfaces plus loopback, 3–6 USB devices. */
 function snapshot(i, rand) {
   const [manufacturer, model, cpu] = MODELS[i % MODELS.length];
-  const hex = (n) => Math.floor(rand() * 16 ** n).toString(16).padStart(n, '0');
+  const hex = (n) =>
+    Math.floor(rand() * 16 ** n)
+      .toString(16)
+      .padStart(n, '0');
   const mac = () => Array.from({ length: 6 }, () => hex(2)).join(':');
   const disks = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, d) => ({
-    device: `\\\\.\\PHYSICALDRIVE${d}`, type: d === 0 ? 'SSD' : 'HD', name: d === 0 ? 'EXCERIA SSD' : 'WD10EZEX-08WN4A0',
-    vendor: d === 0 ? 'KIOXIA' : 'Western Digital', serial: `${hex(8).toUpperCase()}${d}`, sizeBytes: (d === 0 ? 256 : 1000) * 1e9, interfaceType: d === 0 ? 'NVMe' : 'SATA',
+    device: `\\\\.\\PHYSICALDRIVE${d}`,
+    type: d === 0 ? 'SSD' : 'HD',
+    name: d === 0 ? 'EXCERIA SSD' : 'WD10EZEX-08WN4A0',
+    vendor: d === 0 ? 'KIOXIA' : 'Western Digital',
+    serial: `${hex(8).toUpperCase()}${d}`,
+    sizeBytes: (d === 0 ? 256 : 1000) * 1e9,
+    interfaceType: d === 0 ? 'NVMe' : 'SATA',
   }));
   const network = Array.from({ length: 2 + Math.floor(rand() * 2) }, (_, n) => ({
-    iface: ['イーサネット', 'Wi-Fi', 'vEthernet (Default Switch)'][n], mac: mac(),
-    ipv4: [`10.${20 + n}.${Math.floor(i / 250) % 256}.${(i % 250) + 2}`], ipv6: [`fe80::${hex(4)}:${hex(4)}:${hex(4)}:${hex(4)}`], internal: false, virtual: n === 2,
+    iface: ['イーサネット', 'Wi-Fi', 'vEthernet (Default Switch)'][n],
+    mac: mac(),
+    ipv4: [`10.${20 + n}.${Math.floor(i / 250) % 256}.${(i % 250) + 2}`],
+    ipv6: [`fe80::${hex(4)}:${hex(4)}:${hex(4)}:${hex(4)}`],
+    internal: false,
+    virtual: n === 2,
   }));
   network.push({ iface: 'Loopback Pseudo-Interface 1', mac: '00:00:00:00:00:00', ipv4: ['127.0.0.1'], ipv6: ['::1'], internal: true, virtual: false });
   const usb = Array.from({ length: 3 + Math.floor(rand() * 4) }, (_, u) => {
     const [vendorId, productId, man, product, serial, ifaces] = USB[Math.floor(rand() * USB.length)];
     return {
-      port: `1-${u + 1}`, vendorId, productId, serial, manufacturer: man, product, deviceClass: '00',
-      interfaces: ifaces.map(([cls, driver], k) => ({ name: `1-${u + 1}:1.${k}`, interfaceClass: cls, interfaceSubClass: '00', interfaceProtocol: '00', description: '', authorized: true, driver })),
-      authorized: true, rootHub: false,
+      port: `1-${u + 1}`,
+      vendorId,
+      productId,
+      serial,
+      manufacturer: man,
+      product,
+      deviceClass: '00',
+      interfaces: ifaces.map(([cls, driver], k) => ({
+        name: `1-${u + 1}:1.${k}`,
+        interfaceClass: cls,
+        interfaceSubClass: '00',
+        interfaceProtocol: '00',
+        description: '',
+        authorized: true,
+        driver,
+      })),
+      authorized: true,
+      rootHub: false,
     };
   });
   return {
-    collectedAt: new Date(AT - rand() * DAY).toISOString(), agentVersion: '0.1.0', hostname: `CITY-PC-${String(i).padStart(5, '0')}`,
+    collectedAt: new Date(AT - rand() * DAY).toISOString(),
+    agentVersion: '0.1.0',
+    hostname: `CITY-PC-${String(i).padStart(5, '0')}`,
     system: { manufacturer, model, serial: `${hex(10).toUpperCase()}`, uuid: `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}` },
     bios: { vendor: manufacturer, version: `1.${Math.floor(rand() * 20)}.0`, releaseDate: '2024-04-01' },
     os: { platform: 'win32', distro: 'Microsoft Windows 11 Pro', release: '10.0.22631', kernel: '10.0.22631', arch: 'x64' },
     cpu: { manufacturer: cpu.split(' ')[0], brand: cpu, cores: 12, physicalCores: 6 },
     memory: { totalBytes: (rand() < 0.5 ? 8 : 16) * 1024 ** 3 },
-    disks, network,
+    disks,
+    network,
     users: [{ user: `${SURNAMES[i % SURNAMES.length]}.${i}`, tty: 'console', host: '', since: '2026-11-24T00:00:00.000Z' }],
-    usb, enforcement: 'active', warnings: [],
+    usb,
+    enforcement: 'active',
+    warnings: [],
   };
 }
 
@@ -97,7 +149,8 @@ async function seed(file, terminals) {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   const rand = prng(42);
-  const agent = db.prepare(`INSERT INTO agents (id, hostname, machine_id, segment, token_hash, unlock_secret, enrolled_at, last_seen, ack_seq, last_hash, policy_version, enforcement, agent_version, last_user)
+  const agent =
+    db.prepare(`INSERT INTO agents (id, hostname, machine_id, segment, token_hash, unlock_secret, enrolled_at, last_seen, ack_seq, last_hash, policy_version, enforcement, agent_version, last_user)
     VALUES (?, ?, ?, ?, 'x', 'x', '2026-04-01T00:00:00.000Z', ?, 0, 'x', ?, 'active', '0.1.0', ?)`);
   const { inventoryColumns } = require('../dist/collector/export/ledger');
   const inventory = db.prepare('INSERT INTO inventory_latest (agent_id, hash, snapshot, received_at, ledger) VALUES (?, ?, ?, ?, ?)');
@@ -123,7 +176,23 @@ async function seed(file, terminals) {
       if (rand() < 0.3) {
         for (let k = 0, b = 1 + Math.floor(rand() * 5); k < b; k++) {
           const at = new Date(AT - rand() * 14 * DAY).toISOString();
-          event.run(id, ++seq, at, 'device.blocked', JSON.stringify({ vendorId: '0781', productId: '5581', serial: 'X', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2', reason: 'policy block' }), at);
+          event.run(
+            id,
+            ++seq,
+            at,
+            'device.blocked',
+            JSON.stringify({
+              vendorId: '0781',
+              productId: '5581',
+              serial: 'X',
+              manufacturer: 'SanDisk',
+              product: 'Ultra',
+              deviceClass: '00',
+              port: '1-2',
+              reason: 'policy block',
+            }),
+            at,
+          );
         }
       }
       events += seq;
@@ -149,8 +218,12 @@ async function child(mode, file, out) {
     work = async () => {
       let rows = 0;
       const since = new Date(AT - 7 * DAY).toISOString();
-      const counts = new Map(db.prepare("SELECT agent_id, count(*) AS n FROM events WHERE type = 'device.blocked' AND at >= ? GROUP BY agent_id").raw().all(since));
-      const select = db.prepare('SELECT a.id, a.hostname, a.segment, a.last_seen, a.policy_version, a.enforcement, a.agent_version, a.last_user, i.ledger FROM agents a LEFT JOIN inventory_latest i ON i.agent_id = a.id ORDER BY a.hostname, a.id');
+      const counts = new Map(
+        db.prepare("SELECT agent_id, count(*) AS n FROM events WHERE type = 'device.blocked' AND at >= ? GROUP BY agent_id").raw().all(since),
+      );
+      const select = db.prepare(
+        'SELECT a.id, a.hostname, a.segment, a.last_seen, a.policy_version, a.enforcement, a.agent_version, a.last_user, i.ledger FROM agents a LEFT JOIN inventory_latest i ON i.agent_id = a.id ORDER BY a.hostname, a.id',
+      );
       for (const row of select.iterate()) {
         const columns = JSON.parse(row.ledger);
         if (columns && counts.get(row.id) !== -1) rows++;
@@ -208,13 +281,17 @@ function measureAll(modes, runs) {
     Object.entries(results).map(([mode, list]) => {
       const median = [...list].sort((a, b) => a.seconds - b.seconds)[Math.floor(list.length / 2)];
       const worst = list.reduce((a, b) => (b.peakRss > a.peakRss ? b : a));
-      return [mode, { ...median, peakRss: worst.peakRss, before: worst.before, peakHeap: Math.max(...list.map((r) => r.peakHeap)), runs: list.map((r) => r.seconds) }];
+      return [
+        mode,
+        { ...median, peakRss: worst.peakRss, before: worst.before, peakHeap: Math.max(...list.map((r) => r.peakHeap)), runs: list.map((r) => r.seconds) },
+      ];
     }),
   );
 }
 
 const MB = 1024 * 1024;
-const fmt = (r) => `${r.seconds.toFixed(2)} s   ${(r.rows / r.seconds).toFixed(0).padStart(6)} rows/s   peak RSS ${(r.peakRss / MB).toFixed(0)} MB (Δ ${((r.peakRss - r.before) / MB).toFixed(0)} MB)   peak heap ${(r.peakHeap / MB).toFixed(0)} MB`;
+const fmt = (r) =>
+  `${r.seconds.toFixed(2)} s   ${(r.rows / r.seconds).toFixed(0).padStart(6)} rows/s   peak RSS ${(r.peakRss / MB).toFixed(0)} MB (Δ ${((r.peakRss - r.before) / MB).toFixed(0)} MB)   peak heap ${(r.peakHeap / MB).toFixed(0)} MB`;
 const spread = (r) => `[runs ${r.runs.map((s) => s.toFixed(2)).join(', ')} s]`;
 
 async function run() {
@@ -225,7 +302,9 @@ async function run() {
     const file = path.join(dir, 'collector.db');
     const t0 = Date.now();
     const seeded = await seed(file, terminals);
-    console.log(`ledger export: ${terminals} terminals (${(seeded.snapshotBytes / terminals / 1024).toFixed(1)} KB of snapshot JSON each, ${seeded.events} events), SQLite, each run in a fresh process, median of ${runs} (seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s; load average ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores)`);
+    console.log(
+      `ledger export: ${terminals} terminals (${(seeded.snapshotBytes / terminals / 1024).toFixed(1)} KB of snapshot JSON each, ${seeded.events} events), SQLite, each run in a fresh process, median of ${runs} (seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s; load average ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores)`,
+    );
     const all = measureAll(
       [
         ['raw-read', file, ''],
@@ -245,7 +324,9 @@ async function run() {
     console.log(`  CSV  (writeLedgerCsv)            ${fmt(csv)}   ${(csv.bytes / MB).toFixed(1)} MB file   ${spread(csv)}`);
     console.log(`  XLSX (writeLedgerXlsx)           ${fmt(xlsx)}   ${(xlsx.bytes / MB).toFixed(1)} MB file   ${spread(xlsx)}`);
     console.log(`  ratio raw ÷ ours: CSV ${csvRatio.toFixed(2)} (raw read); XLSX ${xlsxRatio.toFixed(2)} (raw read + raw exceljs)`);
-    console.log(`  goals: CSV < 1 s: ${verdict(csv.seconds < 1)}; XLSX < 3 s: ${verdict(xlsx.seconds < 3)}; XLSX < 200 MB: ${verdict(xlsx.peakRss < 200 * MB)}`);
+    console.log(
+      `  goals: CSV < 1 s: ${verdict(csv.seconds < 1)}; XLSX < 3 s: ${verdict(xlsx.seconds < 3)}; XLSX < 200 MB: ${verdict(xlsx.peakRss < 200 * MB)}`,
+    );
     return { csv, xlsx, rawRead, rawXlsx, csvRatio, xlsxRatio };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

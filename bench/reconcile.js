@@ -23,7 +23,6 @@ const { createLinuxEnforcer, createReconciler } = require('../dist/agent/enforce
 const { readLinuxUsbDevices } = require('../dist/agent/os/usb/linux');
 const { openEventStore } = require('../dist/agent/store');
 
-
 /** 50 devices on 4 buses: sticks (half allowlisted), keyboards, phones, card readers, composites. */
 function devices(PRESETS) {
   const kinds = [
@@ -56,8 +55,18 @@ async function run({ iterations = Number(process.env.MAMORI_BENCH_RECONCILES ?? 
     const list = devices(PRESETS);
     buildSysfs(root, list);
     const store = openEventStore(path.join(os.tmpdir(), `${path.basename(dir)}.db`));
-    const allow = list.filter((d, i) => d.serial?.startsWith('BENCH') && i % 2 === 0).map((d) => ({ vendorId: d.vendorId, productId: d.productId, serial: d.serial }));
-    const policy = { segment: 'mynumber', version: 1, issuedAt: '2026-11-24T00:00:00.000Z', signature: 'x', syncIntervalSeconds: 300, incidentContact: '', removableMedia: { mode: 'block', allow } };
+    const allow = list
+      .filter((d, i) => d.serial?.startsWith('BENCH') && i % 2 === 0)
+      .map((d) => ({ vendorId: d.vendorId, productId: d.productId, serial: d.serial }));
+    const policy = {
+      segment: 'mynumber',
+      version: 1,
+      issuedAt: '2026-11-24T00:00:00.000Z',
+      signature: 'x',
+      syncIntervalSeconds: 300,
+      incidentContact: '',
+      removableMedia: { mode: 'block', allow },
+    };
     const runner = async () => ({ stdout: '', code: 0 });
     const reconciler = createReconciler({
       store,
@@ -109,7 +118,8 @@ async function run({ iterations = Number(process.env.MAMORI_BENCH_RECONCILES ?? 
 }
 
 module.exports = { run };
-if (require.main === module) run().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module)
+  run().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

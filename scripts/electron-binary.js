@@ -18,7 +18,11 @@ function main() {
   }
   const result = spawnSync(process.execPath, [installer], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
   if (result.status === 0) return 0;
-  const reason = (result.stderr || '').split('\n').find((line) => /error/i.test(line))?.trim() ?? `exit ${result.status}`;
+  const reason =
+    (result.stderr || '')
+      .split('\n')
+      .find((line) => /error/i.test(line))
+      ?.trim() ?? `exit ${result.status}`;
   process.stderr.write(
     `mamori: the Electron binary could not be downloaded (${reason.slice(0, 200)}).\n` +
       'mamori: everything but the tray window works; on a connected machine, `node node_modules/electron/install.js` fetches it.\n',

@@ -23,7 +23,13 @@ function shield(x, y) {
   if (dx > half) return 0;
   // The inner mark: a check, in the colour of the background (cut out).
   const inCheck = (() => {
-    const ax = 0.3, ay = 0.48, bx = 0.45, by = 0.63, cx = 0.72, cy = 0.33, w = 0.06;
+    const ax = 0.3,
+      ay = 0.48,
+      bx = 0.45,
+      by = 0.63,
+      cx = 0.72,
+      cy = 0.33,
+      w = 0.06;
     const dist = (px, py, qx, qy) => {
       const t = Math.max(0, Math.min(1, ((x - px) * (qx - px) + (y - py) * (qy - py)) / ((qx - px) ** 2 + (qy - py) ** 2)));
       return Math.hypot(x - (px + t * (qx - px)), y - (py + t * (qy - py)));

@@ -35,7 +35,8 @@ class UsageError extends Error {}
 
 function parseArgs(argv) {
   const count = (name, value) => {
-    if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} takes a whole number of at least 1, not ${JSON.stringify(value ?? '')}`);
+    if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1)
+      throw new UsageError(`${name} takes a whole number of at least 1, not ${JSON.stringify(value ?? '')}`);
     return Number(value);
   };
   const fromEnv = process.env.MAMORI_SOAK_KILLS;
@@ -51,7 +52,6 @@ function parseArgs(argv) {
   }
   return opts;
 }
-
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -191,7 +191,13 @@ async function main() {
           for (let i = 0; i < missing; i++, appended++) {
             store.append({
               type: 'login.failure',
-              payload: { user: appended % 3 ? `user${appended % 97}` : `職員${appended % 13}`, source: 'btmp', line: 'ssh:notty', remoteHost: `10.1.${appended % 250}.9`, reason: 'パスワード誤り'.repeat(appended % 4) },
+              payload: {
+                user: appended % 3 ? `user${appended % 97}` : `職員${appended % 13}`,
+                source: 'btmp',
+                line: 'ssh:notty',
+                remoteHost: `10.1.${appended % 250}.9`,
+                reason: 'パスワード誤り'.repeat(appended % 4),
+              },
             });
           }
         });
@@ -200,7 +206,8 @@ async function main() {
       }
     };
 
-    const runAgent = () => spawn(process.execPath, [MAMORI, 'agent', 'run', '--once', '--data-dir', agentDir, '--system-root', systemRoot], { stdio: 'ignore' });
+    const runAgent = () =>
+      spawn(process.execPath, [MAMORI, 'agent', 'run', '--once', '--data-dir', agentDir, '--system-root', systemRoot], { stdio: 'ignore' });
 
     // Calibration: one run that is not killed, to learn how long a start and a sync take here.
     topUp(BACKLOG.max);
@@ -286,7 +293,9 @@ async function main() {
       if (held < after.head) figures.killsLeavingBacklog += 1;
       if (held > after.ack) figures.collectorAhead += 1;
       if (figures.kills % 50 === 0 || figures.kills === opts.kills) {
-        log(`${figures.kills} kills (${figures.collectorKills} of the collector), ${after.head} events, collector holds ${held}, ${Math.round((Date.now() - startedAt) / 1000)} s`);
+        log(
+          `${figures.kills} kills (${figures.collectorKills} of the collector), ${after.head} events, collector holds ${held}, ${Math.round((Date.now() - startedAt) / 1000)} s`,
+        );
       }
     }
 

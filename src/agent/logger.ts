@@ -48,7 +48,15 @@ export function createLogger(opts: { level?: string; write?: (line: string) => v
   const hostname = os.hostname();
   const at = (level: Exclude<Level, 'silent'>) => (fields: object, message: string) => {
     if (LEVELS[level] < threshold) return;
-    const line = { level: LEVELS[level], time: opts.clock ? opts.clock.now().getTime() : Date.now(), pid: process.pid, hostname, name: 'mamori-agent', ...redact(fields), msg: message };
+    const line = {
+      level: LEVELS[level],
+      time: opts.clock ? opts.clock.now().getTime() : Date.now(),
+      pid: process.pid,
+      hostname,
+      name: 'mamori-agent',
+      ...redact(fields),
+      msg: message,
+    };
     try {
       write(`${JSON.stringify(line)}\n`);
     } catch {

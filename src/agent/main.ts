@@ -1,7 +1,18 @@
 import os from 'node:os';
 import { MAMORI_VERSION, sanitizeText, systemClock, type Clock } from '../shared';
 import { createCycle, type Cycle, type CycleResult } from './cycle';
-import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type DeviceHints, type EnforcementService, type Enforcer, type Reconciler } from './enforcement';
+import {
+  createDeviceHints,
+  createEnforcementService,
+  createEnforcer,
+  createReconciler,
+  loadLocalAllow,
+  withLocalAllow,
+  type DeviceHints,
+  type EnforcementService,
+  type Enforcer,
+  type Reconciler,
+} from './enforcement';
 import { createExceptionBook, type ExceptionBook } from './exceptions';
 import { createInventoryCollector, type InventoryCollector } from './inventory';
 import { createAgentService } from './ipc/service';
@@ -60,7 +71,12 @@ export interface Agent {
 }
 
 /** The enforcement parts: the enforcer on the shared USB reader, the reconciler and its service. */
-function wireEnforcement(opts: AgentOptions, store: EventStore, exceptions: ExceptionBook, now: () => Date): { reconciler: Reconciler; enforcement: EnforcementService; usb: ReturnType<typeof createUsbReader> } {
+function wireEnforcement(
+  opts: AgentOptions,
+  store: EventStore,
+  exceptions: ExceptionBook,
+  now: () => Date,
+): { reconciler: Reconciler; enforcement: EnforcementService; usb: ReturnType<typeof createUsbReader> } {
   const log = opts.logger;
   // One USB reader for the inventory and the enforcer: both see the devices the same way.
   const usb = createUsbReader({ platform: process.platform, systemRoot: opts.systemRoot });
@@ -126,7 +142,19 @@ function wire(opts: AgentOptions): Wiring {
   };
   // The console session's user keeps IPC slots and alone records locks (docs/design.md#ipc-peers).
   const sessions = createSessionProbe({ platform: process.platform, run: execRunner, systemRoot: opts.systemRoot, now: () => clock.now().getTime() });
-  const cycle = createCycle({ store, clock, log, dataDir: opts.dataDir, systemRoot: opts.systemRoot, inventory, logins, exceptions, reconciler, enforcement, client });
+  const cycle = createCycle({
+    store,
+    clock,
+    log,
+    dataDir: opts.dataDir,
+    systemRoot: opts.systemRoot,
+    inventory,
+    logins,
+    exceptions,
+    reconciler,
+    enforcement,
+    client,
+  });
   const scheduler = createScheduler({ cycle: () => cycle.run(), intervalSeconds: () => loadPolicy(store)?.syncIntervalSeconds ?? 300, log });
   const service = createAgentService({
     store,

@@ -4,10 +4,7 @@ import path from 'node:path';
 // the schemas are loaded.
 
 /** Where the agent keeps its store and state on each OS, unless `--data-dir` says otherwise. */
-export function defaultAgentDataDir(
-  platform: NodeJS.Platform = process.platform,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
+export function defaultAgentDataDir(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {
   switch (platform) {
     case 'win32':
       return path.win32.join(env.ProgramData ?? 'C:\\ProgramData', 'Mamori');

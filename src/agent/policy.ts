@@ -104,20 +104,34 @@ function judge(store: EventStore, candidate: unknown, enrollment: Enrollment, op
   const parsed = body ? Policy.safeParse(document) : null;
   if (!parsed?.success) return { code: 'schema', problem: 'policy document does not match the schema' };
   const policy = parsed.data;
-  const rotations = KeyRotation.array().max(100).safeParse(rawRotations ?? []);
+  const rotations = KeyRotation.array()
+    .max(100)
+    .safeParse(rawRotations ?? []);
   const key = rotations.success ? followRotations(enrollment.collectorPublicKey, rotations.data) : enrollment.collectorPublicKey;
-  if (!verifyPolicySignature(policy, key)) return { code: `signature:${policy.version}`, problem: 'policy signature does not verify with the pinned collector key' };
-  if (policy.segment !== enrollment.segment) return { code: `segment:${policy.version}`, problem: `policy is for segment ${policy.segment}, this terminal is ${enrollment.segment}` };
+  if (!verifyPolicySignature(policy, key))
+    return { code: `signature:${policy.version}`, problem: 'policy signature does not verify with the pinned collector key' };
+  if (policy.segment !== enrollment.segment)
+    return { code: `segment:${policy.version}`, problem: `policy is for segment ${policy.segment}, this terminal is ${enrollment.segment}` };
   const newest = Math.max(current?.version ?? 0, Number(store.getState(STATE_KEYS.policyNewestVersion) ?? 0));
-  if (policy.version < newest) return { code: `older:${policy.version}`, problem: `policy version ${policy.version} is older than version ${newest} already seen` };
+  if (policy.version < newest)
+    return { code: `older:${policy.version}`, problem: `policy version ${policy.version} is older than version ${newest} already seen` };
   if (opts.requireFreshness !== false || rawFreshness !== undefined) {
     const freshness = PolicyFreshness.safeParse(rawFreshness);
     if (!freshness.success) return { code: `freshness:${policy.version}`, problem: 'policy came without a valid freshness statement' };
     const f = freshness.data;
-    if (!verifyWith(freshnessSigningPayload(f), f.signature, key)) return { code: `freshness-signature:${policy.version}`, problem: 'policy freshness statement does not verify with the pinned collector key' };
-    if (f.segment !== policy.segment || f.version !== policy.version) return { code: `freshness-version:${policy.version}`, problem: `the collector's statement names version ${f.version} of ${f.segment}, the policy is version ${policy.version}` };
+    if (!verifyWith(freshnessSigningPayload(f), f.signature, key))
+      return { code: `freshness-signature:${policy.version}`, problem: 'policy freshness statement does not verify with the pinned collector key' };
+    if (f.segment !== policy.segment || f.version !== policy.version)
+      return {
+        code: `freshness-version:${policy.version}`,
+        problem: `the collector's statement names version ${f.version} of ${f.segment}, the policy is version ${policy.version}`,
+      };
     const age = (opts.clock ?? systemClock).now().getTime() - Date.parse(f.at);
-    if (Math.abs(age) > POLICY_FRESHNESS_MAX_AGE_MS) return { code: `stale:${policy.version}`, problem: `policy freshness statement of ${f.at} is more than ${POLICY_FRESHNESS_MAX_AGE_MS / 3_600_000} h from this terminal's clock (replayed, or the clock is wrong)` };
+    if (Math.abs(age) > POLICY_FRESHNESS_MAX_AGE_MS)
+      return {
+        code: `stale:${policy.version}`,
+        problem: `policy freshness statement of ${f.at} is more than ${POLICY_FRESHNESS_MAX_AGE_MS / 3_600_000} h from this terminal's clock (replayed, or the clock is wrong)`,
+      };
   }
   return { policy, key };
 }
@@ -146,7 +160,10 @@ export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: 
     if (key !== enrollment.collectorPublicKey) {
       // Pinned from now on: the old key's signature over the change is what made it trusted.
       saveEnrollment(store, { ...enrollment, collectorPublicKey: key });
-      store.append({ type: 'policy.key_rotated', payload: { previousKey: keyId(enrollment.collectorPublicKey), key: keyId(key), rotatedAt: (opts.clock ?? systemClock).now().toISOString() } });
+      store.append({
+        type: 'policy.key_rotated',
+        payload: { previousKey: keyId(enrollment.collectorPublicKey), key: keyId(key), rotatedAt: (opts.clock ?? systemClock).now().toISOString() },
+      });
     }
     if (policy.version > Number(store.getState(STATE_KEYS.policyNewestVersion) ?? 0)) store.setState(STATE_KEYS.policyNewestVersion, String(policy.version));
     if (current && current.version === policy.version && current.signature === policy.signature) return 'unchanged';

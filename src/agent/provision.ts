@@ -127,7 +127,11 @@ function besideFile(beside: string): string {
 export function provisionFromInstaller(input: InstallerProvisionInput): InstallerProvisionOutcome {
   const enrollment = existingEnrollment(input.dataDir);
   if (enrollment) {
-    return { outcome: 'enrolled', enrollment, message: provisionText('enrolled', { agentId: enrollment.agentId, segment: enrollment.segment, url: enrollment.collectorUrl }) };
+    return {
+      outcome: 'enrolled',
+      enrollment,
+      message: provisionText('enrolled', { agentId: enrollment.agentId, segment: enrollment.segment, url: enrollment.collectorUrl }),
+    };
   }
   let fromFile: Record<string, unknown> = {};
   if (input.file) fromFile = readProvisionFile(input.file);
@@ -151,7 +155,12 @@ export function provisionFromInstaller(input: InstallerProvisionInput): Installe
   return {
     outcome: 'stored',
     provision,
-    message: provisionText('stored', { url: provision.collectorUrl, segment: provision.segment, pinnedJa: pinned ? '、公開鍵を固定' : '', pinned: pinned ? ', collector key pinned' : '' }),
+    message: provisionText('stored', {
+      url: provision.collectorUrl,
+      segment: provision.segment,
+      pinnedJa: pinned ? '、公開鍵を固定' : '',
+      pinned: pinned ? ', collector key pinned' : '',
+    }),
   };
 }
 

@@ -60,7 +60,9 @@ function storedPolicy(json: string | null, localJson: string | null): Policy | n
 function grants(json: string | null): ExceptionGrant[] {
   try {
     const list = JSON.parse(json ?? '[]') as unknown;
-    return Array.isArray(list) ? list.filter((g): g is ExceptionGrant => !!g && typeof (g as ExceptionGrant).expiresAt === 'string' && typeof (g as ExceptionGrant).device === 'object') : [];
+    return Array.isArray(list)
+      ? list.filter((g): g is ExceptionGrant => !!g && typeof (g as ExceptionGrant).expiresAt === 'string' && typeof (g as ExceptionGrant).device === 'object')
+      : [];
   } catch {
     return [];
   }
@@ -92,7 +94,13 @@ function openState(file: string): Database.Database | null {
  * corrected is kept in `enforcement.start_drift`, in the same transaction as the enforcer's
  * memory, and recorded by that first pass. Never throws.
  */
-export async function enforceStoredPolicy(opts: { dataDir: string; systemRoot: string; platform?: NodeJS.Platform; runner?: CommandRunner; clock?: Clock }): Promise<StartEnforcement> {
+export async function enforceStoredPolicy(opts: {
+  dataDir: string;
+  systemRoot: string;
+  platform?: NodeJS.Platform;
+  runner?: CommandRunner;
+  clock?: Clock;
+}): Promise<StartEnforcement> {
   let db: Database.Database | null = null;
   try {
     db = openState(storeFile(opts.dataDir));

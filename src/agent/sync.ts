@@ -86,7 +86,10 @@ function recordBreakOnce(store: EventStore, bad: { seq: number; reason: string }
   const mark = `${bad.seq}:${bad.reason}`;
   store.transaction(() => {
     if (store.getState(STATE_KEYS.syncTamperRecorded) === mark) return;
-    store.append({ type: 'tamper.detected', payload: { what: 'event log', detail: `the unsent event log is broken at seq ${bad.seq} (${bad.reason}); the collector will flag this terminal` } });
+    store.append({
+      type: 'tamper.detected',
+      payload: { what: 'event log', detail: `the unsent event log is broken at seq ${bad.seq} (${bad.reason}); the collector will flag this terminal` },
+    });
     store.setState(STATE_KEYS.syncTamperRecorded, mark);
   });
 }

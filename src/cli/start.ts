@@ -116,7 +116,11 @@ function printBanner(o: { url: string; state: StartState; password: string | nul
   say(`  agent:           enrolled in segment ${o.state.segment}${o.enforce ? '' : ' (audit only: nothing on this machine is blocked)'}`);
   say(`  ledger export:   MAMORI_ADMIN_TOKEN=… node bin/mamori.js export inventory --collector ${o.url} --format csv -o ledger.csv`);
   say(`  data:            ${o.varDir}`);
-  say(o.tray ? '  tray:            started' : '  tray:            not started: the Electron binary is not installed (on a connected machine: node node_modules/electron/install.js)');
+  say(
+    o.tray
+      ? '  tray:            started'
+      : '  tray:            not started: the Electron binary is not installed (on a connected machine: node node_modules/electron/install.js)',
+  );
   say('Press Ctrl-C to stop.');
 }
 

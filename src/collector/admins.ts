@@ -43,13 +43,28 @@ export async function addAdmin(db: Kysely<Database>, username: string, role: str
     if (existing && !opts.reset) throw new MamoriError('bad_request', `a user named ${username} already exists`);
     if (!existing && opts.reset) throw new MamoriError('not_found', `no user ${username} to reset`);
     if (existing) {
-      if (existing.role === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1) throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
-      await trx.updateTable('admins').set({ role, password_hash: passwordHash, api_token_hash: tokenHash(token), failed_logins: 0, locked_until: null }).where('username', '=', username).execute();
+      if (existing.role === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1)
+        throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
+      await trx
+        .updateTable('admins')
+        .set({ role, password_hash: passwordHash, api_token_hash: tokenHash(token), failed_logins: 0, locked_until: null })
+        .where('username', '=', username)
+        .execute();
       await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
     } else {
-      await trx.insertInto('admins').values({ username, role, password_hash: passwordHash, api_token_hash: tokenHash(token), created_at: new Date().toISOString() }).execute();
+      await trx
+        .insertInto('admins')
+        .values({ username, role, password_hash: passwordHash, api_token_hash: tokenHash(token), created_at: new Date().toISOString() })
+        .execute();
     }
-    if (opts.actor) await audit(trx, opts.actor, existing ? 'user.reset' : 'user.add', username, existing ? { role: { from: existing.role, to: role }, sessionsEnded: true } : { role });
+    if (opts.actor)
+      await audit(
+        trx,
+        opts.actor,
+        existing ? 'user.reset' : 'user.add',
+        username,
+        existing ? { role: { from: existing.role, to: role }, sessionsEnded: true } : { role },
+      );
   });
   return token;
 }
@@ -73,7 +88,14 @@ export async function authenticateAdmin(db: Kysely<Database>, bearer: string | u
  * Records what an admin or auditor did; the audit log is how the collector answers for itself.
  * Given a transaction, the entry commits or rolls back with the change it records.
  */
-export async function audit(db: Kysely<Database>, actor: Actor, action: string, target: string, detail: unknown = {}, clock: Clock = systemClock): Promise<void> {
+export async function audit(
+  db: Kysely<Database>,
+  actor: Actor,
+  action: string,
+  target: string,
+  detail: unknown = {},
+  clock: Clock = systemClock,
+): Promise<void> {
   await db
     .insertInto('audit_log')
     .values({ at: clock.now().toISOString(), actor: actor.username, role: actor.role, action, target, detail: JSON.stringify(detail), address: actor.address })
@@ -91,8 +113,19 @@ export interface AdminAccount {
 }
 
 export async function listAdmins(db: Kysely<Database>): Promise<AdminAccount[]> {
-  const rows = await db.selectFrom('admins').select(['username', 'role', 'created_at', 'last_login_at', 'locked_until', 'failed_logins']).orderBy('username').execute();
-  return rows.map((r) => ({ username: r.username, role: r.role as Role, createdAt: r.created_at, lastLoginAt: r.last_login_at, lockedUntil: r.locked_until, failedLogins: Number(r.failed_logins) }));
+  const rows = await db
+    .selectFrom('admins')
+    .select(['username', 'role', 'created_at', 'last_login_at', 'locked_until', 'failed_logins'])
+    .orderBy('username')
+    .execute();
+  return rows.map((r) => ({
+    username: r.username,
+    role: r.role as Role,
+    createdAt: r.created_at,
+    lastLoginAt: r.last_login_at,
+    lockedUntil: r.locked_until,
+    failedLogins: Number(r.failed_logins),
+  }));
 }
 
 async function requireAccount(db: Kysely<Database>, username: string): Promise<{ role: Role }> {
@@ -102,7 +135,11 @@ async function requireAccount(db: Kysely<Database>, username: string): Promise<{
 }
 
 async function adminCount(db: Kysely<Database>): Promise<number> {
-  const { n } = await db.selectFrom('admins').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow();
+  const { n } = await db
+    .selectFrom('admins')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('role', '=', 'admin')
+    .executeTakeFirstOrThrow();
   return Number(n);
 }
 
@@ -113,7 +150,13 @@ export interface UserChangeOptions {
 }
 
 /** Runs one change to a user and its audit entry in one transaction. */
-async function userChange<T>(db: Kysely<Database>, action: string, username: string, opts: UserChangeOptions, change: (trx: Kysely<Database>) => Promise<{ result: T; detail?: unknown }>): Promise<T> {
+async function userChange<T>(
+  db: Kysely<Database>,
+  action: string,
+  username: string,
+  opts: UserChangeOptions,
+  change: (trx: Kysely<Database>) => Promise<{ result: T; detail?: unknown }>,
+): Promise<T> {
   return db.transaction().execute(async (trx) => {
     const { result, detail } = await change(trx);
     if (opts.actor) await audit(trx, opts.actor, `user.${action}`, username, detail ?? {}, opts.clock);
@@ -130,7 +173,8 @@ export async function setRole(db: Kysely<Database>, username: string, role: stri
   if (!(ROLES as readonly string[]).includes(role)) throw new MamoriError('bad_request', `role must be admin or auditor, not ${role}`);
   return userChange(db, 'role', username, opts, async (trx) => {
     const { role: from } = await requireAccount(trx, username);
-    if (from === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1) throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
+    if (from === 'admin' && role !== 'admin' && (await adminCount(trx)) <= 1)
+      throw new MamoriError('bad_request', 'the last administrator must stay an administrator');
     await trx.updateTable('admins').set({ role }).where('username', '=', username).execute();
     await trx.deleteFrom('console_sessions').where('username', '=', username).execute();
     const change = { from, to: role as Role };
@@ -167,7 +211,11 @@ export async function rotateApiToken(db: Kysely<Database>, username: string, opt
   return userChange(db, 'token', username, opts, async (trx) => {
     await requireAccount(trx, username);
     const token = randomToken('mam_');
-    await trx.updateTable('admins').set({ api_token_hash: tokenHash(token) }).where('username', '=', username).execute();
+    await trx
+      .updateTable('admins')
+      .set({ api_token_hash: tokenHash(token) })
+      .where('username', '=', username)
+      .execute();
     return { result: token };
   });
 }

@@ -35,12 +35,22 @@ export function dbText(text: string): string {
 }
 
 /** Makes an enrollment token for a segment; only its hash is stored. */
-export async function createEnrollmentToken(db: Kysely<Database>, opts: { segment: Segment; ttlMs: number; uses: number }, clock: Clock = systemClock): Promise<string> {
+export async function createEnrollmentToken(
+  db: Kysely<Database>,
+  opts: { segment: Segment; ttlMs: number; uses: number },
+  clock: Clock = systemClock,
+): Promise<string> {
   const token = randomToken('enr_', 24);
   const now = () => clock.now().toISOString();
   await db
     .insertInto('enrollment_tokens')
-    .values({ hash: tokenHash(token), segment: opts.segment, expires_at: new Date(clock.now().getTime() + opts.ttlMs).toISOString(), uses_left: opts.uses, created_at: now() })
+    .values({
+      hash: tokenHash(token),
+      segment: opts.segment,
+      expires_at: new Date(clock.now().getTime() + opts.ttlMs).toISOString(),
+      uses_left: opts.uses,
+      created_at: now(),
+    })
     .execute();
   return token;
 }
@@ -51,7 +61,13 @@ export async function createEnrollmentToken(db: Kysely<Database>, opts: { segmen
  * writes the `agent.enroll` audit entry.
  * @throws MamoriError token_invalid when the token is unknown, expired or used up.
  */
-export async function enroll(db: Kysely<Database>, key: SigningKey, request: EnrollRequest, clock: Clock = systemClock, address?: string): Promise<EnrollResponse> {
+export async function enroll(
+  db: Kysely<Database>,
+  key: SigningKey,
+  request: EnrollRequest,
+  clock: Clock = systemClock,
+  address?: string,
+): Promise<EnrollResponse> {
   const hash = tokenHash(request.token);
   const now = () => clock.now().toISOString();
   return db.transaction().execute(async (trx) => {
@@ -98,7 +114,15 @@ export async function enroll(db: Kysely<Database>, key: SigningKey, request: Enr
     // The audit entry commits with the agent row and the spent token, or none of them does.
     await trx
       .insertInto('audit_log')
-      .values({ at: now(), actor: `token:${hash.slice(0, 12)}`, role: 'agent', action: 'agent.enroll', target: agentId, detail: JSON.stringify({ hostname: dbText(request.hostname), machineId: dbText(request.machineId), segment }), address: address ?? '' })
+      .values({
+        at: now(),
+        actor: `token:${hash.slice(0, 12)}`,
+        role: 'agent',
+        action: 'agent.enroll',
+        target: agentId,
+        detail: JSON.stringify({ hostname: dbText(request.hostname), machineId: dbText(request.machineId), segment }),
+        address: address ?? '',
+      })
       .execute();
     const policy = await currentPolicy(trx, segment as Segment);
     return { agentId, agentToken, segment: segment as Segment, policy, collectorPublicKey: key.publicKey, unlockSecret };
@@ -109,7 +133,10 @@ export async function enroll(db: Kysely<Database>, key: SigningKey, request: Enr
 export const STALL_AFTER_MS = 30 * 60_000;
 
 /** How many events a terminal holds that the collector does not, and whether they are stuck. */
-export function outboxState(agent: Pick<AgentsTable, 'head_seq' | 'ack_seq' | 'progress_at' | 'last_seen'>): { pendingEvents: number | null; stalled: boolean } {
+export function outboxState(agent: Pick<AgentsTable, 'head_seq' | 'ack_seq' | 'progress_at' | 'last_seen'>): {
+  pendingEvents: number | null;
+  stalled: boolean;
+} {
   if (agent.head_seq === null) return { pendingEvents: null, stalled: false };
   const pendingEvents = Math.max(0, Number(agent.head_seq) - Number(agent.ack_seq));
   const since = agent.progress_at ? Date.parse(agent.progress_at) : NaN;
@@ -134,10 +161,14 @@ export async function flagChain(db: Kysely<Database>, agentId: string, seq: numb
  * What the head an agent reports says against what the collector holds: null when it extends
  * everything seen, else the seq and reason to flag. Pure, for the tests.
  */
-export function headProblem(agent: Pick<AgentsTable, 'ack_seq' | 'last_hash' | 'head_seq' | 'head_hash'>, head: { seq: number; hash: string }): { seq: number; reason: string } | null {
+export function headProblem(
+  agent: Pick<AgentsTable, 'ack_seq' | 'last_hash' | 'head_seq' | 'head_hash'>,
+  head: { seq: number; hash: string },
+): { seq: number; reason: string } | null {
   const ack = Number(agent.ack_seq);
   if (head.seq < ack) return { seq: head.seq + 1, reason: `the terminal's log ends at seq ${head.seq}, but the collector already holds up to seq ${ack}` };
-  if (head.seq === ack && ack > 0 && head.hash !== agent.last_hash) return { seq: ack, reason: `the terminal's event seq ${ack} differs from the one the collector holds` };
+  if (head.seq === ack && ack > 0 && head.hash !== agent.last_hash)
+    return { seq: ack, reason: `the terminal's event seq ${ack} differs from the one the collector holds` };
   if (agent.head_seq !== null) {
     const high = Number(agent.head_seq);
     if (head.seq < high) return { seq: head.seq + 1, reason: `the terminal's log was cut back from seq ${high} to seq ${head.seq} before the rest was sent` };
@@ -153,7 +184,13 @@ export function headProblem(agent: Pick<AgentsTable, 'ack_seq' | 'last_hash' | '
  * @throws MamoriError unauthorized (no or wrong token), forbidden (another agent's token), or
  *   validation_failed (a malformed `mamori-head`).
  */
-export async function authenticateAgent(db: Kysely<Database>, agentId: string, bearer: string | undefined, clock: Clock = systemClock, headHeader?: string): Promise<AgentsTable> {
+export async function authenticateAgent(
+  db: Kysely<Database>,
+  agentId: string,
+  bearer: string | undefined,
+  clock: Clock = systemClock,
+  headHeader?: string,
+): Promise<AgentsTable> {
   if (!bearer) throw new MamoriError('unauthorized', 'missing bearer token');
   const hash = tokenHash(bearer);
   const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirst();
@@ -289,7 +326,13 @@ export async function flagRefusedBatch(db: Kysely<Database>, agentId: string, er
  *   seq_conflict (a gap, with the expected seq), chain_broken (hash chain does not verify, or does
  *   not reach the head the agent reported).
  */
-export async function ingestEvents(db: Kysely<Database>, engine: DbEngine, agentId: string, events: StoredEvent[], clock: Clock = systemClock): Promise<number> {
+export async function ingestEvents(
+  db: Kysely<Database>,
+  engine: DbEngine,
+  agentId: string,
+  events: StoredEvent[],
+  clock: Clock = systemClock,
+): Promise<number> {
   try {
     return await storeBatch(db, engine, agentId, events, clock);
   } catch (err) {
@@ -395,6 +438,10 @@ export async function storeInventory(db: Kysely<Database>, agentId: string, snap
     if (previous?.hash !== hash) {
       await trx.insertInto('inventory_history').values({ agent_id: agentId, hash, snapshot: json, received_at: receivedAt }).execute();
     }
-    await trx.updateTable('agents').set({ hostname: snapshot.hostname ? dbText(snapshot.hostname) : undefined, last_seen: receivedAt }).where('id', '=', agentId).execute();
+    await trx
+      .updateTable('agents')
+      .set({ hostname: snapshot.hostname ? dbText(snapshot.hostname) : undefined, last_seen: receivedAt })
+      .where('id', '=', agentId)
+      .execute();
   });
 }

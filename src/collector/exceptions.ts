@@ -24,7 +24,21 @@ export async function listExceptions(db: Kysely<Database>, filter: { status?: st
   let q = db
     .selectFrom('exceptions')
     .leftJoin('agents', 'agents.id', 'exceptions.agent_id')
-    .select(['exceptions.request_id', 'exceptions.agent_id', 'agents.hostname', 'agents.segment', 'exceptions.request_code', 'exceptions.device', 'exceptions.reason', 'exceptions.minutes', 'exceptions.requested_at', 'exceptions.status', 'exceptions.decided_at', 'exceptions.decided_by', 'exceptions.expires_at'])
+    .select([
+      'exceptions.request_id',
+      'exceptions.agent_id',
+      'agents.hostname',
+      'agents.segment',
+      'exceptions.request_code',
+      'exceptions.device',
+      'exceptions.reason',
+      'exceptions.minutes',
+      'exceptions.requested_at',
+      'exceptions.status',
+      'exceptions.decided_at',
+      'exceptions.decided_by',
+      'exceptions.expires_at',
+    ])
     .orderBy('exceptions.requested_at', 'desc');
   if (filter.status) q = q.where('exceptions.status', '=', filter.status);
   if (filter.decided) q = q.where('exceptions.status', '!=', 'pending');
@@ -55,7 +69,13 @@ export type ExceptionDecision = { approve: number } | 'deny';
  * approval runs its minutes from now and reaches the agent at its next sync.
  * @throws MamoriError not_found, or bad_request when the request was already decided.
  */
-export async function decideException(db: Kysely<Database>, actor: Actor, id: string, decision: ExceptionDecision, clock: Clock = systemClock): Promise<{ expiresAt: string | null }> {
+export async function decideException(
+  db: Kysely<Database>,
+  actor: Actor,
+  id: string,
+  decision: ExceptionDecision,
+  clock: Clock = systemClock,
+): Promise<{ expiresAt: string | null }> {
   const now = clock.now();
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('exceptions').select(['status']).where('request_id', '=', id).executeTakeFirst();
@@ -63,7 +83,11 @@ export async function decideException(db: Kysely<Database>, actor: Actor, id: st
     if (row.status !== 'pending') throw new MamoriError('bad_request', `request ${id} was already ${row.status}`);
     const status = decision === 'deny' ? 'denied' : 'approved';
     const expiresAt = decision === 'deny' ? null : new Date(now.getTime() + decision.approve * 60_000).toISOString();
-    await trx.updateTable('exceptions').set({ status, decided_at: now.toISOString(), decided_by: actor.username, expires_at: expiresAt }).where('request_id', '=', id).execute();
+    await trx
+      .updateTable('exceptions')
+      .set({ status, decided_at: now.toISOString(), decided_by: actor.username, expires_at: expiresAt })
+      .where('request_id', '=', id)
+      .execute();
     if (decision === 'deny') await audit(trx, actor, 'exception.deny', id, {}, clock);
     else await audit(trx, actor, 'exception.approve', id, { minutes: decision.approve, expiresAt }, clock);
     return { expiresAt };
@@ -103,7 +127,12 @@ export async function unlockCode(
   return answer;
 }
 
-async function makeUnlockAnswer(db: Kysely<Database>, requestCode: string, minutes: number, device?: string): Promise<{ code: string; agentId: string; hostname: string; scope: ExceptionScope; scopeText: string }> {
+async function makeUnlockAnswer(
+  db: Kysely<Database>,
+  requestCode: string,
+  minutes: number,
+  device?: string,
+): Promise<{ code: string; agentId: string; hostname: string; scope: ExceptionScope; scopeText: string }> {
   let parsed: ReturnType<typeof parseRequestCode>;
   try {
     parsed = parseRequestCode(requestCode);
@@ -116,8 +145,9 @@ async function makeUnlockAnswer(db: Kysely<Database>, requestCode: string, minut
   if (matches.length === 0) throw new MamoriError('not_found', 'no enrolled terminal issued this request code; check it was read correctly');
   if (matches.length > 1) throw new MamoriError('bad_request', `the code matches ${matches.length} terminals; approve the request in the console instead`);
   const agent = matches[0]!;
-  const synced = (await db.selectFrom('exceptions').select(['request_code', 'device']).where('agent_id', '=', agent.id).execute())
-    .find((r) => normaliseCode(r.request_code) === parsed.normalised);
+  const synced = (await db.selectFrom('exceptions').select(['request_code', 'device']).where('agent_id', '=', agent.id).execute()).find(
+    (r) => normaliseCode(r.request_code) === parsed.normalised,
+  );
   let scope: ExceptionScope;
   try {
     if (synced) {
@@ -128,10 +158,19 @@ async function makeUnlockAnswer(db: Kysely<Database>, requestCode: string, minut
         throw new UnlockCodeError(`the request is for ${formatScope(scope)}, not ${device.trim()}`);
       }
     } else {
-      if (device === undefined || device.trim() === '') throw new UnlockCodeError('this request has not reached the collector: give the device as the terminal shows it (VVVV:PPPP serial S or VVVV:PPPP port P)');
+      if (device === undefined || device.trim() === '')
+        throw new UnlockCodeError(
+          'this request has not reached the collector: give the device as the terminal shows it (VVVV:PPPP serial S or VVVV:PPPP port P)',
+        );
       scope = parseScope(device);
     }
-    return { code: makeUnlockCode(agent.unlock_secret, requestCode, minutes, scope), agentId: agent.id, hostname: agent.hostname, scope, scopeText: formatScope(scope) };
+    return {
+      code: makeUnlockCode(agent.unlock_secret, requestCode, minutes, scope),
+      agentId: agent.id,
+      hostname: agent.hostname,
+      scope,
+      scopeText: formatScope(scope),
+    };
   } catch (err) {
     throw new MamoriError('bad_request', (err as Error).message);
   }

@@ -25,7 +25,21 @@ export async function listIncidents(db: Kysely<Database>, status?: IncidentStatu
   let q = db
     .selectFrom('incidents')
     .leftJoin('agents', 'agents.id', 'incidents.agent_id')
-    .select(['incidents.receipt', 'incidents.agent_id', 'agents.hostname', 'agents.segment', 'incidents.category', 'incidents.description', 'incidents.occurred_at', 'incidents.contact', 'incidents.context', 'incidents.reported_at', 'incidents.status', 'incidents.updated_at', 'incidents.updated_by'])
+    .select([
+      'incidents.receipt',
+      'incidents.agent_id',
+      'agents.hostname',
+      'agents.segment',
+      'incidents.category',
+      'incidents.description',
+      'incidents.occurred_at',
+      'incidents.contact',
+      'incidents.context',
+      'incidents.reported_at',
+      'incidents.status',
+      'incidents.updated_at',
+      'incidents.updated_by',
+    ])
     .orderBy('incidents.reported_at', 'desc');
   if (status) q = q.where('incidents.status', '=', status);
   if (id !== undefined) {
@@ -58,19 +72,32 @@ export async function listIncidents(db: Kysely<Database>, status?: IncidentStatu
  * @throws MamoriError not_found; bad_request for a move the workflow does not allow, or a receipt
  *   that several terminals issued.
  */
-export async function moveIncident(db: Kysely<Database>, actor: Actor, id: string, to: IncidentStatus, clock: Clock = systemClock): Promise<{ from: string; to: IncidentStatus }> {
+export async function moveIncident(
+  db: Kysely<Database>,
+  actor: Actor,
+  id: string,
+  to: IncidentStatus,
+  clock: Clock = systemClock,
+): Promise<{ from: string; to: IncidentStatus }> {
   const { agentId, receipt } = parseIncidentId(id);
   return db.transaction().execute(async (trx) => {
     let q = trx.selectFrom('incidents').select(['status', 'agent_id']).where('receipt', '=', receipt);
     if (agentId) q = q.where('agent_id', '=', agentId);
     const rows = await q.limit(2).execute();
     if (rows.length === 0) throw new MamoriError('not_found', `no incident ${id}`);
-    if (rows.length > 1) throw new MamoriError('bad_request', `receipt ${receipt} was issued by more than one terminal; name the incident as <agentId>:${receipt}`);
+    if (rows.length > 1)
+      throw new MamoriError('bad_request', `receipt ${receipt} was issued by more than one terminal; name the incident as <agentId>:${receipt}`);
     const row = rows[0]!;
     const move = { from: row.status, to };
     if (row.status !== to) {
-      if (!canMove(row.status, to)) throw new MamoriError('bad_request', `an incident goes new → investigating → closed; it cannot go from ${row.status} to ${to}`);
-      await trx.updateTable('incidents').set({ status: to, updated_at: clock.now().toISOString(), updated_by: actor.username }).where('receipt', '=', receipt).where('agent_id', '=', row.agent_id).execute();
+      if (!canMove(row.status, to))
+        throw new MamoriError('bad_request', `an incident goes new → investigating → closed; it cannot go from ${row.status} to ${to}`);
+      await trx
+        .updateTable('incidents')
+        .set({ status: to, updated_at: clock.now().toISOString(), updated_by: actor.username })
+        .where('receipt', '=', receipt)
+        .where('agent_id', '=', row.agent_id)
+        .execute();
     }
     await audit(trx, actor, 'incident.status', id, move, clock);
     return move;

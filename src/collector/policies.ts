@@ -20,13 +20,7 @@ export async function ensureDefaultPolicies(db: Kysely<Database>, key: SigningKe
 
 /** The signed policy in force for a segment. */
 export async function currentPolicy(db: Kysely<Database>, segment: Segment): Promise<Policy> {
-  const row = await db
-    .selectFrom('policies')
-    .select('document')
-    .where('segment', '=', segment)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirstOrThrow();
+  const row = await db.selectFrom('policies').select('document').where('segment', '=', segment).orderBy('version', 'desc').limit(1).executeTakeFirstOrThrow();
   return Policy.parse(JSON.parse(row.document));
 }
 
@@ -50,7 +44,13 @@ export async function policyHistory(db: Kysely<Database>, segment: Segment): Pro
  * entry (`policy.change`, with the policy before and after) in one transaction. The version is the
  * next free one, so two collectors saving at once get two versions rather than one lost write.
  */
-export async function applyPolicyChange(db: Kysely<Database>, key: SigningKey, input: PolicyInput, actor: Actor, clock: Clock = systemClock): Promise<{ before: Policy; after: Policy }> {
+export async function applyPolicyChange(
+  db: Kysely<Database>,
+  key: SigningKey,
+  input: PolicyInput,
+  actor: Actor,
+  clock: Clock = systemClock,
+): Promise<{ before: Policy; after: Policy }> {
   const body = (p: Policy) => ({ removableMedia: p.removableMedia, syncIntervalSeconds: p.syncIntervalSeconds, incidentContact: p.incidentContact });
   for (let attempt = 0; attempt < 5; attempt++) {
     const saved = await db.transaction().execute(async (trx) => {
@@ -62,7 +62,14 @@ export async function applyPolicyChange(db: Kysely<Database>, key: SigningKey, i
         .onConflict((oc) => oc.columns(['segment', 'version']).doNothing())
         .executeTakeFirst();
       if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) return null;
-      await audit(trx, actor, 'policy.change', input.segment, { fromVersion: before.version, toVersion: after.version, before: body(before), after: body(after) }, clock);
+      await audit(
+        trx,
+        actor,
+        'policy.change',
+        input.segment,
+        { fromVersion: before.version, toVersion: after.version, before: body(before), after: body(after) },
+        clock,
+      );
       return { before, after };
     });
     if (saved) return saved;

@@ -114,7 +114,8 @@ export async function registerRateLimits(app: FastifyInstance, clock: Clock, lim
   app.addHook('onRequest', async (request, reply) => {
     const url = request.routeOptions.url ?? '';
     if (url === '/api/v1/enroll') await enforce('enrollPerAddress', request, reply, request.ip);
-    else if (url.startsWith('/api/v1/agents/:agentId/')) await enforce('agentPerAgent', request, reply, String((request.params as { agentId?: unknown }).agentId).slice(0, 100));
+    else if (url.startsWith('/api/v1/agents/:agentId/'))
+      await enforce('agentPerAgent', request, reply, String((request.params as { agentId?: unknown }).agentId).slice(0, 100));
     else if (url.startsWith('/api/v1/admin/')) {
       await enforce('adminPerAddress', request, reply, request.ip);
       const bearer = bearerOf(request);

@@ -3,7 +3,10 @@ import { isTrustedSender } from './tray-model';
 
 /** The parts of Electron's ipcMain and its events that the handlers use. */
 export interface IpcMainLike {
-  handle(channel: string, listener: (event: { sender: { id: number }; senderFrame: { url: string; parent: unknown } | null }, params: unknown) => Promise<BridgeResult>): void;
+  handle(
+    channel: string,
+    listener: (event: { sender: { id: number }; senderFrame: { url: string; parent: unknown } | null }, params: unknown) => Promise<BridgeResult>,
+  ): void;
 }
 
 /**
@@ -11,10 +14,15 @@ export interface IpcMainLike {
  * main frames, validated against the IPC contract, and forwarded to the agent. Errors come back
  * as data, since Electron's invoke() keeps only an error's message.
  */
-export function registerBridgeHandlers(ipcMain: IpcMainLike, deps: { agent: () => AgentService | null; windowIds: () => ReadonlySet<number>; locale: () => 'ja' | 'en' }): void {
+export function registerBridgeHandlers(
+  ipcMain: IpcMainLike,
+  deps: { agent: () => AgentService | null; windowIds: () => ReadonlySet<number>; locale: () => 'ja' | 'en' },
+): void {
   const guard = (event: Parameters<Parameters<IpcMainLike['handle']>[1]>[0]): BridgeResult | null => {
     const frame = event.senderFrame ? { url: event.senderFrame.url, isMainFrame: event.senderFrame.parent === null } : null;
-    return isTrustedSender(frame, deps.windowIds(), event.sender.id) ? null : { ok: false, error: { code: 'forbidden', message: 'not one of the tray windows' } };
+    return isTrustedSender(frame, deps.windowIds(), event.sender.id)
+      ? null
+      : { ok: false, error: { code: 'forbidden', message: 'not one of the tray windows' } };
   };
   ipcMain.handle(bridgeChannel('locale'), async (event) => guard(event) ?? { ok: true, value: deps.locale() });
   for (const method of BRIDGE_METHODS) {

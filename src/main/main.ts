@@ -28,7 +28,13 @@ if (!app.requestSingleInstanceLock()) {
   const windows = new Map<string, BrowserWindow>();
 
   const icon = (state: TrayState) =>
-    nativeImage.createFromPath(path.join(APP_ROOT, 'assets', process.platform === 'darwin' ? 'trayTemplate.png' : process.platform === 'win32' ? `tray-${state}.ico` : `tray-${state}.png`));
+    nativeImage.createFromPath(
+      path.join(
+        APP_ROOT,
+        'assets',
+        process.platform === 'darwin' ? 'trayTemplate.png' : process.platform === 'win32' ? `tray-${state}.ico` : `tray-${state}.png`,
+      ),
+    );
 
   function openWindow(page: string): void {
     const existing = windows.get(page);
@@ -39,7 +45,13 @@ if (!app.requestSingleInstanceLock()) {
       title: 'Mamori',
       icon: path.join(APP_ROOT, 'assets', 'icon.png'),
       autoHideMenuBar: true,
-      webPreferences: { preload: path.join(__dirname, '..', 'preload', 'preload.js'), contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true },
+      webPreferences: {
+        preload: path.join(__dirname, '..', 'preload', 'preload.js'),
+        contextIsolation: true,
+        sandbox: true,
+        nodeIntegration: false,
+        webSecurity: true,
+      },
     });
     // Nothing leaves the app's own pages: no navigation, no new windows.
     win.webContents.on('will-navigate', (e, url) => {
@@ -58,7 +70,11 @@ if (!app.requestSingleInstanceLock()) {
     const template = menuModel(lang, state, status).map((item) =>
       item.separator
         ? { type: 'separator' as const }
-        : { label: item.label, enabled: item.enabled, click: () => (item.action === 'quit' ? app.quit() : item.action ? openWindow(PAGES[item.action]) : undefined) },
+        : {
+            label: item.label,
+            enabled: item.enabled,
+            click: () => (item.action === 'quit' ? app.quit() : item.action ? openWindow(PAGES[item.action]) : undefined),
+          },
     );
     tray.setContextMenu(Menu.buildFromTemplate(template));
   }

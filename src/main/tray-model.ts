@@ -52,14 +52,20 @@ export function menuModel(lang: MainLang, state: TrayState, status: Status | nul
 }
 
 /** The `device.blocked` events newer than `afterSeq`, oldest first: one notification each. */
-export function newBlocks(events: Pick<StoredEvent, 'seq' | 'at' | 'type' | 'payload'>[], afterSeq: number): Pick<StoredEvent, 'seq' | 'at' | 'type' | 'payload'>[] {
+export function newBlocks(
+  events: Pick<StoredEvent, 'seq' | 'at' | 'type' | 'payload'>[],
+  afterSeq: number,
+): Pick<StoredEvent, 'seq' | 'at' | 'type' | 'payload'>[] {
   return events.filter((e) => e.type === 'device.blocked' && e.seq > afterSeq).sort((a, b) => a.seq - b.seq);
 }
 
 /** A device's name for a notification, with control characters removed. */
 export function deviceName(payload: unknown): string {
   const p = (payload ?? {}) as Record<string, unknown>;
-  const name = [p.manufacturer, p.product].filter((x) => typeof x === 'string' && x).join(' ').replace(/[\u0000-\u001f\u007f]/g, '');
+  const name = [p.manufacturer, p.product]
+    .filter((x) => typeof x === 'string' && x)
+    .join(' ')
+    .replace(/[\u0000-\u001f\u007f]/g, '');
   return (name || `${String(p.vendorId ?? '????')}:${String(p.productId ?? '????')}`).slice(0, 80);
 }
 

@@ -52,6 +52,11 @@ export function formatDate(iso: string | null): string {
 export function showError(area: HTMLElement, err: unknown): void {
   const code = bridgeErrorCode(err);
   const message = ((err as Error).message ?? '').replace(/^[a-z_]+: /, '');
-  area.textContent = code === 'rate_limited' ? t('error.rateLimited') : code === 'unlock_refused' ? `${t('exception.refused')} (${message})` : `${t('error.generic')}: ${message}`;
+  area.textContent =
+    code === 'rate_limited'
+      ? t('error.rateLimited')
+      : code === 'unlock_refused'
+        ? `${t('exception.refused')} (${message})`
+        : `${t('error.generic')}: ${message}`;
   area.hidden = false;
 }

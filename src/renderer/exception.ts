@@ -24,7 +24,14 @@ async function main(): Promise<void> {
       const p = e.payload as { vendorId: string; productId: string; serial: string; manufacturer: string; product: string; port: string };
       if (candidates.some((c) => c.vendorId === p.vendorId && c.productId === p.productId && c.serial === p.serial && c.port === p.port)) continue;
       const name = [p.manufacturer, p.product].filter(Boolean).join(' ') || `${p.vendorId}:${p.productId}`;
-      candidates.push({ seq: e.seq, vendorId: p.vendorId, productId: p.productId, serial: p.serial, port: p.port, label: `${name}${p.serial ? ` (${p.serial})` : ''}` });
+      candidates.push({
+        seq: e.seq,
+        vendorId: p.vendorId,
+        productId: p.productId,
+        serial: p.serial,
+        port: p.port,
+        label: `${name}${p.serial ? ` (${p.serial})` : ''}`,
+      });
       const option = el('option', candidates[candidates.length - 1]!.label);
       option.value = String(candidates.length - 1);
       if (wanted.get('serial') === p.serial && wanted.get('port') === p.port) option.selected = true;
@@ -63,7 +70,8 @@ async function main(): Promise<void> {
       requestId = result.requestId;
       $('requestCode').textContent = result.requestCode;
       // The exact device, as the approver must be told it when the request has not reached them.
-      $('requestScope').textContent = `${result.device.vendorId}:${result.device.productId} ${result.device.serial !== undefined ? `serial ${result.device.serial}` : `port ${result.device.port ?? ''}`}`;
+      $('requestScope').textContent =
+        `${result.device.vendorId}:${result.device.productId} ${result.device.serial !== undefined ? `serial ${result.device.serial}` : `port ${result.device.port ?? ''}`}`;
       $('form').hidden = true;
       $('requested').hidden = false;
       $('code').focus();

@@ -19,7 +19,8 @@ async function render(): Promise<void> {
     state.className = `state ${s.enforcement === 'active' ? '' : s.enforcement === 'audit' ? 'audit' : 'degraded'}`;
     // Why it is degraded, in words staff can pass on to IT.
     $('reasons').replaceChildren(...(s.enforcement === 'degraded' ? s.degradedReasons : []).map((r) => el('li', t(`reason.${r}` as MessageKey))));
-    ($('logo') as HTMLImageElement).src = `../../../assets/tray-${s.enforcement === 'active' ? 'protected' : s.enforcement === 'audit' ? 'offline' : 'degraded'}.png`;
+    ($('logo') as HTMLImageElement).src =
+      `../../../assets/tray-${s.enforcement === 'active' ? 'protected' : s.enforcement === 'audit' ? 'offline' : 'degraded'}.png`;
     $('segment').textContent = s.segment ? t(`segment.${s.segment}` as MessageKey) : '-';
     $('policy').textContent = s.policyVersion === null ? '-' : `v${s.policyVersion}`;
     $('lastSync').textContent = formatDate(s.lastSyncAt);

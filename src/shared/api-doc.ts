@@ -7,12 +7,17 @@ import { HTTP_ROUTES, type HttpRoute } from './http';
 
 /** `{a, b?, c}`: an object schema's fields, optional ones marked; the type for anything else. */
 function fields(schema: z.ZodType, io: 'input' | 'output'): string {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as { type?: string; properties?: Record<string, unknown>; required?: string[]; items?: { properties?: Record<string, unknown> } };
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as {
+    type?: string;
+    properties?: Record<string, unknown>;
+    required?: string[];
+    items?: { properties?: Record<string, unknown> };
+  };
   if (json.type === 'array' && json.items?.properties) return `[${fields((schema as z.ZodArray<z.ZodType>).element, io)}]`;
   if (!json.properties) return json.type ?? 'JSON';
   const names = Object.keys(json.properties);
   if (names.length === 0) return 'no fields';
-  return `{${names.map((n) => (json.required ?? []).includes(n) ? n : `${n}?`).join(', ')}}`;
+  return `{${names.map((n) => ((json.required ?? []).includes(n) ? n : `${n}?`)).join(', ')}}`;
 }
 
 function callers(route: HttpRoute): string {

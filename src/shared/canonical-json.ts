@@ -54,9 +54,7 @@ function serialise(value: unknown, path: string): string {
       const keys = Object.keys(record)
         .filter((k) => record[k] !== undefined)
         .sort();
-      return `{${keys
-        .map((k) => `${serialiseString(k, path)}:${serialise(record[k], `${path}.${k}`)}`)
-        .join(',')}}`;
+      return `{${keys.map((k) => `${serialiseString(k, path)}:${serialise(record[k], `${path}.${k}`)}`).join(',')}}`;
     }
     default:
       throw new CanonicalJsonError(`${typeof value} is not JSON at ${path}`);

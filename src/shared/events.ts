@@ -44,8 +44,14 @@ const LoginPayload = z.object({
 });
 
 const ExceptionDevice = z.object({
-  vendorId: z.string().regex(/^[0-9a-f]{4}$/).optional(),
-  productId: z.string().regex(/^[0-9a-f]{4}$/).optional(),
+  vendorId: z
+    .string()
+    .regex(/^[0-9a-f]{4}$/)
+    .optional(),
+  productId: z
+    .string()
+    .regex(/^[0-9a-f]{4}$/)
+    .optional(),
   serial: text.optional(),
   port: text.optional(),
 });
@@ -101,7 +107,11 @@ export const EVENT_PAYLOADS = {
     requestCode: text,
     device: ExceptionDevice,
     reason: text,
-    minutes: z.number().int().min(1).max(7 * 24 * 60),
+    minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
   }),
   'exception.granted': z.object({
     requestId: text.optional(),
@@ -131,9 +141,7 @@ export const EVENT_PAYLOADS = {
       hostname: text,
       osUser: text,
       inventoryHash: z.string().max(64),
-      recentEvents: z
-        .array(z.object({ seq: z.number().int(), at: Timestamp, type: text, summary: text }))
-        .max(50),
+      recentEvents: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: text, summary: text })).max(50),
     }),
   }),
   'inventory.changed': z.object({
@@ -185,9 +193,7 @@ export function parseEventPayload(type: string, payload: unknown): unknown {
   const result = EVENT_PAYLOADS[type as EventType].safeParse(payload);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new EventSchemaError(
-      `invalid ${type} payload at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
+    throw new EventSchemaError(`invalid ${type} payload at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
   return result.data;
 }

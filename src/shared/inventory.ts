@@ -14,8 +14,14 @@ export const UsbInterface = z.object({
   name: text,
   /** Two lower-case hex digits: `08` mass storage, `03` HID, `06` still image (MTP/PTP), … */
   interfaceClass: z.string().regex(/^[0-9a-f]{2}$/),
-  interfaceSubClass: z.string().regex(/^[0-9a-f]{2}$/).default('00'),
-  interfaceProtocol: z.string().regex(/^[0-9a-f]{2}$/).default('00'),
+  interfaceSubClass: z
+    .string()
+    .regex(/^[0-9a-f]{2}$/)
+    .default('00'),
+  interfaceProtocol: z
+    .string()
+    .regex(/^[0-9a-f]{2}$/)
+    .default('00'),
   /** The interface string descriptor (e.g. `MTP`), untrusted. */
   description: text,
   /** Whether the kernel authorizes it (Linux); null where the OS has no such notion. */
@@ -73,17 +79,7 @@ export const LoggedInUser = z.object({
 export type LoggedInUser = z.infer<typeof LoggedInUser>;
 
 /** The sections of a snapshot, each collected by one probe that may fail on its own. */
-export const INVENTORY_SECTIONS = [
-  'system',
-  'bios',
-  'os',
-  'cpu',
-  'memory',
-  'disks',
-  'network',
-  'users',
-  'usb',
-] as const;
+export const INVENTORY_SECTIONS = ['system', 'bios', 'os', 'cpu', 'memory', 'disks', 'network', 'users', 'usb'] as const;
 export type InventorySection = (typeof INVENTORY_SECTIONS)[number];
 
 /** The device inventory of one terminal: its line in the 情報資産台帳. */
@@ -91,12 +87,8 @@ export const InventorySnapshot = z.object({
   collectedAt: Timestamp,
   agentVersion: text,
   hostname: text,
-  system: z
-    .object({ manufacturer: text, model: text, serial: text, uuid: text })
-    .default({ manufacturer: '', model: '', serial: '', uuid: '' }),
-  bios: z
-    .object({ vendor: text, version: text, releaseDate: text })
-    .default({ vendor: '', version: '', releaseDate: '' }),
+  system: z.object({ manufacturer: text, model: text, serial: text, uuid: text }).default({ manufacturer: '', model: '', serial: '', uuid: '' }),
+  bios: z.object({ vendor: text, version: text, releaseDate: text }).default({ vendor: '', version: '', releaseDate: '' }),
   os: z
     .object({ platform: text, distro: text, release: text, kernel: text, arch: text })
     .default({ platform: '', distro: '', release: '', kernel: '', arch: '' }),
@@ -141,15 +133,15 @@ function sortBy<T>(items: readonly T[]): T[] {
  * degraded enforcement are left out while there are none, so a snapshot from before they were
  * reported hashes as it did.
  */
-export function stableInventory(snapshot: InventorySnapshot): Omit<InventorySnapshot, 'collectedAt' | 'warnings' | 'enforcementReasons'> & { enforcementReasons?: DegradedReason[] } {
+export function stableInventory(
+  snapshot: InventorySnapshot,
+): Omit<InventorySnapshot, 'collectedAt' | 'warnings' | 'enforcementReasons'> & { enforcementReasons?: DegradedReason[] } {
   const { collectedAt: _at, warnings: _warnings, enforcementReasons, ...rest } = snapshot;
   return {
     ...rest,
     ...(enforcementReasons?.length ? { enforcementReasons: [...enforcementReasons].sort() } : {}),
     disks: sortBy(rest.disks),
-    network: sortBy(
-      rest.network.map((n) => ({ ...n, ipv4: [...n.ipv4].sort(), ipv6: [...n.ipv6].sort() })),
-    ),
+    network: sortBy(rest.network.map((n) => ({ ...n, ipv4: [...n.ipv4].sort(), ipv6: [...n.ipv6].sort() }))),
     users: sortBy(rest.users),
     usb: sortBy(rest.usb.map((d) => ({ ...d, interfaces: sortBy(d.interfaces) }))),
   };
@@ -166,13 +158,7 @@ function describeUsb(d: UsbDevice): string {
   return `${d.vendorId}:${d.productId}${d.serial ? ` ${d.serial}` : ''} ${name}`.trim();
 }
 
-function diffKeyed<T>(
-  section: string,
-  before: readonly T[],
-  after: readonly T[],
-  key: (item: T) => string,
-  describe: (item: T) => string,
-): InventoryChange[] {
+function diffKeyed<T>(section: string, before: readonly T[], after: readonly T[], key: (item: T) => string, describe: (item: T) => string): InventoryChange[] {
   const out: InventoryChange[] = [];
   const prev = new Map(before.map((i) => [key(i), i]));
   const next = new Map(after.map((i) => [key(i), i]));
@@ -205,9 +191,27 @@ export function diffInventory(before: InventorySnapshot | null, after: Inventory
     if (was !== now) changes.push({ section, summary: sanitizeText(`${was} → ${now}`, 500) });
   }
   changes.push(
-    ...diffKeyed('disks', a.disks, b.disks, (d) => `${d.device}|${d.serial}`, (d) => `${d.device} ${d.name}`.trim()),
-    ...diffKeyed('network', a.network, b.network, (n) => n.iface, (n) => n.iface),
-    ...diffKeyed('users', a.users, b.users, (u) => `${u.user}|${u.tty}|${u.host}`, (u) => `${u.user} ${u.tty}`.trim()),
+    ...diffKeyed(
+      'disks',
+      a.disks,
+      b.disks,
+      (d) => `${d.device}|${d.serial}`,
+      (d) => `${d.device} ${d.name}`.trim(),
+    ),
+    ...diffKeyed(
+      'network',
+      a.network,
+      b.network,
+      (n) => n.iface,
+      (n) => n.iface,
+    ),
+    ...diffKeyed(
+      'users',
+      a.users,
+      b.users,
+      (u) => `${u.user}|${u.tty}|${u.host}`,
+      (u) => `${u.user} ${u.tty}`.trim(),
+    ),
     ...diffKeyed('usb', a.usb, b.usb, (d) => `${d.port}|${d.vendorId}:${d.productId}|${d.serial}`, describeUsb),
   );
   return changes;

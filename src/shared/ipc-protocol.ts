@@ -38,9 +38,7 @@ const RpcResponse = z.object({
   jsonrpc: z.literal('2.0'),
   id: z.union([z.string(), z.number(), z.null()]),
   result: z.unknown().optional(),
-  error: z
-    .object({ code: z.number(), message: z.string(), data: z.object({ code: z.string() }).partial().optional() })
-    .optional(),
+  error: z.object({ code: z.number(), message: z.string(), data: z.object({ code: z.string() }).partial().optional() }).optional(),
 });
 
 function errorResponse(id: unknown, rpcCode: number, code: string, message: string): string {
@@ -95,7 +93,15 @@ export function createIpcClient(transport: LineTransport, timeoutMs = 15_000): A
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }>();
   transport.onLine((line) => {
-    const parsed = RpcResponse.safeParse((() => { try { return JSON.parse(line); } catch { return null; } })());
+    const parsed = RpcResponse.safeParse(
+      (() => {
+        try {
+          return JSON.parse(line);
+        } catch {
+          return null;
+        }
+      })(),
+    );
     if (!parsed.success || typeof parsed.data.id !== 'number') return;
     const call = pending.get(parsed.data.id);
     if (!call) return;
@@ -123,9 +129,7 @@ export function createIpcClient(transport: LineTransport, timeoutMs = 15_000): A
       transport.send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }));
     });
   }
-  const proxy = Object.fromEntries(
-    (Object.keys(IPC_METHODS) as IpcMethod[]).map((m) => [m, (params: unknown) => call(m, params)]),
-  ) as unknown as AgentService;
+  const proxy = Object.fromEntries((Object.keys(IPC_METHODS) as IpcMethod[]).map((m) => [m, (params: unknown) => call(m, params)])) as unknown as AgentService;
   return { ...proxy, close: () => transport.close() };
 }
 

@@ -62,10 +62,11 @@ export const IPC_METHODS = {
     }),
   },
   recentEvents: {
-    params: z.object({ limit: z.number().int().min(1).max(200).optional() }).strict().optional(),
-    result: z.array(
-      z.object({ seq: z.number().int(), at: Timestamp, type: EventTypeSchema, payload: z.unknown() }),
-    ),
+    params: z
+      .object({ limit: z.number().int().min(1).max(200).optional() })
+      .strict()
+      .optional(),
+    result: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: EventTypeSchema, payload: z.unknown() })),
   },
   reportIncident: {
     params: z
@@ -91,7 +92,11 @@ export const IPC_METHODS = {
       .object({
         blockedSeq: z.number().int().min(1).optional(),
         reason: z.string().trim().min(1).max(1000),
-        minutes: z.number().int().min(1).max(7 * 24 * 60),
+        minutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60),
       })
       .strict(),
     result: z.object({
@@ -102,9 +107,7 @@ export const IPC_METHODS = {
     }),
   },
   redeemUnlockCode: {
-    params: z
-      .object({ requestId: z.string().max(100).optional(), code: z.string().trim().min(4).max(40) })
-      .strict(),
+    params: z.object({ requestId: z.string().max(100).optional(), code: z.string().trim().min(4).max(40) }).strict(),
     result: z.object({ granted: z.literal(true), device: DevicePayload.partial(), expiresAt: Timestamp }),
   },
   sessionEvent: {
@@ -119,9 +122,7 @@ export type IpcResult<M extends IpcMethod> = z.output<(typeof IPC_METHODS)[M]['r
 
 /** The agent's service interface as seen by the tray; server and client both implement it. */
 export type AgentService = {
-  [M in IpcMethod]: undefined extends IpcParams<M>
-    ? (params?: IpcParams<M>) => Promise<IpcResult<M>>
-    : (params: IpcParams<M>) => Promise<IpcResult<M>>;
+  [M in IpcMethod]: undefined extends IpcParams<M> ? (params?: IpcParams<M>) => Promise<IpcResult<M>> : (params: IpcParams<M>) => Promise<IpcResult<M>>;
 };
 
 /**

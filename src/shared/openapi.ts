@@ -18,20 +18,29 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
 function parameters(schema: z.ZodType | undefined, where: 'path' | 'query' | 'header'): JsonSchema[] {
   if (!schema) return [];
   const json = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: where, required: where === 'path' || (json.required ?? []).includes(name), schema: s }));
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (json.required ?? []).includes(name),
+    schema: s,
+  }));
 }
 
 function responses(route: HttpRoute): JsonSchema {
   const out: JsonSchema = {};
   for (const [status, schema] of Object.entries(route.response)) {
     if (schema === null) out[status] = { description: 'no body' };
-    else if (schema === 'file') out[status] = { description: 'a download', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
+    else if (schema === 'file')
+      out[status] = { description: 'a download', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
     else out[status] = { description: 'success', content: { 'application/json': { schema: jsonSchema(schema, 'output') } } };
   }
   const statuses = [...new Set(route.errors.map((code) => HTTP_STATUS[code]))].sort();
   for (const status of statuses) {
     const codes = route.errors.filter((code) => HTTP_STATUS[code] === status);
-    out[String(status)] = { description: codes.map((c) => `\`${c}\``).join(', '), content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } } };
+    out[String(status)] = {
+      description: codes.map((c) => `\`${c}\``).join(', '),
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
+    };
   }
   return out;
 }
@@ -43,7 +52,11 @@ function operation(name: string, route: HttpRoute): JsonSchema {
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query'), ...parameters(route.headers, 'header')],
     responses: responses(route),
   };
-  if (route.body) op.requestBody = { required: !(route.emptyBody && route.body.safeParse({}).success), content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };
+  if (route.body)
+    op.requestBody = {
+      required: !(route.emptyBody && route.body.safeParse({}).success),
+      content: { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+    };
   if (route.auth.kind === 'agent') op.security = [{ agentToken: [] }];
   if (route.auth.kind === 'roles') {
     op.security = [{ apiToken: [] }];

@@ -68,7 +68,12 @@ const MESSAGES = {
     collectorPublicKey: 'PUBKEY（コレクターの公開鍵）は base64 の SPKI 公開鍵にしてください',
     unknown: '不明な項目があります',
     missing: 'がありません',
-    label: { collectorUrl: 'COLLECTOR（コレクターの URL）', token: 'TOKEN（登録トークン）', segment: 'SEGMENT（区分）', collectorPublicKey: 'PUBKEY（コレクターの公開鍵）' },
+    label: {
+      collectorUrl: 'COLLECTOR（コレクターの URL）',
+      token: 'TOKEN（登録トークン）',
+      segment: 'SEGMENT（区分）',
+      collectorPublicKey: 'PUBKEY（コレクターの公開鍵）',
+    },
   },
 } as const;
 

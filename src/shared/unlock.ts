@@ -178,7 +178,8 @@ export function makeRequestCode(agentId: string, scope: ExceptionScope, random: 
  */
 export function parseRequestCode(code: string): { agentTag: string; deviceTag: string; normalised: string } {
   const clean = normaliseCode(code);
-  if (clean.length === V1_REQUEST_CHARS) throw new UnlockCodeError('this request code is of the old format, which names no device; ask for a new request from the terminal');
+  if (clean.length === V1_REQUEST_CHARS)
+    throw new UnlockCodeError('this request code is of the old format, which names no device; ask for a new request from the terminal');
   const bytes = decode(code, REQUEST_BYTES);
   return { agentTag: toHex(bytes.slice(0, 3)), deviceTag: toHex(bytes.slice(3, 5)), normalised: clean };
 }

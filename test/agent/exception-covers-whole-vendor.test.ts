@@ -17,23 +17,61 @@ let dir: string;
 let store: EventStore;
 let service: AgentService;
 
-const blocked = (serial: string, port: string) => ({ vendorId: '0781', productId: '5581', serial, manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port, reason: 'policy block' });
+const blocked = (serial: string, port: string) => ({
+  vendorId: '0781',
+  productId: '5581',
+  serial,
+  manufacturer: 'SanDisk',
+  product: 'Ultra',
+  deviceClass: '00',
+  port,
+  reason: 'policy block',
+});
 const usb = (serial: string, port: string, productId = '5581'): UsbDevice =>
-  ({ vendorId: '0781', productId, serial, manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port, rootHub: false, interfaces: [{ name: `${port}:1.0`, interfaceClass: '08', interfaceSubclass: '06', interfaceProtocol: '50', description: '' }] }) as unknown as UsbDevice;
+  ({
+    vendorId: '0781',
+    productId,
+    serial,
+    manufacturer: 'SanDisk',
+    product: 'Ultra',
+    deviceClass: '00',
+    port,
+    rootHub: false,
+    interfaces: [{ name: `${port}:1.0`, interfaceClass: '08', interfaceSubclass: '06', interfaceProtocol: '50', description: '' }],
+  }) as unknown as UsbDevice;
 const block = { removableMedia: { mode: 'block', allow: [] } } as unknown as Policy;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-vendor-'));
   store = openEventStore(path.join(dir, 'agent.db'));
-  saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'agent-7', agentToken: 't', segment: 'lgwan', collectorPublicKey: 'k', unlockSecret: secret, enrolledAt: '2026-11-24T00:00:00.000Z' });
-  service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => false, syncSoon: () => {}, reconcileNow: () => {} }).forPeer({ key: 'uid:1000', verified: true, uid: 1000, user: 'yamada' });
+  saveEnrollment(store, {
+    collectorUrl: 'http://127.0.0.1:1',
+    agentId: 'agent-7',
+    agentToken: 't',
+    segment: 'lgwan',
+    collectorPublicKey: 'k',
+    unlockSecret: secret,
+    enrolledAt: '2026-11-24T00:00:00.000Z',
+  });
+  service = createAgentService({
+    store,
+    exceptions: createExceptionBook(store),
+    enforcement: () => 'active',
+    collectorReachable: () => false,
+    syncSoon: () => {},
+    reconcileNow: () => {},
+  }).forPeer({ key: 'uid:1000', verified: true, uid: 1000, user: 'yamada' });
 });
 afterEach(() => {
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const call = async (method: string, params: unknown) => JSON.parse((await handleIpcLine(service, JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })))!) as { result?: { device: Record<string, string>; requestCode: string }; error?: { data: { code: string }; message: string } };
+const call = async (method: string, params: unknown) =>
+  JSON.parse((await handleIpcLine(service, JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })))!) as {
+    result?: { device: Record<string, string>; requestCode: string };
+    error?: { data: { code: string }; message: string };
+  };
 
 describe('an exception can cover a whole vendor (regression)', () => {
   it('refuses a request that names a vendor (or any device) itself, by the field name', async () => {
@@ -47,8 +85,16 @@ describe('an exception can cover a whole vendor (regression)', () => {
   it('takes the device from the recorded device.blocked: ids and serial, or the port when the serial is unusable', async () => {
     const a = store.append({ type: 'device.blocked', payload: blocked('S1', '1-2') });
     const b = store.append({ type: 'device.blocked', payload: blocked('', '1-4') });
-    expect((await call('requestException', { blockedSeq: a.seq, reason: 'x', minutes: 30 })).result.device).toEqual({ vendorId: '0781', productId: '5581', serial: 'S1' });
-    expect((await call('requestException', { blockedSeq: b.seq, reason: 'x', minutes: 30 })).result.device).toEqual({ vendorId: '0781', productId: '5581', port: '1-4' });
+    expect((await call('requestException', { blockedSeq: a.seq, reason: 'x', minutes: 30 })).result.device).toEqual({
+      vendorId: '0781',
+      productId: '5581',
+      serial: 'S1',
+    });
+    expect((await call('requestException', { blockedSeq: b.seq, reason: 'x', minutes: 30 })).result.device).toEqual({
+      vendorId: '0781',
+      productId: '5581',
+      port: '1-4',
+    });
     const notBlocked = store.append({ type: 'session.lock', payload: { source: 'session' } });
     expect((await call('requestException', { blockedSeq: notBlocked.seq, reason: 'x', minutes: 30 })).error?.data.code).toBe('no_device');
     expect((await call('requestException', { blockedSeq: 9999, reason: 'x', minutes: 30 })).error?.data.code).toBe('no_device');
@@ -77,7 +123,12 @@ describe('an exception can cover a whole vendor (regression)', () => {
   it('never matches an exception broader than one device, such as one an older agent stored', () => {
     const until = new Date(Date.now() + 3_600_000).toISOString();
     const now = new Date();
-    for (const device of [{ vendorId: '0781' }, { vendorId: '0781', productId: '5581' }, { port: '1-2' }, { vendorId: '0781', productId: '5581', serial: 'S1', port: '1-2' }]) {
+    for (const device of [
+      { vendorId: '0781' },
+      { vendorId: '0781', productId: '5581' },
+      { port: '1-2' },
+      { vendorId: '0781', productId: '5581', serial: 'S1', port: '1-2' },
+    ]) {
       expect(evaluateDevice(usb('S1', '1-2'), block, [{ device, expiresAt: until }], now).decision).toBe('block');
     }
     const portOnly = { device: { vendorId: '0781', productId: '5581', port: '1-2' }, expiresAt: until };

@@ -17,7 +17,10 @@ let store: EventStore;
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-atomic-'));
   store = openEventStore(path.join(dir, 'agent.db'));
-  store.append({ type: 'device.blocked', payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: '', product: '', deviceClass: '00', port: '1-2' } });
+  store.append({
+    type: 'device.blocked',
+    payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: '', product: '', deviceClass: '00', port: '1-2' },
+  });
 });
 afterEach(() => {
   store.close();
@@ -28,10 +31,11 @@ afterEach(() => {
 function failingOn(type: string): EventStore {
   return new Proxy(store, {
     get(target, key) {
-      if (key === 'append') return (event: { type: string }, at?: Date) => {
-        if (event.type === type) throw new Error(`disk full appending ${type}`);
-        return target.append(event as never, at);
-      };
+      if (key === 'append')
+        return (event: { type: string }, at?: Date) => {
+          if (event.type === type) throw new Error(`disk full appending ${type}`);
+          return target.append(event as never, at);
+        };
       const value = Reflect.get(target, key) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },

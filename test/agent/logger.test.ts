@@ -4,7 +4,11 @@ import { fixedClock } from '../../src/shared';
 
 function capture(level?: string) {
   const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ ...(level ? { level } : {}), clock: fixedClock('2026-12-03T09:00:00.000Z'), write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger({
+    ...(level ? { level } : {}),
+    clock: fixedClock('2026-12-03T09:00:00.000Z'),
+    write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>),
+  });
   return { logger, lines };
 }
 
@@ -12,7 +16,17 @@ describe('the agent logger', () => {
   it('writes JSON lines a pino reader understands', () => {
     const { logger, lines } = capture();
     logger.warn({ section: 'usb' }, 'inventory probe failed');
-    expect(lines).toEqual([{ level: 40, time: Date.parse('2026-12-03T09:00:00.000Z'), pid: process.pid, hostname: expect.any(String), name: 'mamori-agent', section: 'usb', msg: 'inventory probe failed' }]);
+    expect(lines).toEqual([
+      {
+        level: 40,
+        time: Date.parse('2026-12-03T09:00:00.000Z'),
+        pid: process.pid,
+        hostname: expect.any(String),
+        name: 'mamori-agent',
+        section: 'usb',
+        msg: 'inventory probe failed',
+      },
+    ]);
   });
 
   it('never writes a token, secret or password, at the top or one level down', () => {
@@ -28,6 +42,10 @@ describe('the agent logger', () => {
     logger.info({}, 'not written');
     logger.error({ err: new Error('disk full') }, 'cycle failed');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 50, msg: 'cycle failed', err: { type: 'Error', message: 'disk full', stack: expect.stringContaining('disk full') } });
+    expect(lines[0]).toMatchObject({
+      level: 50,
+      msg: 'cycle failed',
+      err: { type: 'Error', message: 'disk full', stack: expect.stringContaining('disk full') },
+    });
   });
 });

@@ -31,7 +31,12 @@ function countingInventory(): InventoryCollector {
 /** A block-mode policy kept in the store as an accepted one would be. */
 function keepPolicy(): void {
   const store = openEventStore(path.join(dir, 'data', 'agent.db'));
-  const policy: Policy = { ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode: 'block', allow: [] } }), version: 1, issuedAt: clock.now().toISOString(), signature: 's' };
+  const policy: Policy = {
+    ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode: 'block', allow: [] } }),
+    version: 1,
+    issuedAt: clock.now().toISOString(),
+    signature: 's',
+  };
   store.setState('policy.current', JSON.stringify(policy));
   store.close();
 }
@@ -107,7 +112,10 @@ describe('the agent service loop', () => {
     }
     const store = openEventStore(path.join(dir, 'data', 'agent.db'));
     const snapshot = JSON.parse(store.getState('inventory.snapshot')!) as InventorySnapshot;
-    const warnings = store.readSince(0).filter((e) => e.type === 'agent.warning').map((e) => (e.payload as { component: string }).component);
+    const warnings = store
+      .readSince(0)
+      .filter((e) => e.type === 'agent.warning')
+      .map((e) => (e.payload as { component: string }).component);
     const started = store.readSince(0).find((e) => e.type === 'agent.started')!;
     store.close();
     expect(snapshot).toMatchObject({ enforcement: 'degraded', enforcementReasons: ['device_notices_unavailable'] });

@@ -24,16 +24,37 @@ function sign(doc: UnsignedPolicy, key = privateKey): Policy {
 /** A policy as the collector serves it: with its signed statement that it is current now. */
 function served(doc: Policy, at = new Date(), key = privateKey): PolicyResponse {
   const statement = { segment: doc.segment, version: doc.version, at: at.toISOString() };
-  return { ...doc, freshness: { ...statement, signature: crypto.sign(null, Buffer.from(freshnessSigningPayload(statement)), key).toString('base64') }, rotations: [] };
+  return {
+    ...doc,
+    freshness: { ...statement, signature: crypto.sign(null, Buffer.from(freshnessSigningPayload(statement)), key).toString('base64') },
+    rotations: [],
+  };
 }
 
 function policy(version: number, mode: 'block' | 'readonly' = 'block'): PolicyResponse {
-  return served(sign({ segment: 'mynumber', version, removableMedia: { mode, allow: [] }, syncIntervalSeconds: 60, incidentContact: 'CSIRT 1234', issuedAt: '2026-11-22T09:00:00.000Z' }));
+  return served(
+    sign({
+      segment: 'mynumber',
+      version,
+      removableMedia: { mode, allow: [] },
+      syncIntervalSeconds: 60,
+      incidentContact: 'CSIRT 1234',
+      issuedAt: '2026-11-22T09:00:00.000Z',
+    }),
+  );
 }
 
 let dir: string;
 let store: EventStore;
-const enrollment: Enrollment = { collectorUrl: 'http://127.0.0.1:1', agentId: 'a1', agentToken: 't', segment: 'mynumber', collectorPublicKey: pinned, unlockSecret: 's', enrolledAt: '2026-11-22T09:00:00.000Z' };
+const enrollment: Enrollment = {
+  collectorUrl: 'http://127.0.0.1:1',
+  agentId: 'a1',
+  agentToken: 't',
+  segment: 'mynumber',
+  collectorPublicKey: pinned,
+  unlockSecret: 's',
+  enrolledAt: '2026-11-22T09:00:00.000Z',
+};
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-policy-'));

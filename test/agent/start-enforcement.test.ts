@@ -20,7 +20,12 @@ let dataDir: string;
 const clock = fixedClock('2026-12-03T09:00:00.000Z');
 
 function storePolicy(mode: Policy['removableMedia']['mode'], allow: unknown[] = []): void {
-  const policy = { ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode, allow } }), version: 1, issuedAt: clock.now().toISOString(), signature: 's' };
+  const policy = {
+    ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode, allow } }),
+    version: 1,
+    issuedAt: clock.now().toISOString(),
+    signature: 's',
+  };
   const store = openEventStore(path.join(dataDir, 'agent.db'), { clock });
   store.setState(STATE_KEYS.policy, JSON.stringify(policy));
   store.close();
@@ -35,7 +40,14 @@ async function serviceFirstPass() {
       runner: fixtureRunner(root),
       memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json) => store.setState(STATE_KEYS.enforcementSet, json) },
     });
-    const reconciler = createReconciler({ store, enforcer, getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)), getExceptions: () => [], logger: silentLogger, now: () => clock.now() });
+    const reconciler = createReconciler({
+      store,
+      enforcer,
+      getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),
+      getExceptions: () => [],
+      logger: silentLogger,
+      now: () => clock.now(),
+    });
     await reconciler.reconcile('cycle');
     return { events: store.readSince(0, 1000), pendingDrift: store.getState(STATE_KEYS.enforcementStartDrift) };
   } finally {
@@ -88,9 +100,15 @@ describe('the start-up pass', () => {
   });
 
   it('does nothing without a store, without a policy, or with a stored policy it cannot read', async () => {
-    expect(await enforceStoredPolicy({ dataDir, systemRoot: root, platform: 'linux', runner: fixtureRunner(root), clock })).toEqual({ ran: false, skipped: 'no agent store yet' });
+    expect(await enforceStoredPolicy({ dataDir, systemRoot: root, platform: 'linux', runner: fixtureRunner(root), clock })).toEqual({
+      ran: false,
+      skipped: 'no agent store yet',
+    });
     openEventStore(path.join(dataDir, 'agent.db')).close();
-    expect(await enforceStoredPolicy({ dataDir, systemRoot: root, platform: 'linux', runner: fixtureRunner(root), clock })).toMatchObject({ ran: false, skipped: 'no stored policy' });
+    expect(await enforceStoredPolicy({ dataDir, systemRoot: root, platform: 'linux', runner: fixtureRunner(root), clock })).toMatchObject({
+      ran: false,
+      skipped: 'no stored policy',
+    });
     const store = openEventStore(path.join(dataDir, 'agent.db'));
     store.setState(STATE_KEYS.policy, JSON.stringify({ removableMedia: { mode: 'block', allow: [{ vendorId: 'nothex' }] } }));
     store.close();

@@ -9,23 +9,49 @@ import { acceptPolicy, loadPolicy, type Enrollment } from '../../src/agent/polic
 import { openEventStore, type EventStore } from '../../src/agent/store';
 import { syncEvents } from '../../src/agent/sync';
 import { CollectorRefusedError, createSyncClient, type SyncClient } from '../../src/agent/sync-client';
-import { POLICY_FRESHNESS_MAX_AGE_MS, freshnessSigningPayload, policySigningPayload, type Policy, type PolicyResponse, type StoredEvent } from '../../src/shared';
+import {
+  POLICY_FRESHNESS_MAX_AGE_MS,
+  freshnessSigningPayload,
+  policySigningPayload,
+  type Policy,
+  type PolicyResponse,
+  type StoredEvent,
+} from '../../src/shared';
 
 const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
 const pinned = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
 
 function signed(version: number, mode: 'block' | 'allow' = 'block'): Policy {
-  const doc = { segment: 'mynumber' as const, version, removableMedia: { mode, allow: [] }, syncIntervalSeconds: 60, incidentContact: '', issuedAt: new Date().toISOString() };
+  const doc = {
+    segment: 'mynumber' as const,
+    version,
+    removableMedia: { mode, allow: [] },
+    syncIntervalSeconds: 60,
+    incidentContact: '',
+    issuedAt: new Date().toISOString(),
+  };
   return { ...doc, signature: crypto.sign(null, Buffer.from(policySigningPayload(doc)), privateKey).toString('base64') };
 }
 function served(policy: Policy, at = new Date()): PolicyResponse {
   const statement = { segment: policy.segment, version: policy.version, at: at.toISOString() };
-  return { ...policy, freshness: { ...statement, signature: crypto.sign(null, Buffer.from(freshnessSigningPayload(statement)), privateKey).toString('base64') }, rotations: [] };
+  return {
+    ...policy,
+    freshness: { ...statement, signature: crypto.sign(null, Buffer.from(freshnessSigningPayload(statement)), privateKey).toString('base64') },
+    rotations: [],
+  };
 }
 
 let dir: string;
 let store: EventStore;
-const enrollment: Enrollment = { collectorUrl: 'http://127.0.0.1:1', agentId: 'a1', agentToken: 't', segment: 'mynumber', collectorPublicKey: pinned, unlockSecret: 's', enrolledAt: '2026-11-22T09:00:00.000Z' };
+const enrollment: Enrollment = {
+  collectorUrl: 'http://127.0.0.1:1',
+  agentId: 'a1',
+  agentToken: 't',
+  segment: 'mynumber',
+  collectorPublicKey: pinned,
+  unlockSecret: 's',
+  enrolledAt: '2026-11-22T09:00:00.000Z',
+};
 const tampers = () => store.readSince(0).filter((e) => e.type === 'tamper.detected');
 
 beforeEach(() => {
@@ -60,7 +86,12 @@ describe('policy replay and malformed policies', () => {
   });
 
   it('records tamper.detected for a policy answer that is not JSON, not "collector unreachable"', async () => {
-    const client = createSyncClient({ baseUrl: 'http://collector', agentId: 'a1', agentToken: 't', fetch: async () => new Response('<html>hijacked</html>', { status: 200 }) });
+    const client = createSyncClient({
+      baseUrl: 'http://collector',
+      agentId: 'a1',
+      agentToken: 't',
+      fetch: async () => new Response('<html>hijacked</html>', { status: 200 }),
+    });
     const answer = await client.getPolicy();
     expect(acceptPolicy(store, answer, enrollment)).toBe('rejected');
     expect(tampers()).toHaveLength(1);
@@ -69,7 +100,13 @@ describe('policy replay and malformed policies', () => {
   it('keeps a rejection and its tamper event together: a failed commit leaves neither (they were separate commits)', () => {
     const failing = new Proxy(store, {
       get(target, prop) {
-        if (prop === 'setState') return (key: string, value: string) => (key === 'policy.rejected' ? (() => { throw new Error('disk full'); })() : target.setState(key, value));
+        if (prop === 'setState')
+          return (key: string, value: string) =>
+            key === 'policy.rejected'
+              ? (() => {
+                  throw new Error('disk full');
+                })()
+              : target.setState(key, value);
         const value = Reflect.get(target, prop) as unknown;
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
@@ -81,13 +118,19 @@ describe('policy replay and malformed policies', () => {
 
 describe('enroll --pubkey', () => {
   const client = (key: string): SyncClient =>
-    ({ enroll: async () => ({ agentId: 'a1', agentToken: 't', segment: 'mynumber', policy: signed(1), collectorPublicKey: key, unlockSecret: 's' }) }) as unknown as SyncClient;
+    ({
+      enroll: async () => ({ agentId: 'a1', agentToken: 't', segment: 'mynumber', policy: signed(1), collectorPublicKey: key, unlockSecret: 's' }),
+    }) as unknown as SyncClient;
 
   it('refuses enrollment when the collector presents another key than the one pinned (only provision pinned)', async () => {
     const other = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
-    await expect(enrollAgent({ store, collectorUrl: 'http://collector', token: 'enr', systemRoot: dir, expectedPublicKey: pinned, client: client(other) })).rejects.toThrow(/different public key/);
+    await expect(
+      enrollAgent({ store, collectorUrl: 'http://collector', token: 'enr', systemRoot: dir, expectedPublicKey: pinned, client: client(other) }),
+    ).rejects.toThrow(/different public key/);
     expect(store.getState('enrollment')).toBeNull();
-    await expect(enrollAgent({ store, collectorUrl: 'http://collector', token: 'enr', systemRoot: dir, expectedPublicKey: 'bm90IGEga2V5', client: client(pinned) })).rejects.toThrow(/--pubkey/);
+    await expect(
+      enrollAgent({ store, collectorUrl: 'http://collector', token: 'enr', systemRoot: dir, expectedPublicKey: 'bm90IGEga2V5', client: client(pinned) }),
+    ).rejects.toThrow(/--pubkey/);
     const e = await enrollAgent({ store, collectorUrl: 'http://collector', token: 'enr', systemRoot: dir, expectedPublicKey: pinned, client: client(pinned) });
     expect(e.collectorPublicKey).toBe(pinned);
     expect(loadPolicy(store)?.version).toBe(1);
@@ -103,7 +146,7 @@ describe('the agent checks what it sends', () => {
 
   it('delivers the sound events before an edited one and records tamper.detected once across retries', async () => {
     for (let i = 0; i < 5; i++) store.append({ type: 'agent.stopped', payload: { reason: `r${i}` } });
-    editRow(4, "UPDATE events SET payload = '{\"reason\":\"edited\"}' WHERE seq = ?");
+    editRow(4, 'UPDATE events SET payload = \'{"reason":"edited"}\' WHERE seq = ?');
     const posted: StoredEvent[][] = [];
     const client = {
       postEvents: async (events: StoredEvent[]) => {

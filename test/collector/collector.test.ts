@@ -14,7 +14,15 @@ if (ENGINES.includes('postgres') && !PG_URL) {
   console.warn('collector suite: PostgreSQL skipped (set MAMORI_TEST_PG_URL; CI always does)');
 }
 
-const HOSTILE = ['=HYPERLINK("http://evil.example/","click")', '+cmd|" /C calc"!A0', '-2+3', '@SUM(1,1)', '\tTAB', '<script>alert(1)</script>', '改行\r\nあり, "引用"'];
+const HOSTILE = [
+  '=HYPERLINK("http://evil.example/","click")',
+  '+cmd|" /C calc"!A0',
+  '-2+3',
+  '@SUM(1,1)',
+  '\tTAB',
+  '<script>alert(1)</script>',
+  '改行\r\nあり, "引用"',
+];
 
 function snapshot(hostname: string, product = 'Ultra'): InventorySnapshot {
   return {
@@ -26,13 +34,28 @@ function snapshot(hostname: string, product = 'Ultra'): InventorySnapshot {
     os: { platform: 'win32', distro: 'Microsoft Windows 11 Pro', release: '10.0.22631', kernel: '10.0.22631', arch: 'x64' },
     cpu: { manufacturer: 'Intel', brand: 'Core i5-8500', cores: 6, physicalCores: 6 },
     memory: { totalBytes: 16 * 1024 ** 3 },
-    disks: [{ device: 'disk0', type: 'SSD', name: 'Samsung SSD 870', vendor: 'Samsung', serial: 'S5Y1NX0R', sizeBytes: 500 * 1024 ** 3, interfaceType: 'SATA' }],
+    disks: [
+      { device: 'disk0', type: 'SSD', name: 'Samsung SSD 870', vendor: 'Samsung', serial: 'S5Y1NX0R', sizeBytes: 500 * 1024 ** 3, interfaceType: 'SATA' },
+    ],
     network: [
       { iface: 'Ethernet', mac: '00:11:22:33:44:55', ipv4: ['10.20.30.40'], ipv6: [], internal: false, virtual: false },
       { iface: 'lo', mac: '00:00:00:00:00:00', ipv4: ['127.0.0.1'], ipv6: ['::1'], internal: true, virtual: false },
     ],
     users: [],
-    usb: [{ port: '1-2', vendorId: '0781', productId: '5581', serial: '4C530001230101109473', manufacturer: 'SanDisk', product, deviceClass: '00', interfaces: [], authorized: false, rootHub: false }],
+    usb: [
+      {
+        port: '1-2',
+        vendorId: '0781',
+        productId: '5581',
+        serial: '4C530001230101109473',
+        manufacturer: 'SanDisk',
+        product,
+        deviceClass: '00',
+        interfaces: [],
+        authorized: false,
+        rootHub: false,
+      },
+    ],
     warnings: [],
   };
 }
@@ -66,7 +89,10 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     collector.app.inject({
       method: opts.method as 'GET',
       url: opts.url,
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       payload: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
     });
 
@@ -168,7 +194,12 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     expect(invalid.json().error.message).toMatch(/type/);
     const badPayload = makeChain(1, { type: 'device.blocked', payload: () => ({ vendorId: 'zzzz' }) });
     expect((await send(agent, badPayload)).statusCode).toBe(400);
-    const huge = await inject({ method: 'POST', url: `/api/v1/agents/${agent.agentId}/events`, token: agent.agentToken, raw: JSON.stringify({ events: [{ pad: 'x'.repeat(5 * 1024 * 1024) }] }) });
+    const huge = await inject({
+      method: 'POST',
+      url: `/api/v1/agents/${agent.agentId}/events`,
+      token: agent.agentToken,
+      raw: JSON.stringify({ events: [{ pad: 'x'.repeat(5 * 1024 * 1024) }] }),
+    });
     expect(huge.statusCode).toBe(413);
     expect(huge.json().error.code).toBe('payload_too_large');
     expect(await collector.ctx.db.selectFrom('events').select('seq').execute()).toHaveLength(0);
@@ -193,14 +224,20 @@ describe.each(ENGINES)('collector on %s', (engine) => {
       method: 'PUT',
       url: '/api/v1/admin/policies/mynumber',
       token: adminToken,
-      body: { removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', note: '総務課 配布用' }] }, syncIntervalSeconds: 120, incidentContact: '情報政策課 CSIRT 内線 1234' },
+      body: {
+        removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', note: '総務課 配布用' }] },
+        syncIntervalSeconds: 120,
+        incidentContact: '情報政策課 CSIRT 内線 1234',
+      },
     });
     expect(put.statusCode).toBe(200);
     const after = (await inject({ method: 'GET', url: `/api/v1/agents/${agent.agentId}/policy`, token: agent.agentToken })).json() as Policy;
     expect(after.version).toBe(2);
     expect(after.removableMedia.allow).toHaveLength(1);
     const key = crypto.createPublicKey({ key: Buffer.from(agent.collectorPublicKey, 'base64'), format: 'der', type: 'spki' });
-    expect(crypto.verify(null, Buffer.from(policySigningPayload(policyOfResponse(after as PolicyResponse))), key, Buffer.from(after.signature, 'base64'))).toBe(true);
+    expect(crypto.verify(null, Buffer.from(policySigningPayload(policyOfResponse(after as PolicyResponse))), key, Buffer.from(after.signature, 'base64'))).toBe(
+      true,
+    );
     const bad = await inject({ method: 'PUT', url: '/api/v1/admin/policies/mynumber', token: adminToken, body: { removableMedia: { mode: 'lockdown' } } });
     expect(bad.statusCode).toBe(400);
     const audit = (await inject({ method: 'GET', url: '/api/v1/admin/audit', token: auditorToken })).json();
@@ -208,7 +245,9 @@ describe.each(ENGINES)('collector on %s', (engine) => {
   });
 
   it.skipIf(skip)('enforces roles: an auditor reads but changes nothing, no token reads nothing', async () => {
-    expect((await inject({ method: 'PUT', url: '/api/v1/admin/policies/lgwan', token: auditorToken, body: { removableMedia: { mode: 'allow' } } })).statusCode).toBe(403);
+    expect(
+      (await inject({ method: 'PUT', url: '/api/v1/admin/policies/lgwan', token: auditorToken, body: { removableMedia: { mode: 'allow' } } })).statusCode,
+    ).toBe(403);
     expect((await inject({ method: 'GET', url: '/api/v1/admin/policies/lgwan', token: auditorToken })).statusCode).toBe(403);
     expect((await inject({ method: 'GET', url: '/api/v1/admin/terminals', token: auditorToken })).statusCode).toBe(200);
     expect((await inject({ method: 'GET', url: '/api/v1/admin/terminals' })).statusCode).toBe(401);
@@ -217,12 +256,24 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
   it.skipIf(skip)('exports the ledger as CSV Excel opens as is, with hostile strings neutralised, and audits it', async () => {
     const agent = await enrolled('mynumber', HOSTILE[0]!);
-    await inject({ method: 'PUT', url: `/api/v1/agents/${agent.agentId}/inventory`, token: agent.agentToken, body: { ...snapshot(HOSTILE[0]!, HOSTILE.join(' | ')) } });
-    const device = { vendorId: '0781', productId: '5581', serial: HOSTILE[1]!, manufacturer: 'SanDisk', product: HOSTILE[5]!, deviceClass: '00', port: '1-2', reason: 'policy block' };
+    await inject({
+      method: 'PUT',
+      url: `/api/v1/agents/${agent.agentId}/inventory`,
+      token: agent.agentToken,
+      body: { ...snapshot(HOSTILE[0]!, HOSTILE.join(' | ')) },
+    });
+    const device = {
+      vendorId: '0781',
+      productId: '5581',
+      serial: HOSTILE[1]!,
+      manufacturer: 'SanDisk',
+      product: HOSTILE[5]!,
+      deviceClass: '00',
+      port: '1-2',
+      reason: 'policy block',
+    };
     const login = { user: HOSTILE[3]!, source: 'security-log' };
-    const chain = [
-      ...makeChain(2, { type: 'device.blocked', payload: () => device }),
-    ];
+    const chain = [...makeChain(2, { type: 'device.blocked', payload: () => device })];
     const next = makeChain(1, { from: 3, prevHash: chain[1]!.hash, type: 'login.success', payload: () => login });
     expect((await send(agent, [...chain, ...next])).statusCode).toBe(200);
 
@@ -235,7 +286,32 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     const text = raw.toString('utf8');
     expect(text.split('\r\n').length).toBeGreaterThan(2);
     const rows = parseCsv(text.slice(1), { relax_column_count: false }) as string[][];
-    expect(rows[0]).toEqual(['端末ID', 'ホスト名', '区分', 'OS', 'OSバージョン', '製造元', '機種', '製造番号', 'CPU', 'メモリ(GB)', 'ディスク', 'IPアドレス', 'MACアドレス', 'USB機器', '最終ログオンユーザー', '最終接続', 'ポリシー版', '保護状態', 'ブロック件数(7日)', 'エージェント版', '送信待ちの記録', '送信の停滞', 'ログの異常(seq)', 'ログの異常の理由']);
+    expect(rows[0]).toEqual([
+      '端末ID',
+      'ホスト名',
+      '区分',
+      'OS',
+      'OSバージョン',
+      '製造元',
+      '機種',
+      '製造番号',
+      'CPU',
+      'メモリ(GB)',
+      'ディスク',
+      'IPアドレス',
+      'MACアドレス',
+      'USB機器',
+      '最終ログオンユーザー',
+      '最終接続',
+      'ポリシー版',
+      '保護状態',
+      'ブロック件数(7日)',
+      'エージェント版',
+      '送信待ちの記録',
+      '送信の停滞',
+      'ログの異常(seq)',
+      'ログの異常の理由',
+    ]);
     const row = rows[1]!;
     expect(row[1]).toBe(`'${HOSTILE[0]}`);
     expect(row[13]).toContain('0781:5581 4C530001230101109473 SanDisk');
@@ -246,7 +322,32 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
     const en = await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=json&lang=en', token: adminToken });
     const json = en.json() as Record<string, unknown>[];
-    expect(Object.keys(json[0]!)).toEqual(['agent_id', 'hostname', 'segment', 'os', 'os_version', 'manufacturer', 'model', 'serial', 'cpu', 'memory_gb', 'disks', 'ip_addresses', 'mac_addresses', 'usb_devices', 'last_user', 'last_seen', 'policy_version', 'enforcement', 'blocked_7d', 'agent_version', 'pending_events', 'stalled', 'chain_broken_seq', 'chain_broken_reason']);
+    expect(Object.keys(json[0]!)).toEqual([
+      'agent_id',
+      'hostname',
+      'segment',
+      'os',
+      'os_version',
+      'manufacturer',
+      'model',
+      'serial',
+      'cpu',
+      'memory_gb',
+      'disks',
+      'ip_addresses',
+      'mac_addresses',
+      'usb_devices',
+      'last_user',
+      'last_seen',
+      'policy_version',
+      'enforcement',
+      'blocked_7d',
+      'agent_version',
+      'pending_events',
+      'stalled',
+      'chain_broken_seq',
+      'chain_broken_reason',
+    ]);
     expect(json[0]!.memory_gb).toBe(16);
     expect(json[0]!.ip_addresses).toBe('10.20.30.40');
     expect(json[0]!.last_user).toBe(HOSTILE[3]);
@@ -264,16 +365,36 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     const bad = await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=pdf', token: adminToken });
     expect(bad.statusCode).toBe(400);
 
-    const audit = (await inject({ method: 'GET', url: '/api/v1/admin/audit', token: adminToken })).json() as { action: string; actor: string; address: string }[];
-    expect(audit.filter((a) => a.action === 'inventory.export').map((a) => a.actor).sort()).toEqual(['kanri', 'kanri', 'kansa']);
+    const audit = (await inject({ method: 'GET', url: '/api/v1/admin/audit', token: adminToken })).json() as {
+      action: string;
+      actor: string;
+      address: string;
+    }[];
+    expect(
+      audit
+        .filter((a) => a.action === 'inventory.export')
+        .map((a) => a.actor)
+        .sort(),
+    ).toEqual(['kanri', 'kanri', 'kansa']);
     expect(audit[0]!.address).toBeTruthy();
   });
 
   it.skipIf(skip)('counts blocked_7d by the collector clock, so the count does not age with the calendar (main went red on 2026-12-01)', async () => {
     const agent = await enrolled('lgwan');
-    const device = { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Cruzer', deviceClass: '00', port: '1-2', reason: 'policy block' };
+    const device = {
+      vendorId: '0781',
+      productId: '5581',
+      serial: 'S1',
+      manufacturer: 'SanDisk',
+      product: 'Cruzer',
+      deviceClass: '00',
+      port: '1-2',
+      reason: 'policy block',
+    };
     expect((await send(agent, makeChain(3, { type: 'device.blocked', payload: () => device }))).statusCode).toBe(200);
-    const blocked = async () => ((await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=json&lang=en', token: adminToken })).json() as { blocked_7d: number }[])[0]!.blocked_7d;
+    const blocked = async () =>
+      ((await inject({ method: 'GET', url: '/api/v1/admin/inventory/export?format=json&lang=en', token: adminToken })).json() as { blocked_7d: number }[])[0]!
+        .blocked_7d;
     expect(await blocked()).toBe(3);
     offsetMs = 8 * 86_400_000;
     expect(await blocked()).toBe(0);
@@ -290,20 +411,41 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
   it.skipIf(skip)('turns reported incidents and exception requests into workflows admins act on, auditors only read', async () => {
     const agent = await enrolled();
-    const incident = { receipt: 'INC-20261124-ABC123', category: 'loss_theft', description: 'USBメモリを紛失', context: { hostname: 'pc-001', osUser: 'yamada', inventoryHash: '', recentEvents: [] } };
-    const request = { requestId: 'req-1', requestCode: 'AAAA-BBBB-CCCCC', device: { vendorId: '0781', productId: '5581', serial: 'S1' }, reason: '会議資料', minutes: 30 };
+    const incident = {
+      receipt: 'INC-20261124-ABC123',
+      category: 'loss_theft',
+      description: 'USBメモリを紛失',
+      context: { hostname: 'pc-001', osUser: 'yamada', inventoryHash: '', recentEvents: [] },
+    };
+    const request = {
+      requestId: 'req-1',
+      requestCode: 'AAAA-BBBB-CCCCC',
+      device: { vendorId: '0781', productId: '5581', serial: 'S1' },
+      reason: '会議資料',
+      minutes: 30,
+    };
     const first = makeChain(1, { type: 'incident.reported', payload: () => incident });
     const second = makeChain(1, { from: 2, prevHash: first[0]!.hash, type: 'exception.requested', payload: () => request });
     expect((await send(agent, [...first, ...second])).statusCode).toBe(200);
     const listed = (await inject({ method: 'GET', url: '/api/v1/admin/incidents', token: auditorToken })).json();
     expect(listed[0]).toMatchObject({ receipt: 'INC-20261124-ABC123', status: 'new', category: 'loss_theft', hostname: 'pc-001' });
-    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: auditorToken, body: { status: 'closed' } })).statusCode).toBe(403);
-    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'closed' } })).statusCode).toBe(200);
-    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'investigating' } })).statusCode).toBe(400);
+    expect(
+      (await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: auditorToken, body: { status: 'closed' } })).statusCode,
+    ).toBe(403);
+    expect(
+      (await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'closed' } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'investigating' } })).statusCode,
+    ).toBe(400);
     expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/NOPE', token: adminToken, body: { status: 'closed' } })).statusCode).toBe(404);
 
     expect((await inject({ method: 'GET', url: '/api/v1/admin/exceptions', token: auditorToken })).statusCode).toBe(403);
-    expect((await inject({ method: 'GET', url: '/api/v1/admin/exceptions?status=pending', token: adminToken })).json()[0]).toMatchObject({ id: 'req-1', minutes: 30, status: 'pending' });
+    expect((await inject({ method: 'GET', url: '/api/v1/admin/exceptions?status=pending', token: adminToken })).json()[0]).toMatchObject({
+      id: 'req-1',
+      minutes: 30,
+      status: 'pending',
+    });
     const approve = await inject({ method: 'POST', url: '/api/v1/admin/exceptions/req-1/approve', token: adminToken, body: { minutes: 45 } });
     expect(approve.statusCode).toBe(200);
     expect((await inject({ method: 'POST', url: '/api/v1/admin/exceptions/req-1/deny', token: adminToken })).statusCode).toBe(400);
@@ -315,7 +457,13 @@ describe.each(ENGINES)('collector on %s', (engine) => {
 
   it.skipIf(skip)('stores a batch whose strings hold NUL (PostgreSQL text cannot) and refuses NUL in an address', async () => {
     const agent = await enrolled('lgwan', 'pc-\u0000-nul');
-    const incident = { receipt: 'INC-20261125-NUL000', category: 'other', description: 'before\u0000after', contact: 'x\u0000', context: { hostname: 'pc', osUser: 'u', inventoryHash: '', recentEvents: [] } };
+    const incident = {
+      receipt: 'INC-20261125-NUL000',
+      category: 'other',
+      description: 'before\u0000after',
+      contact: 'x\u0000',
+      context: { hostname: 'pc', osUser: 'u', inventoryHash: '', recentEvents: [] },
+    };
     const first = makeChain(1, { type: 'login.success', payload: () => ({ user: 'yamada\u0000taro', source: 'security-log' }) });
     const second = makeChain(1, { from: 2, prevHash: first[0]!.hash, type: 'incident.reported', payload: () => incident });
     expect((await send(agent, [...first, ...second])).statusCode).toBe(200);
@@ -324,7 +472,12 @@ describe.each(ENGINES)('collector on %s', (engine) => {
     const stored = await collector.ctx.db.selectFrom('incidents').select('description').where('receipt', '=', 'INC-20261125-NUL000').executeTakeFirstOrThrow();
     expect(stored.description).toBe('before\ufffdafter');
     // The event itself is kept as sent, so its hash still verifies.
-    const event = await collector.ctx.db.selectFrom('events').select('payload').where('agent_id', '=', agent.agentId).where('seq', '=', 1).executeTakeFirstOrThrow();
+    const event = await collector.ctx.db
+      .selectFrom('events')
+      .select('payload')
+      .where('agent_id', '=', agent.agentId)
+      .where('seq', '=', 1)
+      .executeTakeFirstOrThrow();
     expect(JSON.parse(event.payload).user).toBe('yamada\u0000taro');
     const nul = await inject({ method: 'GET', url: '/api/v1/admin/incidents/%00', token: adminToken });
     expect(nul.statusCode).toBe(400);

@@ -41,9 +41,15 @@ describe('the console guard', () => {
   }
 
   it('refuses to start with a console route that declares no page, or another page than CONSOLE_ROUTES', async () => {
-    await expect(startWith((scope) => scope.get('/terminals', async () => 'open to all'))).rejects.toThrow("console route GET /terminals must declare config.page 'terminals'");
-    await expect(startWith((scope) => scope.get('/users', { config: { page: 'dashboard' } }, async () => 'x'))).rejects.toThrow("must declare config.page 'users'");
-    await expect(startWith((scope) => scope.get('/secret', { config: { page: 'dashboard' } }, async () => 'x'))).rejects.toThrow('console route GET /secret is missing from CONSOLE_ROUTES');
+    await expect(startWith((scope) => scope.get('/terminals', async () => 'open to all'))).rejects.toThrow(
+      "console route GET /terminals must declare config.page 'terminals'",
+    );
+    await expect(startWith((scope) => scope.get('/users', { config: { page: 'dashboard' } }, async () => 'x'))).rejects.toThrow(
+      "must declare config.page 'users'",
+    );
+    await expect(startWith((scope) => scope.get('/secret', { config: { page: 'dashboard' } }, async () => 'x'))).rejects.toThrow(
+      'console route GET /secret is missing from CONSOLE_ROUTES',
+    );
     await expect(startWith((scope) => scope.get('/terminals', { config: { page: 'terminals' } }, async () => 'x'))).resolves.toBeUndefined();
     expect(form({ minutes: FormField }).safeParse({ _csrf: 't', minutes: '5', extra: 'kept' })).toMatchObject({ success: true, data: { extra: 'kept' } });
   });
@@ -53,7 +59,12 @@ describe('the console guard', () => {
     expect(head.statusCode).toBe(303);
     expect(head.headers.location).toBe('/login?next=%2Fterminals%3Fpage%3Dx');
     // A form the schema would not take (not an object, repeated fields) still meets the guard first.
-    const post = await collector.app.inject({ method: 'POST', url: '/exceptions/x/approve', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'minutes=1&minutes=2' });
+    const post = await collector.app.inject({
+      method: 'POST',
+      url: '/exceptions/x/approve',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'minutes=1&minutes=2',
+    });
     expect(post.statusCode).toBe(303);
     expect(post.headers.location).toBe('/login?next=%2F');
   });
@@ -69,16 +80,36 @@ describe('the console guard', () => {
 
   it('refuses an auditor and a missing CSRF token before the form is validated, and a NUL before both', async () => {
     const auditor = await consoleLogin(collector, 'kansa', PASSWORD);
-    const forbidden = await collector.app.inject({ method: 'POST', url: '/exceptions/x/approve', headers: { cookie: auditor.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: `_csrf=${auditor.csrf}&minutes=1` });
+    const forbidden = await collector.app.inject({
+      method: 'POST',
+      url: '/exceptions/x/approve',
+      headers: { cookie: auditor.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `_csrf=${auditor.csrf}&minutes=1`,
+    });
     expect(forbidden.statusCode).toBe(403);
     expect(forbidden.body).toContain('監査担当者');
     const admin = await consoleLogin(collector, 'kanri', PASSWORD);
-    const noToken = await collector.app.inject({ method: 'POST', url: '/incidents/x/status', headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'status=closed' });
+    const noToken = await collector.app.inject({
+      method: 'POST',
+      url: '/incidents/x/status',
+      headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'status=closed',
+    });
     expect(noToken.statusCode).toBe(403);
-    const nul = await collector.app.inject({ method: 'POST', url: '/incidents/x/status', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'status=%00' });
+    const nul = await collector.app.inject({
+      method: 'POST',
+      url: '/incidents/x/status',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'status=%00',
+    });
     expect(nul.statusCode).toBe(400);
     // Past the guard, a bad value is the console's 400 page, not the API's JSON.
-    const bad = await collector.app.inject({ method: 'POST', url: '/incidents/x/status', headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: `_csrf=${admin.csrf}&status=reopened` });
+    const bad = await collector.app.inject({
+      method: 'POST',
+      url: '/incidents/x/status',
+      headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `_csrf=${admin.csrf}&status=reopened`,
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.headers['content-type']).toMatch(/^text\/html/);
     expect(bad.body).toContain('status: ');

@@ -31,7 +31,11 @@ describe.each(ENGINES)('sync trust and incident ids in the console on %s', (engi
       const res = await collector.app.inject({
         method: method as 'GET',
         url,
-        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(head ? { 'mamori-head': head } : {}) },
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(head ? { 'mamori-head': head } : {}),
+        },
         payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       });
       return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
@@ -47,7 +51,19 @@ describe.each(ENGINES)('sync trust and incident ids in the console on %s', (engi
     return { hostname, segment: 'lgwan', enrolled: res.json as EnrollResponse, last: { seq: 0, hash: GENESIS_HASH } };
   };
   const incident = (who: SeededTerminal, description: string) =>
-    sendEvents(call(), who, [{ at: clock.now(), type: 'incident.reported', payload: { receipt: RECEIPT, category: 'suspicious_email', description, contact: '内線 2345', context: { hostname: who.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] } } }]);
+    sendEvents(call(), who, [
+      {
+        at: clock.now(),
+        type: 'incident.reported',
+        payload: {
+          receipt: RECEIPT,
+          category: 'suspicious_email',
+          description,
+          contact: '内線 2345',
+          context: { hostname: who.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] },
+        },
+      },
+    ]);
 
   beforeAll(async () => {
     if (skip) return;
@@ -68,8 +84,19 @@ describe.each(ENGINES)('sync trust and incident ids in the console on %s', (engi
     expect((await call(head)('GET', `/api/v1/agents/${t.stalled.enrolled.agentId}/policy`, { token: t.stalled.enrolled.agentToken })).status).toBe(200);
     // HOSTILE-PC002 sends an event with a field no schema knows, named as markup: refused, and the
     // terminal flagged with a reason that quotes the name.
-    const forged = { seq: t.hostile.last.seq + 1, at: clock.now().toISOString(), type: 'agent.stopped', payload: { reason: 'stop' }, prevHash: t.hostile.last.hash, hash: 'f'.repeat(64), [HOSTILE.img]: 1 };
-    const refused = await call()('POST', `/api/v1/agents/${t.hostile.enrolled.agentId}/events`, { token: t.hostile.enrolled.agentToken, body: { events: [forged] } });
+    const forged = {
+      seq: t.hostile.last.seq + 1,
+      at: clock.now().toISOString(),
+      type: 'agent.stopped',
+      payload: { reason: 'stop' },
+      prevHash: t.hostile.last.hash,
+      hash: 'f'.repeat(64),
+      [HOSTILE.img]: 1,
+    };
+    const refused = await call()('POST', `/api/v1/agents/${t.hostile.enrolled.agentId}/events`, {
+      token: t.hostile.enrolled.agentToken,
+      body: { events: [forged] },
+    });
     expect(refused.status).toBe(400);
     // Two terminals issue the same receipt number.
     expect(await incident(t.twin, '双子の端末 A の報告')).toBe(200);
@@ -107,7 +134,9 @@ describe.each(ENGINES)('sync trust and incident ids in the console on %s', (engi
     expect(stalled.body).not.toContain('id="chain-reason"');
     const hostile = await page(`/terminals/${t.hostile.enrolled.agentId}`);
     expect(hostile.body).toContain('ログの完全性: 異常（seq 2 以降）');
-    expect(hostile.body).toContain('id="chain-reason" class="untrusted">batch refused: body.events.0.&lt;img src=x onerror=&quot;window.__xss=2&quot;>: unknown field &quot;&lt;img');
+    expect(hostile.body).toContain(
+      'id="chain-reason" class="untrusted">batch refused: body.events.0.&lt;img src=x onerror=&quot;window.__xss=2&quot;>: unknown field &quot;&lt;img',
+    );
     expect(hostile.body).not.toContain('<img src=x');
     expect(hostile.body).not.toContain('id="outbox-status">40');
   });
@@ -143,11 +172,18 @@ describe.each(ENGINES)('sync trust and incident ids in the console on %s', (engi
     });
     expect(moved.statusCode).toBe(303);
     const rows = await collector.ctx.db.selectFrom('incidents').select(['agent_id', 'status', 'updated_at']).where('receipt', '=', RECEIPT).execute();
-    expect(Object.fromEntries(rows.map((r) => [r.agent_id, r.status]))).toEqual({ [t.twin.enrolled.agentId]: 'investigating', [t.twin2.enrolled.agentId]: 'new' });
+    expect(Object.fromEntries(rows.map((r) => [r.agent_id, r.status]))).toEqual({
+      [t.twin.enrolled.agentId]: 'investigating',
+      [t.twin2.enrolled.agentId]: 'new',
+    });
     // The move is dated by the collector's clock, not the wall clock.
     expect(rows.find((r) => r.agent_id === t.twin.enrolled.agentId)!.updated_at).toBe(clock.now().toISOString());
     const flash = moved.cookies.find((c) => c.name === 'mamori_flash')!;
-    const after = await collector.app.inject({ method: 'GET', url: moved.headers.location as string, headers: { cookie: `${admin.cookie}; mamori_flash=${flash.value}` } });
+    const after = await collector.app.inject({
+      method: 'GET',
+      url: moved.headers.location as string,
+      headers: { cookie: `${admin.cookie}; mamori_flash=${flash.value}` },
+    });
     expect(after.body).toContain(`インシデント ${RECEIPT} を「対応中」にしました。`);
   });
 });

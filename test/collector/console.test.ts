@@ -76,7 +76,15 @@ describe.each(ENGINES)('console on %s', (engine) => {
     await addAdmin(collector.ctx.db, 'kanri', 'admin', PASSWORD);
     await addAdmin(collector.ctx.db, 'kansa', 'auditor', PASSWORD);
     const call: Call = async (method, u, opts = {}) => {
-      const res = await collector.app.inject({ method: method as 'GET', url: u, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) }, payload: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+      const res = await collector.app.inject({
+        method: method as 'GET',
+        url: u,
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
       return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
     };
     seeded = await seedFleet(call, (segment) => createEnrollmentToken(collector.ctx.db, { segment, ttlMs: 3_600_000, uses: 1 }));
@@ -91,7 +99,8 @@ describe.each(ENGINES)('console on %s', (engine) => {
     await cleanup();
   });
 
-  const auditActions = async () => (await collector.ctx.db.selectFrom('audit_log').select(['action', 'actor', 'target', 'address']).orderBy('id').execute()).map((r) => r);
+  const auditActions = async () =>
+    (await collector.ctx.db.selectFrom('audit_log').select(['action', 'actor', 'target', 'address']).orderBy('id').execute()).map((r) => r);
 
   it.skipIf(skip)('sends a page without a session to the login form and back after logging in', async () => {
     const anon = new Client(collector);
@@ -131,7 +140,15 @@ describe.each(ENGINES)('console on %s', (engine) => {
     const unknown = await c.login('nobody', 'whatever it is');
     expect(unknown.body).toContain('ユーザー名またはパスワードが正しくありません。');
     const audit = (await auditActions()).filter((a) => a.target === 'tanaka' || a.target === 'nobody');
-    expect(audit.map((a) => a.action)).toEqual(['login.failed', 'login.failed', 'login.failed', 'login.failed', 'login.locked', 'login.failed', 'login.failed']);
+    expect(audit.map((a) => a.action)).toEqual([
+      'login.failed',
+      'login.failed',
+      'login.failed',
+      'login.failed',
+      'login.locked',
+      'login.failed',
+      'login.failed',
+    ]);
     expect(audit.every((a) => a.address === '127.0.0.1')).toBe(true);
     // The admin unlocks on the users page; the next login works.
     expect((await admin.post('/users/tanaka/unlock', {}, '/users')).statusCode).toBe(303);
@@ -173,7 +190,19 @@ describe.each(ENGINES)('console on %s', (engine) => {
     const before = await collector.ctx.db.selectFrom('policies').select('version').execute();
     for (const r of CONSOLE_ROUTES) {
       const url = fill(r.url);
-      const res = r.method === 'GET' ? await auditor.get(url) : await auditor.request('POST', url, { _csrf: token, minutes: '60', status: 'closed', role: 'auditor', password: 'x'.repeat(20), document: '{}', baseVersion: '1', requestCode: seeded.requests[0]!.requestCode });
+      const res =
+        r.method === 'GET'
+          ? await auditor.get(url)
+          : await auditor.request('POST', url, {
+              _csrf: token,
+              minutes: '60',
+              status: 'closed',
+              role: 'auditor',
+              password: 'x'.repeat(20),
+              document: '{}',
+              baseVersion: '1',
+              requestCode: seeded.requests[0]!.requestCode,
+            });
       expect([200, 403], `${r.method} ${r.url} → ${res.statusCode}`).toContain(res.statusCode);
       const allowed = (PAGE_ROLES[r.page] as readonly string[]).includes('auditor');
       expect(collector.app.hasRoute({ method: r.method, url: r.url }), `${r.method} ${r.url} is served`).toBe(true);
@@ -181,7 +210,11 @@ describe.each(ENGINES)('console on %s', (engine) => {
       if (res.statusCode === 403) expect(res.body).toContain('この操作の権限がありません');
     }
     expect(await collector.ctx.db.selectFrom('policies').select('version').execute()).toEqual(before);
-    const incident = await collector.ctx.db.selectFrom('incidents').select('status').where('receipt', '=', seeded.incidentReceipts[0]!).executeTakeFirstOrThrow();
+    const incident = await collector.ctx.db
+      .selectFrom('incidents')
+      .select('status')
+      .where('receipt', '=', seeded.incidentReceipts[0]!)
+      .executeTakeFirstOrThrow();
     expect(incident.status).toBe('new');
     // The navigation offers an auditor only what it may open.
     const nav = (await auditor.get('/')).body;
@@ -193,7 +226,18 @@ describe.each(ENGINES)('console on %s', (engine) => {
   it.skipIf(skip)('shows hostile strings from terminals as text on every page', async () => {
     const zeimu = seeded.byHost('ZEIMU-PC014');
     const hostile = seeded.byHost(seeded.hostileHost);
-    const pages = ['/', '/terminals', `/terminals/${zeimu.enrolled.agentId}`, `/terminals/${hostile.enrolled.agentId}`, '/incidents', `/incidents/${seeded.incidentReceipts[1]}`, '/exceptions', '/audit', '/exports', '/policies/mynumber'];
+    const pages = [
+      '/',
+      '/terminals',
+      `/terminals/${zeimu.enrolled.agentId}`,
+      `/terminals/${hostile.enrolled.agentId}`,
+      '/incidents',
+      `/incidents/${seeded.incidentReceipts[1]}`,
+      '/exceptions',
+      '/audit',
+      '/exports',
+      '/policies/mynumber',
+    ];
     for (const url of pages) {
       const res = await admin.get(url);
       expect(res.statusCode, url).toBe(200);
@@ -243,7 +287,18 @@ describe.each(ENGINES)('console on %s', (engine) => {
   it.skipIf(skip)('shows a terminal with its inventory, USB history, events and chain, and audits the read', async () => {
     const t = seeded.byHost('SOUMU-PC001');
     const body = (await admin.get(`/terminals/${t.enrolled.agentId}`)).body;
-    for (const text of ['ESPRIMO D7012/M', 'Core i5-13500', '16 GB', 'KIOXIA EXCERIA', '10.10.1.21', '0781:5581', 'ブロックしました', 'yamada.taro', 'ログの完全性: 正常']) expect(body).toContain(text);
+    for (const text of [
+      'ESPRIMO D7012/M',
+      'Core i5-13500',
+      '16 GB',
+      'KIOXIA EXCERIA',
+      '10.10.1.21',
+      '0781:5581',
+      'ブロックしました',
+      'yamada.taro',
+      'ログの完全性: 正常',
+    ])
+      expect(body).toContain(text);
     const logons = (await admin.get(`/terminals/${t.enrolled.agentId}?type=login.failure`)).body;
     expect(logons).toContain('bad password');
     expect(logons).not.toContain('画面ロック</td>');
@@ -252,7 +307,12 @@ describe.each(ENGINES)('console on %s', (engine) => {
     const verified = await admin.post(`/terminals/${t.enrolled.agentId}/verify`, {}, `/terminals/${t.enrolled.agentId}`);
     expect(verified.body).toContain(`検証しました: seq 1–${t.last.seq} のハッシュチェーンは正常です。`);
     // A stored event altered in the database is found by the re-verification and flagged.
-    await collector.ctx.db.updateTable('events').set({ payload: JSON.stringify({ user: 'someone-else', source: 'security-log', logonType: 2 }) }).where('agent_id', '=', t.enrolled.agentId).where('type', '=', 'login.success').execute();
+    await collector.ctx.db
+      .updateTable('events')
+      .set({ payload: JSON.stringify({ user: 'someone-else', source: 'security-log', logonType: 2 }) })
+      .where('agent_id', '=', t.enrolled.agentId)
+      .where('type', '=', 'login.success')
+      .execute();
     const tampered = await admin.post(`/terminals/${t.enrolled.agentId}/verify`, {}, `/terminals/${t.enrolled.agentId}`);
     expect(tampered.body).toMatch(/seq \d+ でハッシュチェーンが一致しません（hash_mismatch）/);
     expect((await admin.get('/terminals?state=chain_broken')).body).toContain('SOUMU-PC001');
@@ -306,22 +366,61 @@ describe.each(ENGINES)('console on %s', (engine) => {
   });
 
   it.skipIf(skip)('edits a policy: field errors, a preview of the change, a signed new version, and no lost update', async () => {
-    const bad = await admin.post('/policies/lgwan/preview', { mode: 'readonly', syncIntervalSeconds: '5', incidentContact: '', 'allow.0.vendorId': 'zz12', 'allow.0.productId': '5581', 'allow.0.serial': '', 'allow.0.note': '' }, '/policies/lgwan');
+    const bad = await admin.post(
+      '/policies/lgwan/preview',
+      {
+        mode: 'readonly',
+        syncIntervalSeconds: '5',
+        incidentContact: '',
+        'allow.0.vendorId': 'zz12',
+        'allow.0.productId': '5581',
+        'allow.0.serial': '',
+        'allow.0.note': '',
+      },
+      '/policies/lgwan',
+    );
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('16 進数 4 桁で入力してください');
     expect(bad.body).toContain('10 から 86400 までの整数');
     expect(bad.body).toContain('value="zz12"');
-    const preview = await admin.post('/policies/lgwan/preview', { mode: 'block', syncIntervalSeconds: '120', incidentContact: '情報政策課 CSIRT 内線 1234', 'allow.0.vendorId': '0781', 'allow.0.productId': '5581', 'allow.0.serial': '4C530001230101109473', 'allow.0.note': '総務課 配布用', 'allow.1.vendorId': '', 'allow.1.productId': '' }, '/policies/lgwan');
+    const preview = await admin.post(
+      '/policies/lgwan/preview',
+      {
+        mode: 'block',
+        syncIntervalSeconds: '120',
+        incidentContact: '情報政策課 CSIRT 内線 1234',
+        'allow.0.vendorId': '0781',
+        'allow.0.productId': '5581',
+        'allow.0.serial': '4C530001230101109473',
+        'allow.0.note': '総務課 配布用',
+        'allow.1.vendorId': '',
+        'allow.1.productId': '',
+      },
+      '/policies/lgwan',
+    );
     expect(preview.statusCode).toBe(200);
     expect(preview.body).toContain('外部記録媒体: 読み取り専用 → 使用禁止');
     expect(preview.body).toContain('許可リストに追加: 0781:5581 S/N 4C530001230101109473 — 総務課 配布用');
     expect(preview.body).toContain('同期間隔: 300 秒 → 120 秒');
     expect(preview.body).toContain('端末 2 台');
-    const document = /name="document" value="([^"]+)"/.exec(preview.body)![1]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+    const document = /name="document" value="([^"]+)"/
+      .exec(preview.body)![1]!
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
     const applied = await admin.post('/policies/lgwan', { document, baseVersion: '1' }, '/policies/lgwan');
     expect(applied.statusCode).toBe(303);
-    const policy = (await collector.app.inject({ method: 'GET', url: `/api/v1/agents/${seeded.byHost('LGWAN-PC101').enrolled.agentId}/policy`, headers: { authorization: `Bearer ${seeded.byHost('LGWAN-PC101').enrolled.agentToken}` } })).json() as Policy;
-    expect(policy).toMatchObject({ version: 2, removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', note: '総務課 配布用' }] }, syncIntervalSeconds: 120 });
+    const policy = (
+      await collector.app.inject({
+        method: 'GET',
+        url: `/api/v1/agents/${seeded.byHost('LGWAN-PC101').enrolled.agentId}/policy`,
+        headers: { authorization: `Bearer ${seeded.byHost('LGWAN-PC101').enrolled.agentToken}` },
+      })
+    ).json() as Policy;
+    expect(policy).toMatchObject({
+      version: 2,
+      removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', note: '総務課 配布用' }] },
+      syncIntervalSeconds: 120,
+    });
     const edit = (await admin.get('/policies/lgwan')).body;
     expect(edit).toContain('LGWAN 接続系 のポリシーを v2 として署名し、適用しました。');
     expect(edit).toContain('/policies/lgwan/versions/2');
@@ -330,7 +429,12 @@ describe.each(ENGINES)('console on %s', (engine) => {
     expect(stale.statusCode).toBe(409);
     expect(stale.body).toContain('ほかの管理者がこの区分のポリシーを v2 に更新しました');
     const change = (await collector.ctx.db.selectFrom('audit_log').selectAll().where('action', '=', 'policy.change').execute()).at(-1)!;
-    expect(JSON.parse(change.detail)).toMatchObject({ fromVersion: 1, toVersion: 2, before: { removableMedia: { mode: 'readonly' } }, after: { removableMedia: { mode: 'block' } } });
+    expect(JSON.parse(change.detail)).toMatchObject({
+      fromVersion: 1,
+      toVersion: 2,
+      before: { removableMedia: { mode: 'readonly' } },
+      after: { removableMedia: { mode: 'block' } },
+    });
     const version = (await admin.get('/policies/lgwan/versions/2')).body;
     expect(version).toContain('外部記録媒体: 読み取り専用 → 使用禁止');
     // From a terminal's device list: the stick comes prefilled into a new allowlist row.
@@ -356,12 +460,18 @@ describe.each(ENGINES)('console on %s', (engine) => {
   });
 
   it.skipIf(skip)('manages users: a new user sees its token once, a role change ends its sessions, nobody removes the last admin', async () => {
-    const added = await admin.post('/users', { username: 'sato', role: 'auditor', password: 'another long password', password2: 'another long password' }, '/users');
+    const added = await admin.post(
+      '/users',
+      { username: 'sato', role: 'auditor', password: 'another long password', password2: 'another long password' },
+      '/users',
+    );
     expect(added.statusCode).toBe(200);
     const token = /<output class="secret">(mam_[^<]+)<\/output>/.exec(added.body)![1]!;
     const api = await collector.app.inject({ method: 'GET', url: '/api/v1/admin/terminals', headers: { authorization: `Bearer ${token}` } });
     expect(api.statusCode).toBe(200);
-    expect((await admin.post('/users', { username: 'sato', role: 'admin', password: 'another long password', password2: 'another long password' }, '/users')).body).toContain('already exists');
+    expect(
+      (await admin.post('/users', { username: 'sato', role: 'admin', password: 'another long password', password2: 'another long password' }, '/users')).body,
+    ).toContain('already exists');
     const sato = new Client(collector);
     expect((await sato.login('sato', 'another long password')).statusCode).toBe(303);
     expect((await sato.get('/policies')).statusCode).toBe(403);

@@ -60,11 +60,24 @@ function snapshot(hostname: string, hostile?: string): InventorySnapshot {
     os: { platform: 'win32', distro: 'Microsoft Windows 11 Pro', release: '10.0.22631', kernel: '10.0.22631', arch: 'x64' },
     cpu: { manufacturer: 'Intel', brand: 'Core i5-8500', cores: 6, physicalCores: 6 },
     memory: { totalBytes: 16 * 1024 ** 3 },
-    disks: [{ device: 'disk0', type: 'SSD', name: 'Samsung SSD 870', vendor: 'Samsung', serial: 'S5Y1NX0R', sizeBytes: 500 * 1024 ** 3, interfaceType: 'SATA' }],
+    disks: [
+      { device: 'disk0', type: 'SSD', name: 'Samsung SSD 870', vendor: 'Samsung', serial: 'S5Y1NX0R', sizeBytes: 500 * 1024 ** 3, interfaceType: 'SATA' },
+    ],
     network: [{ iface: 'Ethernet', mac: '00:11:22:33:44:55', ipv4: ['10.20.30.40'], ipv6: [], internal: false, virtual: false }],
     users: [],
     usb: [
-      { port: '1-2', vendorId: '0781', productId: '5581', serial: hostile ?? '4C530001230101109473', manufacturer: hostile ?? 'SanDisk', product: hostile ?? 'Ultra', deviceClass: '00', interfaces: [], authorized: false, rootHub: false },
+      {
+        port: '1-2',
+        vendorId: '0781',
+        productId: '5581',
+        serial: hostile ?? '4C530001230101109473',
+        manufacturer: hostile ?? 'SanDisk',
+        product: hostile ?? 'Ultra',
+        deviceClass: '00',
+        interfaces: [],
+        authorized: false,
+        rootHub: false,
+      },
     ],
     enforcement: 'active',
     warnings: [],
@@ -73,7 +86,23 @@ function snapshot(hostname: string, hostile?: string): InventorySnapshot {
 
 /** An agents row with nothing notable, for tests that add a terminal of their own. */
 function agentFixture(id: string): Insertable<AgentsTable> {
-  return { id, hostname: id, machine_id: id, segment: 'lgwan', token_hash: 'x', unlock_secret: 'x', enrolled_at: '2026-01-01T00:00:00.000Z', last_seen: null, ack_seq: 0, last_hash: 'x', chain_broken_seq: null, policy_version: 1, enforcement: 'active', agent_version: '0.1.0', last_user: 'staff' };
+  return {
+    id,
+    hostname: id,
+    machine_id: id,
+    segment: 'lgwan',
+    token_hash: 'x',
+    unlock_secret: 'x',
+    enrolled_at: '2026-01-01T00:00:00.000Z',
+    last_seen: null,
+    ack_seq: 0,
+    last_hash: 'x',
+    chain_broken_seq: null,
+    policy_version: 1,
+    enforcement: 'active',
+    agent_version: '0.1.0',
+    last_user: 'staff',
+  };
 }
 
 interface Seeded {
@@ -141,7 +170,15 @@ async function seed(db: CollectorDb['db']): Promise<Seeded> {
     expected.set(id, { blocked: 0, lastSeen: row.last_seen, segment: 'internet', hostile: [input, shown] });
   });
   // A snapshot stored before sections had defaults, and one that no longer parses.
-  const legacy = { collectedAt: '2025-04-01T00:00:00.000Z', agentVersion: '0.0.9', hostname: 'legacy-pc', system: { manufacturer: 'NEC', model: 'Mate MB', serial: 'L1', uuid: '' }, os: { platform: 'win32', distro: 'Microsoft Windows 10 Pro', release: '10.0.19045', kernel: '10.0.19045', arch: 'x64' }, cpu: { manufacturer: 'Intel', brand: 'Core i3', cores: 4, physicalCores: 2 }, memory: { totalBytes: 8 * 1024 ** 3 } };
+  const legacy = {
+    collectedAt: '2025-04-01T00:00:00.000Z',
+    agentVersion: '0.0.9',
+    hostname: 'legacy-pc',
+    system: { manufacturer: 'NEC', model: 'Mate MB', serial: 'L1', uuid: '' },
+    os: { platform: 'win32', distro: 'Microsoft Windows 10 Pro', release: '10.0.19045', kernel: '10.0.19045', arch: 'x64' },
+    cpu: { manufacturer: 'Intel', brand: 'Core i3', cores: 4, physicalCores: 2 },
+    memory: { totalBytes: 8 * 1024 ** 3 },
+  };
   for (const [id, hostname, json] of [
     ['odd-legacy', 'legacy-pc', JSON.stringify(legacy)],
     ['odd-damaged', 'damaged-pc', '{"hostname": "x", '],
@@ -198,7 +235,10 @@ function unzip(zip: Buffer): Map<string, Buffer> {
   return files;
 }
 
-async function xlsxOf(rows: AsyncIterable<LedgerRow[]>, lang: 'ja' | 'en'): Promise<{ buffer: Buffer; sheet: ExcelJS.Worksheet; workbook: ExcelJS.Workbook; count: number }> {
+async function xlsxOf(
+  rows: AsyncIterable<LedgerRow[]>,
+  lang: 'ja' | 'en',
+): Promise<{ buffer: Buffer; sheet: ExcelJS.Worksheet; workbook: ExcelJS.Workbook; count: number }> {
   const { out, bytes } = memorySink();
   const count = await writeLedgerXlsx(rows, lang, out, AT);
   const workbook = new ExcelJS.Workbook();
@@ -266,10 +306,16 @@ describe.each(ENGINES)('ledger export on %s', (engine) => {
     // as a row from before the columns existed (parsed from the snapshot at export time).
     const snap = snapshot('same-pc', HOSTILE[0]![0]);
     for (const id of ['same-stored', 'same-legacy']) {
-      await collector.db.insertInto('agents').values({ ...agentFixture(id), hostname: 'same-pc', segment: 'internet' }).execute();
+      await collector.db
+        .insertInto('agents')
+        .values({ ...agentFixture(id), hostname: 'same-pc', segment: 'internet' })
+        .execute();
     }
     await storeInventory(collector.db, 'same-stored', snap);
-    await collector.db.insertInto('inventory_latest').values({ agent_id: 'same-legacy', hash: 'h', snapshot: JSON.stringify(snap), received_at: AT.toISOString() }).execute();
+    await collector.db
+      .insertInto('inventory_latest')
+      .values({ agent_id: 'same-legacy', hash: 'h', snapshot: JSON.stringify(snap), received_at: AT.toISOString() })
+      .execute();
     const stored = await collector.db.selectFrom('inventory_latest').select('ledger').where('agent_id', '=', 'same-stored').executeTakeFirstOrThrow();
     expect(JSON.parse(stored.ledger!)).toMatchObject({ hostname: 'same-pc', manufacturer: HOSTILE[0]![0], memory_gb: 16 });
     const rows = (await ledgerRows(collector.db, 'internet', AT)).filter((r) => r.hostname === 'same-pc');
@@ -347,7 +393,13 @@ describe.each(ENGINES)('ledger export on %s', (engine) => {
     sheet.eachRow({ includeEmpty: true }, (row) => {
       row.eachCell({ includeEmpty: true }, (cell) => {
         cells++;
-        if (cell.type === ExcelJS.ValueType.Formula || cell.formula !== undefined || cell.type === ExcelJS.ValueType.Hyperlink || cell.type === ExcelJS.ValueType.RichText) active.push(cell.address);
+        if (
+          cell.type === ExcelJS.ValueType.Formula ||
+          cell.formula !== undefined ||
+          cell.type === ExcelJS.ValueType.Hyperlink ||
+          cell.type === ExcelJS.ValueType.RichText
+        )
+          active.push(cell.address);
         if (typeof cell.value === 'string' && (FORMULA_START.test(cell.value) || XML_FORBIDDEN.test(cell.value))) unsafe.push(`${cell.address}: ${cell.value}`);
       });
     });
@@ -469,7 +521,7 @@ describe('ledger export streaming', () => {
 
   /** Waits until the source has handed out nothing more for 100 ms: the export is waiting, or done. */
   async function quiet(pulled: () => number): Promise<void> {
-    for (let last = -1; pulled() !== last; ) {
+    for (let last = -1; pulled() !== last;) {
       last = pulled();
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -35,8 +35,23 @@ describe.each(ENGINES)('forwarding API (not registered yet) on %s', (engine) => 
   });
 
   const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token: string, body?: unknown) =>
-    collector.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
-  const siem = { name: 'soc', host: '127.0.0.1', port: 6514, transport: 'tls', serverName: 'siem.test', format: 'cef', sendEvents: true, sendAudit: true, enabled: false };
+    collector.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      payload: body ? JSON.stringify(body) : undefined,
+    });
+  const siem = {
+    name: 'soc',
+    host: '127.0.0.1',
+    port: 6514,
+    transport: 'tls',
+    serverName: 'siem.test',
+    format: 'cef',
+    sendEvents: true,
+    sendAudit: true,
+    enabled: false,
+  };
 
   it.skipIf(skip)('an admin adds and removes a destination, each audited; an auditor only lists', async () => {
     expect((await call('POST', '/api/v1/admin/forwarding', auditor, siem)).statusCode).toBe(403);
@@ -47,7 +62,12 @@ describe.each(ENGINES)('forwarding API (not registered yet) on %s', (engine) => 
     expect((await call('DELETE', '/api/v1/admin/forwarding/soc', auditor)).statusCode).toBe(403);
     expect((await call('DELETE', '/api/v1/admin/forwarding/soc', admin)).statusCode).toBe(204);
     expect((await call('DELETE', '/api/v1/admin/forwarding/soc', admin)).statusCode).toBe(404);
-    const actions = await collector.ctx.db.selectFrom('audit_log').select(['action', 'actor', 'target']).where('action', 'like', 'forward.%').orderBy('id').execute();
+    const actions = await collector.ctx.db
+      .selectFrom('audit_log')
+      .select(['action', 'actor', 'target'])
+      .where('action', 'like', 'forward.%')
+      .orderBy('id')
+      .execute();
     expect(actions).toEqual([
       { action: 'forward.add', actor: 'kanri', target: 'soc' },
       { action: 'forward.remove', actor: 'kanri', target: 'soc' },

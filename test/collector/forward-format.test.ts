@@ -40,7 +40,14 @@ describe('RFC 5424 formatting', () => {
   it('any field value round-trips through the structured data, or comes back inert', () => {
     fc.assert(
       fc.property(anyText, anyText, (user, serial) => {
-        const text = formatRfc5424(record({ fields: [['user', user], ['serial', serial]] }));
+        const text = formatRfc5424(
+          record({
+            fields: [
+              ['user', user],
+              ['serial', serial],
+            ],
+          }),
+        );
         expect(CONTROL.test(text)).toBe(false);
         expect(LONE.test(text)).toBe(false);
         const parsed = parse5424(text);
@@ -133,7 +140,10 @@ describe('CEF formatting', () => {
         expect(CONTROL.test(text)).toBe(false);
         const cef = parseCef(text);
         expect(cef.header[1]).toBe('Mamori');
-        const expected = (s: string) => inert(s.replace(/\r/g, '\uFFFF').replace(/\n/g, '\uFFFE')).replace(/\uFFFF/g, '\r').replace(/\uFFFE/g, '\n');
+        const expected = (s: string) =>
+          inert(s.replace(/\r/g, '\uFFFF').replace(/\n/g, '\uFFFE'))
+            .replace(/\uFFFF/g, '\r')
+            .replace(/\uFFFE/g, '\n');
         if (!/\s$/.test(user) && !/ [A-Za-z0-9]+=/.test(user)) expect(cef.ext.suser).toBe(expected(user));
         if (!/ [A-Za-z0-9]+=/.test(message)) expect(cef.ext.msg).toBe(expected(message));
         expect(cef.header[4]).toBe(inert(type));
@@ -155,12 +165,33 @@ describe('records', () => {
     });
     const p = parse5424(formatRfc5424(r));
     expect(p.host).toBe('__PC-01');
-    expect(p.params).toMatchObject({ terminal: 'agt-1', hostname: '庁舎PC-01', segment: 'mynumber', vendor: '0781', product: '5581', serial: 'シリアル"1]', type: 'device.blocked', seq: '42' });
+    expect(p.params).toMatchObject({
+      terminal: 'agt-1',
+      hostname: '庁舎PC-01',
+      segment: 'mynumber',
+      vendor: '0781',
+      product: '5581',
+      serial: 'シリアル"1]',
+      type: 'device.blocked',
+      seq: '42',
+    });
     expect(p.pri).toBe(13 * 8 + 4);
   });
 
   it('an audit entry names actor, role, action and target', () => {
-    const r = auditRecord({ id: 7, at: '2026-12-03T00:00:00.000Z', actor: 'kanri', role: 'admin', action: 'exception.approve', target: 'REQ-1', detail: '{"理由":"会議"}', address: '10.0.0.1' }, 'collector-1');
+    const r = auditRecord(
+      {
+        id: 7,
+        at: '2026-12-03T00:00:00.000Z',
+        actor: 'kanri',
+        role: 'admin',
+        action: 'exception.approve',
+        target: 'REQ-1',
+        detail: '{"理由":"会議"}',
+        address: '10.0.0.1',
+      },
+      'collector-1',
+    );
     const p = parse5424(formatRfc5424(r));
     expect(p.sdId).toBe('mamoriAudit@32473');
     expect(p.params).toMatchObject({ id: '7', actor: 'kanri', role: 'admin', type: 'exception.approve', target: 'REQ-1', address: '10.0.0.1' });

@@ -25,10 +25,19 @@ describe.each(ENGINES)('forwarding store on %s', (engine) => {
     await drop();
   });
 
-  const insertAudit = (target: string) => handle.db.insertInto('audit_log').values({ at: now().toISOString(), actor: 'x', role: 'admin', action: 'test', target, detail: '{}', address: '' }).execute();
+  const insertAudit = (target: string) =>
+    handle.db
+      .insertInto('audit_log')
+      .values({ at: now().toISOString(), actor: 'x', role: 'admin', action: 'test', target, detail: '{}', address: '' })
+      .execute();
 
   it.skipIf(skip)('only the lease holder moves a cursor; an expired lease is taken over', async () => {
-    await addDestination(handle.db, ACTOR, { name: 'soc', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: true, enabled: true }, now());
+    await addDestination(
+      handle.db,
+      ACTOR,
+      { name: 'soc', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: true, enabled: true },
+      now(),
+    );
     const t = now();
     expect(await acquireLease(handle.db, 'soc', 'a', t, 30_000)).toBe(true);
     expect(await acquireLease(handle.db, 'soc', 'b', t, 30_000)).toBe(false);
@@ -60,7 +69,11 @@ describe.skipIf(!PG_URL)('forwarding order on PostgreSQL', () => {
     await handle.destroy();
     await drop();
   });
-  const insertAudit = (target: string) => handle.db.insertInto('audit_log').values({ at: now().toISOString(), actor: 'x', role: 'admin', action: 'test', target, detail: '{}', address: '' }).execute();
+  const insertAudit = (target: string) =>
+    handle.db
+      .insertInto('audit_log')
+      .values({ at: now().toISOString(), actor: 'x', role: 'admin', action: 'test', target, detail: '{}', address: '' })
+      .execute();
 
   it('an audit entry committed after a later one is forwarded, not passed by the cursor (ids are taken before commit)', async () => {
     // Transaction 1 takes the lower id and commits last.
@@ -68,7 +81,9 @@ describe.skipIf(!PG_URL)('forwarding order on PostgreSQL', () => {
     await slow.connect();
     try {
       await slow.query('BEGIN');
-      await slow.query("INSERT INTO audit_log (at, actor, role, action, target, detail, address) VALUES ('2026-12-03T00:00:00.000Z', 'x', 'admin', 'test', 'slow', '{}', '')");
+      await slow.query(
+        "INSERT INTO audit_log (at, actor, role, action, target, detail, address) VALUES ('2026-12-03T00:00:00.000Z', 'x', 'admin', 'test', 'slow', '{}', '')",
+      );
       await insertAudit('fast');
       await stampPending(handle.db);
       const first = await auditAfter(handle.db, 0, 100);

@@ -175,7 +175,10 @@ describe.each(ENGINES)('the collector HTTP surface on %s', (engine) => {
     const sid = signedIn.cookies.find((c) => c.name === 'mamori_sid')!.value;
     expect(await resolveSession(collector.ctx.db, sid, clock.now())).not.toBeNull();
     await addAdmin(collector.ctx.db, 'second', 'admin', PASSWORD);
-    const fresh = await addAdmin(collector.ctx.db, 'kanri', 'auditor', 'a new long password', { reset: true, actor: { username: 'cli:root', role: 'admin', address: 'host-1' } });
+    const fresh = await addAdmin(collector.ctx.db, 'kanri', 'auditor', 'a new long password', {
+      reset: true,
+      actor: { username: 'cli:root', role: 'admin', address: 'host-1' },
+    });
     expect(await resolveSession(collector.ctx.db, sid, clock.now())).toBeNull();
     expect((await api('GET', '/api/v1/admin/terminals', { token: adminToken })).statusCode).toBe(401);
     expect((await api('GET', '/api/v1/admin/terminals', { token: fresh })).statusCode).toBe(200);
@@ -236,7 +239,10 @@ describe.each(ENGINES)('the collector HTTP surface on %s', (engine) => {
     const stored = await collector.ctx.db.selectFrom('events').select('seq').where('agent_id', '=', a.agentId).execute();
     expect(stored).toEqual([]);
 
-    const policy = await api('PUT', '/api/v1/admin/policies/lgwan', { token: adminToken, body: { removableMedia: { mode: 'block', allow: [], strict: true } } });
+    const policy = await api('PUT', '/api/v1/admin/policies/lgwan', {
+      token: adminToken,
+      body: { removableMedia: { mode: 'block', allow: [], strict: true } },
+    });
     expect(policy.statusCode).toBe(400);
     expect(policy.json().error.message).toContain('removableMedia.strict');
     const query = await api('GET', '/api/v1/admin/events?limit=5&agentid=x', { token: adminToken });
@@ -283,5 +289,4 @@ describe('the default rate limits', () => {
     );
     expect(statuses.filter((r) => r.statusCode !== 200)).toEqual([]);
   });
-
 });

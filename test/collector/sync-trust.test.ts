@@ -65,9 +65,12 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
     expect(res.statusCode).toBe(200);
     return res.json() as EnrollResponse;
   }
-  const send = (agent: EnrollResponse, events: unknown[], head?: string) => inject({ method: 'POST', url: `/api/v1/agents/${agent.agentId}/events`, token: agent.agentToken, body: { events }, head });
+  const send = (agent: EnrollResponse, events: unknown[], head?: string) =>
+    inject({ method: 'POST', url: `/api/v1/agents/${agent.agentId}/events`, token: agent.agentToken, body: { events }, head });
   const terminal = async (agent: EnrollResponse) =>
-    ((await inject({ method: 'GET', url: '/api/v1/admin/terminals', token: adminToken })).json() as Record<string, unknown>[]).find((t) => t.agentId === agent.agentId)!;
+    ((await inject({ method: 'GET', url: '/api/v1/admin/terminals', token: adminToken })).json() as Record<string, unknown>[]).find(
+      (t) => t.agentId === agent.agentId,
+    )!;
 
   it.skipIf(skip)('a batch with an edited unsynced event flags the terminal with its seq and reason (it was silently refused forever)', async () => {
     const agent = await enrolled();
@@ -141,13 +144,24 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
   it.skipIf(skip)('two terminals reporting the same receipt both keep their incident (the second was dropped)', async () => {
     const a = await enrolled('pc-a');
     const b = await enrolled('pc-b');
-    const incident = (description: string) => () => ({ receipt: 'INC-20261124-ABC123', category: 'loss_theft', description, context: { hostname: 'x', osUser: 'u', inventoryHash: '', recentEvents: [] } });
+    const incident = (description: string) => () => ({
+      receipt: 'INC-20261124-ABC123',
+      category: 'loss_theft',
+      description,
+      context: { hostname: 'x', osUser: 'u', inventoryHash: '', recentEvents: [] },
+    });
     expect((await send(a, makeChain(1, { type: 'incident.reported', payload: incident('from a') }))).statusCode).toBe(200);
     expect((await send(b, makeChain(1, { type: 'incident.reported', payload: incident('from b') }))).statusCode).toBe(200);
-    const listed = (await inject({ method: 'GET', url: '/api/v1/admin/incidents', token: adminToken })).json() as { id: string; description: string; hostname: string }[];
+    const listed = (await inject({ method: 'GET', url: '/api/v1/admin/incidents', token: adminToken })).json() as {
+      id: string;
+      description: string;
+      hostname: string;
+    }[];
     expect(listed.map((i) => i.description).sort()).toEqual(['from a', 'from b']);
     // The bare receipt is ambiguous now; the id names one.
-    expect((await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'closed' } })).statusCode).toBe(400);
+    expect(
+      (await inject({ method: 'PATCH', url: '/api/v1/admin/incidents/INC-20261124-ABC123', token: adminToken, body: { status: 'closed' } })).statusCode,
+    ).toBe(400);
     const ofB = listed.find((i) => i.hostname === 'pc-b')!;
     expect((await inject({ method: 'PATCH', url: `/api/v1/admin/incidents/${ofB.id}`, token: adminToken, body: { status: 'closed' } })).statusCode).toBe(200);
     const after = (await inject({ method: 'GET', url: '/api/v1/admin/incidents?status=new', token: adminToken })).json() as { hostname: string }[];
@@ -181,7 +195,10 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
     // A database from before: the row's key moves into the file and is erased from the row.
     const legacy = crypto.generateKeyPairSync('ed25519');
     const legacyPublic = legacy.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
-    await collector.ctx.db.updateTable('keys').set({ public_key: legacyPublic, private_key: legacy.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64') }).execute();
+    await collector.ctx.db
+      .updateTable('keys')
+      .set({ public_key: legacyPublic, private_key: legacy.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64') })
+      .execute();
     await collector.stop();
     fs.rmSync(keyFile());
     collector = await createCollector({ db: dbUrl, logger: false, clock, keyFile: keyFile() });
@@ -198,12 +215,20 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
     collector = await createCollector({ db: dbUrl, logger: false, clock, keyFile: keyFile() });
   });
 
-  it.skipIf(skip)('key rotate re-signs every policy and agents move their pin only along the old key\'s signature', async () => {
+  it.skipIf(skip)("key rotate re-signs every policy and agents move their pin only along the old key's signature", async () => {
     const agent = await enrolled();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-agent-'));
     const store = openEventStore(path.join(dir, 'agent.db'));
     try {
-      const enrollment: Enrollment = { collectorUrl: 'http://127.0.0.1:1', agentId: agent.agentId, agentToken: agent.agentToken, segment: 'mynumber', collectorPublicKey: agent.collectorPublicKey, unlockSecret: agent.unlockSecret, enrolledAt: clock.now().toISOString() };
+      const enrollment: Enrollment = {
+        collectorUrl: 'http://127.0.0.1:1',
+        agentId: agent.agentId,
+        agentToken: agent.agentToken,
+        segment: 'mynumber',
+        collectorPublicKey: agent.collectorPublicKey,
+        unlockSecret: agent.unlockSecret,
+        enrolledAt: clock.now().toISOString(),
+      };
       store.setState('enrollment', JSON.stringify(enrollment));
       const fetchPolicy = async () => (await inject({ method: 'GET', url: `/api/v1/agents/${agent.agentId}/policy`, token: agent.agentToken })).json();
       expect(acceptPolicy(store, await fetchPolicy(), enrollment)).toBe('applied');
@@ -224,14 +249,14 @@ describe.each(ENGINES)('sync trust on %s', (engine) => {
       const types = store.readSince(0).map((e) => e.type);
       expect(types.filter((t) => t === 'policy.key_rotated')).toHaveLength(1);
       expect(JSON.parse(store.getState('enrollment')!).collectorPublicKey).toBe(rotated.publicKey);
-      expect((await collector.ctx.db.selectFrom('audit_log').select('action').where('action', '=', 'key.rotate').execute())).toHaveLength(1);
+      expect(await collector.ctx.db.selectFrom('audit_log').select('action').where('action', '=', 'key.rotate').execute()).toHaveLength(1);
     } finally {
       store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it.skipIf(skip)('the unlock tool reads one terminal\'s secret by its tag (it loaded every secret)', async () => {
+  it.skipIf(skip)("the unlock tool reads one terminal's secret by its tag (it loaded every secret)", async () => {
     const a = await enrolled('pc-a');
     await enrolled('pc-b');
     const code = makeRequestCode(a.agentId, { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, crypto.randomBytes(5));

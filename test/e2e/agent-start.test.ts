@@ -36,6 +36,7 @@ describe('mamori agent run, as a terminal starts it', () => {
   it('enforces the stored policy before loading the schemas, the logger, the probes or the collector', () => {
     const loaded = packagesLoadedBeforeEnforcing();
     expect(loaded).toEqual(expect.arrayContaining(['better-sqlite3', 'commander']));
-    for (const heavy of ['zod', 'pino', 'systeminformation', 'usb-detection', 'kysely', 'fastify', 'exceljs', 'pg', 'preact']) expect(loaded).not.toContain(heavy);
+    for (const heavy of ['zod', 'pino', 'systeminformation', 'usb-detection', 'kysely', 'fastify', 'exceljs', 'pg', 'preact'])
+      expect(loaded).not.toContain(heavy);
   });
 });

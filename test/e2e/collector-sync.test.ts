@@ -51,7 +51,8 @@ async function storedSeqs(url: string, token: string, agentId: string): Promise<
 function appendNoise(agentDir: string, count: number): number {
   const store = openEventStore(path.join(agentDir, 'agent.db'));
   try {
-    for (let i = 0; i < count; i++) store.append({ type: 'login.failure', payload: { user: `user${i}`, source: 'btmp', line: 'ssh:notty', remoteHost: '10.0.0.9' } });
+    for (let i = 0; i < count; i++)
+      store.append({ type: 'login.failure', payload: { user: `user${i}`, source: 'btmp', line: 'ssh:notty', remoteHost: '10.0.0.9' } });
     return store.head().seq;
   } finally {
     store.close();
@@ -59,8 +60,7 @@ function appendNoise(agentDir: string, count: number): number {
 }
 
 describe('collector and agent, as processes on 127.0.0.1', () => {
-
-  it('pins the key with enroll --pubkey, and after collector key rotate the agent follows the old key\'s signature (a deleted row then flags the terminal)', async () => {
+  it("pins the key with enroll --pubkey, and after collector key rotate the agent follows the old key's signature (a deleted row then flags the terminal)", async () => {
     const data = path.join(dir, 'rot');
     const { proc, url } = await serve(['--data-dir', data]);
     try {
@@ -68,7 +68,18 @@ describe('collector and agent, as processes on 127.0.0.1', () => {
       const pubkey = await ok(['collector', 'key', '--data-dir', data]);
       expect(fs.statSync(path.join(data, 'policy-signing.key')).mode & 0o777).toBe(0o600);
       const token = await ok(['collector', 'token', 'create', '--segment', 'lgwan', '--uses', '2', '--data-dir', data]);
-      const wrong = await mamori(['agent', 'enroll', '--collector', url, '--token', token, '--pubkey', 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=', '--data-dir', path.join(dir, 'rot-wrong')]);
+      const wrong = await mamori([
+        'agent',
+        'enroll',
+        '--collector',
+        url,
+        '--token',
+        token,
+        '--pubkey',
+        'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=',
+        '--data-dir',
+        path.join(dir, 'rot-wrong'),
+      ]);
       expect(wrong.code).not.toBe(0);
       expect(wrong.stderr).toMatch(/different public key/);
       const agentDir = path.join(dir, 'rot-agent');
@@ -97,7 +108,11 @@ describe('collector and agent, as processes on 127.0.0.1', () => {
       sqlite.prepare('DELETE FROM events WHERE seq = ?').run(victim);
       sqlite.close();
       await mamori(['agent', 'run', '--once', '--data-dir', agentDir]);
-      const terminals = await adminGet<{ agentId: string; chainBroken: number | null; chainBrokenReason: string | null }[]>(url, adminToken, '/api/v1/admin/terminals');
+      const terminals = await adminGet<{ agentId: string; chainBroken: number | null; chainBrokenReason: string | null }[]>(
+        url,
+        adminToken,
+        '/api/v1/admin/terminals',
+      );
       const t = terminals.find((x) => x.agentId === agentId)!;
       expect(t.chainBroken).toBe(victim);
       expect(t.chainBrokenReason).toBeTruthy();
@@ -141,7 +156,16 @@ describe('collector and agent, as processes on 127.0.0.1', () => {
     let proc = first.proc;
     const adminToken = await ok(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--data-dir', data], PASSWORD);
     const agentDir = path.join(dir, 'a2');
-    await ok(['agent', 'enroll', '--collector', url, '--token', await ok(['collector', 'token', 'create', '--segment', 'lgwan', '--data-dir', data]), '--data-dir', agentDir]);
+    await ok([
+      'agent',
+      'enroll',
+      '--collector',
+      url,
+      '--token',
+      await ok(['collector', 'token', 'create', '--segment', 'lgwan', '--data-dir', data]),
+      '--data-dir',
+      agentDir,
+    ]);
     const port = new URL(url).port;
     try {
       for (const delay of [150, 400, 800]) {
@@ -176,7 +200,16 @@ describe.skipIf(!PG_URL)('two collectors on one PostgreSQL', () => {
     try {
       const adminToken = await ok(['collector', 'admin', 'add', 'kanri', '--role', 'admin', '--db', db.url], PASSWORD);
       const agentDir = path.join(dir, 'a3');
-      await ok(['agent', 'enroll', '--collector', a.url, '--token', await ok(['collector', 'token', 'create', '--segment', 'mynumber', '--db', db.url]), '--data-dir', agentDir]);
+      await ok([
+        'agent',
+        'enroll',
+        '--collector',
+        a.url,
+        '--token',
+        await ok(['collector', 'token', 'create', '--segment', 'mynumber', '--db', db.url]),
+        '--data-dir',
+        agentDir,
+      ]);
       for (let round = 0; round < 4; round++) {
         const store = openEventStore(path.join(agentDir, 'agent.db'));
         saveEnrollment(store, { ...loadEnrollment(store)!, collectorUrl: round % 2 ? a.url : b.url });

@@ -22,7 +22,9 @@ const errors: string[] = [];
 const t = {} as Record<'stalled' | 'hostile' | 'twinA' | 'twinB', SeededTerminal>;
 
 async function enroll(hostname: string): Promise<SeededTerminal> {
-  const res = await fetchCall(collector.url)('POST', '/api/v1/enroll', { body: { token: await collector.token('lgwan'), hostname, machineId: crypto.randomUUID() } });
+  const res = await fetchCall(collector.url)('POST', '/api/v1/enroll', {
+    body: { token: await collector.token('lgwan'), hostname, machineId: crypto.randomUUID() },
+  });
   expect(res.status).toBe(200);
   return { hostname, segment: 'lgwan', enrolled: res.json as EnrollResponse, last: { seq: 0, hash: GENESIS_HASH } };
 }
@@ -47,23 +49,47 @@ beforeAll(async () => {
   t.hostile = await enroll('HOSTILE-PC002');
   t.twinA = await enroll('TWIN-PC003');
   t.twinB = await enroll('TWIN-PC004');
-  for (const x of Object.values(t)) expect(await sendEvents(call, x, [{ at: new Date(), type: 'agent.started', payload: { version: '0.1.0', platform: 'win32', hostname: x.hostname } }])).toBe(200);
+  for (const x of Object.values(t))
+    expect(await sendEvents(call, x, [{ at: new Date(), type: 'agent.started', payload: { version: '0.1.0', platform: 'win32', hostname: x.hostname } }])).toBe(
+      200,
+    );
 
   // STALL-PC001 reports 40 events beyond what it sent. The collector's own clock is the wall clock,
   // so "its outbox has not moved for 40 minutes" is set in its database.
-  const head = await fetch(`${collector.url}/api/v1/agents/${t.stalled.enrolled.agentId}/policy`, { headers: { authorization: `Bearer ${t.stalled.enrolled.agentToken}`, 'mamori-head': `${t.stalled.last.seq + 40}:${'a'.repeat(64)}` } });
+  const head = await fetch(`${collector.url}/api/v1/agents/${t.stalled.enrolled.agentId}/policy`, {
+    headers: { authorization: `Bearer ${t.stalled.enrolled.agentToken}`, 'mamori-head': `${t.stalled.last.seq + 40}:${'a'.repeat(64)}` },
+  });
   expect(head.status).toBe(200);
   const db = new Database(path.join(collector.data, 'collector.db'));
   db.prepare('update agents set progress_at = ? where id = ?').run(new Date(Date.now() - 40 * 60_000).toISOString(), t.stalled.enrolled.agentId);
   db.close();
 
   // HOSTILE-PC002 sends an event with a field named as markup: refused, flagged, the name quoted.
-  const forged = { seq: 2, at: new Date().toISOString(), type: 'agent.stopped', payload: { reason: 'stop' }, prevHash: t.hostile.last.hash, hash: 'f'.repeat(64), [HOSTILE.img]: 1 };
-  expect((await call('POST', `/api/v1/agents/${t.hostile.enrolled.agentId}/events`, { token: t.hostile.enrolled.agentToken, body: { events: [forged] } })).status).toBe(400);
+  const forged = {
+    seq: 2,
+    at: new Date().toISOString(),
+    type: 'agent.stopped',
+    payload: { reason: 'stop' },
+    prevHash: t.hostile.last.hash,
+    hash: 'f'.repeat(64),
+    [HOSTILE.img]: 1,
+  };
+  expect(
+    (await call('POST', `/api/v1/agents/${t.hostile.enrolled.agentId}/events`, { token: t.hostile.enrolled.agentToken, body: { events: [forged] } })).status,
+  ).toBe(400);
 
   // Two terminals issue the same receipt number.
-  for (const [x, description] of [[t.twinA, '双子の端末 A の報告'], [t.twinB, '双子の端末 B の報告']] as const) {
-    const payload = { receipt: RECEIPT, category: 'suspicious_email', description, contact: '内線 2345', context: { hostname: x.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] } };
+  for (const [x, description] of [
+    [t.twinA, '双子の端末 A の報告'],
+    [t.twinB, '双子の端末 B の報告'],
+  ] as const) {
+    const payload = {
+      receipt: RECEIPT,
+      category: 'suspicious_email',
+      description,
+      contact: '内線 2345',
+      context: { hostname: x.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] },
+    };
     expect(await sendEvents(call, x, [{ at: new Date(), type: 'incident.reported', payload }])).toBe(200);
   }
 
@@ -90,7 +116,9 @@ describe('sync trust and incident ids in the console, in Chromium', () => {
   it('the terminal list shows a stalled terminal and why a chain is broken, the markup in the reason as text', async () => {
     await open('/terminals');
     expect(await rowOf('STALL-PC001')).toContain('送信が停滞');
-    expect(await page.locator('#terminals tbody tr', { hasText: 'STALL-PC001' }).locator('.stalled').getAttribute('title')).toBe('送信が停滞しています: 送信待ちの記録 40 件が 30 分以上減っていません');
+    expect(await page.locator('#terminals tbody tr', { hasText: 'STALL-PC001' }).locator('.stalled').getAttribute('title')).toBe(
+      '送信が停滞しています: 送信待ちの記録 40 件が 30 分以上減っていません',
+    );
     expect(await rowOf('TWIN-PC003')).not.toContain('送信が停滞');
     const hostile = await rowOf('HOSTILE-PC002');
     expect(hostile).toContain('異常 (seq 2)');
@@ -127,9 +155,15 @@ describe('sync trust and incident ids in the console, in Chromium', () => {
     await open('/incidents');
     const links = page.locator('#incidents a.mono');
     expect(await links.allInnerTexts()).toEqual([RECEIPT, RECEIPT]);
-    for (const [x, mine, theirs] of [[t.twinA, 'A', 'B'], [t.twinB, 'B', 'A']] as const) {
+    for (const [x, mine, theirs] of [
+      [t.twinA, 'A', 'B'],
+      [t.twinB, 'B', 'A'],
+    ] as const) {
       await open('/incidents');
-      await Promise.all([page.waitForURL(`${collector.url}/incidents/${x.enrolled.agentId}:${RECEIPT}`), page.click(`a[href="/incidents/${x.enrolled.agentId}:${RECEIPT}"]`)]);
+      await Promise.all([
+        page.waitForURL(`${collector.url}/incidents/${x.enrolled.agentId}:${RECEIPT}`),
+        page.click(`a[href="/incidents/${x.enrolled.agentId}:${RECEIPT}"]`),
+      ]);
       const text = await page.locator('#incident-description').innerText();
       expect(text).toBe(`双子の端末 ${mine} の報告`);
       expect(text).not.toContain(theirs);

@@ -148,7 +148,13 @@ describe('the admin console in Chromium', () => {
     await page.selectOption('#unlock-minutes', '120');
     await page.click('button:has-text("許可コードを発行")');
     const code = await page.locator('output.secret').innerText();
-    expect(verifyUnlockCode(third!.terminal.enrolled.unlockSecret, third!.requestCode, code, { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' })).toBe(120);
+    expect(
+      verifyUnlockCode(third!.terminal.enrolled.unlockSecret, third!.requestCode, code, {
+        vendorId: '0781',
+        productId: '5581',
+        serial: '4C530001230101109473',
+      }),
+    ).toBe(120);
     await shot(page, 'ja-07-unlock-code');
   });
 
@@ -175,7 +181,11 @@ describe('the admin console in Chromium', () => {
     const agent = seeded.byHost('SOUMU-PC001').enrolled;
     const res = await fetch(`${collector.url}/api/v1/agents/${agent.agentId}/policy`, { headers: { authorization: `Bearer ${agent.agentToken}` } });
     const policy = (await res.json()) as Policy;
-    expect(policy).toMatchObject({ version: 2, removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }] }, incidentContact: '情報政策課 CSIRT 内線 1234' });
+    expect(policy).toMatchObject({
+      version: 2,
+      removableMedia: { mode: 'block', allow: [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }] },
+      incidentContact: '情報政策課 CSIRT 内線 1234',
+    });
     await open(page, '/policies/mynumber/versions/2');
     await shot(page, 'ja-11-policy-version');
   });
@@ -212,7 +222,9 @@ describe('the admin console in Chromium', () => {
 
     // The same ledger from the command line, as a script at the town hall would fetch it.
     const cli = path.join(dir, 'cli-ledger.xlsx');
-    const run = await mamori(['export', 'inventory', '--collector', collector.url, '--format', 'xlsx', '--segment', 'mynumber', '-o', cli], { MAMORI_ADMIN_TOKEN: collector.admin });
+    const run = await mamori(['export', 'inventory', '--collector', collector.url, '--format', 'xlsx', '--segment', 'mynumber', '-o', cli], {
+      MAMORI_ADMIN_TOKEN: collector.admin,
+    });
     expect(run.code, run.stderr).toBe(0);
     const fromCli = new ExcelJS.Workbook();
     await fromCli.xlsx.readFile(cli);
@@ -245,7 +257,18 @@ describe('the admin console in Chromium', () => {
   it('records every action in the audit log with who and from where', async () => {
     await open(page, '/audit');
     const text = await page.locator('#audit').innerText();
-    for (const action of ['ログイン', '台帳の出力', 'ポリシーの変更', '利用申請の承認', '利用申請の却下', '許可コードの発行', 'インシデントの状態変更', 'ユーザーの追加', '端末詳細の閲覧']) expect(text, action).toContain(action);
+    for (const action of [
+      'ログイン',
+      '台帳の出力',
+      'ポリシーの変更',
+      '利用申請の承認',
+      '利用申請の却下',
+      '許可コードの発行',
+      'インシデントの状態変更',
+      'ユーザーの追加',
+      '端末詳細の閲覧',
+    ])
+      expect(text, action).toContain(action);
     expect(text).toContain('127.0.0.1');
     await shot(page, 'ja-14-audit');
   });
@@ -269,7 +292,16 @@ describe('the admin console in Chromium', () => {
     await Promise.all([page.waitForURL(`${collector.url}/`), page.click('a.lang')]);
     expect(await page.locator('h1').innerText()).toBe('Dashboard');
     await shot(page, 'en-01-dashboard');
-    for (const [url, name] of [['/terminals', 'en-02-terminals'], [`/terminals/${seeded.byHost('SOUMU-PC001').enrolled.agentId}`, 'en-03-terminal'], ['/incidents', 'en-04-incidents'], ['/exceptions', 'en-06-exceptions'], ['/policies/lgwan', 'en-09-policy-edit'], ['/exports', 'en-12-exports'], ['/users', 'en-13-users'], ['/audit', 'en-14-audit']] as const) {
+    for (const [url, name] of [
+      ['/terminals', 'en-02-terminals'],
+      [`/terminals/${seeded.byHost('SOUMU-PC001').enrolled.agentId}`, 'en-03-terminal'],
+      ['/incidents', 'en-04-incidents'],
+      ['/exceptions', 'en-06-exceptions'],
+      ['/policies/lgwan', 'en-09-policy-edit'],
+      ['/exports', 'en-12-exports'],
+      ['/users', 'en-13-users'],
+      ['/audit', 'en-14-audit'],
+    ] as const) {
       await open(page, url);
       expect(await page.locator('html').getAttribute('lang')).toBe('en');
       await shot(page, name);
@@ -282,7 +314,12 @@ describe('the admin console in Chromium', () => {
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: 'ja-JP', timezoneId: 'Asia/Tokyo' });
     const auditor = await logIn(context, 'kansa');
     const t = seeded.byHost('LGWAN-PC101').enrolled.agentId;
-    const fill = (url: string) => url.replace(':id', url.startsWith('/terminals') ? t : url.startsWith('/incidents') ? seeded.incidentReceipts[0]! : seeded.requests[2]!.id).replace(':segment', 'lgwan').replace(':version', '1').replace(':name', 'kanri');
+    const fill = (url: string) =>
+      url
+        .replace(':id', url.startsWith('/terminals') ? t : url.startsWith('/incidents') ? seeded.incidentReceipts[0]! : seeded.requests[2]!.id)
+        .replace(':segment', 'lgwan')
+        .replace(':version', '1')
+        .replace(':name', 'kanri');
     const policyBefore = await collector.api<Policy>('/api/v1/admin/policies/lgwan');
     await open(auditor, '/terminals');
     const csrf = await auditor.locator('input[name=_csrf]').first().inputValue();
@@ -302,7 +339,22 @@ describe('the admin console in Chromium', () => {
       } else {
         // Submitted from the auditor's own page with the auditor's own token, as a form would.
         const status = await auditor.evaluate(
-          async ({ u, token }) => (await fetch(u, { method: 'POST', body: new URLSearchParams({ _csrf: token, minutes: '60', status: 'closed', role: 'auditor', password: 'x'.repeat(20), baseVersion: '1', document: '{}' }), redirect: 'manual' })).status,
+          async ({ u, token }) =>
+            (
+              await fetch(u, {
+                method: 'POST',
+                body: new URLSearchParams({
+                  _csrf: token,
+                  minutes: '60',
+                  status: 'closed',
+                  role: 'auditor',
+                  password: 'x'.repeat(20),
+                  baseVersion: '1',
+                  document: '{}',
+                }),
+                redirect: 'manual',
+              })
+            ).status,
           { u: url, token: csrf },
         );
         expect(status, `POST ${url}`).toBe(allowed ? 200 : 403);
@@ -312,7 +364,10 @@ describe('the admin console in Chromium', () => {
     await shot(auditor, 'ja-15-auditor-forbidden');
     expect((await collector.api<Policy>('/api/v1/admin/policies/lgwan')).body.version).toBe(policyBefore.body.version);
     const audit = (await collector.api<{ action: string; actor: string }[]>('/api/v1/admin/audit?limit=5000')).body;
-    const byAuditor = audit.slice(0, audit.length - auditBefore).filter((a) => a.actor === 'kansa').map((a) => a.action);
+    const byAuditor = audit
+      .slice(0, audit.length - auditBefore)
+      .filter((a) => a.actor === 'kansa')
+      .map((a) => a.action);
     expect(byAuditor).toEqual(expect.arrayContaining(['login', 'terminal.view', 'inventory.export', 'audit.export']));
     expect(byAuditor).not.toEqual(expect.arrayContaining(['policy.change']));
     await context.close();

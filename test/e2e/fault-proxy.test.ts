@@ -29,7 +29,13 @@ const SCHEDULE: Record<string, Fault[]> = {
   'GET exceptions': ['pass', 'reset-after'],
   'POST events': ['cut-body', '503', 'reset-after', 'truncate', 'stall-after', '502-html', 'reset-before'],
 };
-const ALL_FAULTS = [...new Set(Object.values(SCHEDULE).flat().filter((f) => f !== 'pass'))];
+const ALL_FAULTS = [
+  ...new Set(
+    Object.values(SCHEDULE)
+      .flat()
+      .filter((f) => f !== 'pass'),
+  ),
+];
 
 interface ParsedRequest {
   head: string;
@@ -180,7 +186,8 @@ function appendBacklog(agentDir: string, count: number): void {
   const store = openEventStore(path.join(agentDir, 'agent.db'));
   try {
     store.transaction(() => {
-      for (let i = 0; i < count; i++) store.append({ type: 'login.failure', payload: { user: `職員${i % 40}`, source: 'btmp', line: 'ssh:notty', remoteHost: '10.2.0.7' } });
+      for (let i = 0; i < count; i++)
+        store.append({ type: 'login.failure', payload: { user: `職員${i % 40}`, source: 'btmp', line: 'ssh:notty', remoteHost: '10.2.0.7' } });
     });
   } finally {
     store.close();
@@ -215,7 +222,12 @@ it('delivers every event once through resets, stalls, truncated answers, 5xx and
       const s = state();
       if (!proxy.pending() && s.ack === s.head && !s.lastError) break;
     }
-    expect(proxy.injected.map((i) => i.fault).sort()).toEqual(Object.values(SCHEDULE).flat().filter((f) => f !== 'pass').sort());
+    expect(proxy.injected.map((i) => i.fault).sort()).toEqual(
+      Object.values(SCHEDULE)
+        .flat()
+        .filter((f) => f !== 'pass')
+        .sort(),
+    );
     expect(new Set(proxy.injected.map((i) => i.fault))).toEqual(new Set(ALL_FAULTS));
 
     const { head, ack, agentId } = state();

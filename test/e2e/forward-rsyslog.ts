@@ -21,9 +21,24 @@ export function makePki(dir: string): TestPki {
 /** A server certificate for `name` (and 127.0.0.1) from the CA `makePki` made in `dir`. */
 export function issue(dir: string, name: string): TestPki {
   const file = (f: string) => path.join(dir, f);
-  fs.writeFileSync(file(`${name}.tmpl`), `cn = "${name}"\ndns_name = "${name}"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n`);
+  fs.writeFileSync(
+    file(`${name}.tmpl`),
+    `cn = "${name}"\ndns_name = "${name}"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n`,
+  );
   certtool(['--generate-privkey', '--key-type', 'ecdsa', '--outfile', file(`${name}-key.pem`)]);
-  certtool(['--generate-certificate', '--load-privkey', file(`${name}-key.pem`), '--load-ca-certificate', file('ca.pem'), '--load-ca-privkey', file('ca-key.pem'), '--template', file(`${name}.tmpl`), '--outfile', file(`${name}.pem`)]);
+  certtool([
+    '--generate-certificate',
+    '--load-privkey',
+    file(`${name}-key.pem`),
+    '--load-ca-certificate',
+    file('ca.pem'),
+    '--load-ca-privkey',
+    file('ca-key.pem'),
+    '--template',
+    file(`${name}.tmpl`),
+    '--outfile',
+    file(`${name}.pem`),
+  ]);
   return { ca: file('ca.pem'), cert: file(`${name}.pem`), key: file(`${name}-key.pem`) };
 }
 
@@ -50,7 +65,9 @@ export function rsyslog(dir: string, port: number, tls?: TestPki): Rsyslog {
   fs.mkdirSync(path.join(dir, 'work'), { recursive: true });
   const output = path.join(dir, 'received.log');
   const conf = path.join(dir, 'rsyslog.conf');
-  const driver = tls ? `DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="${tls.ca}" DefaultNetstreamDriverCertFile="${tls.cert}" DefaultNetstreamDriverKeyFile="${tls.key}"` : '';
+  const driver = tls
+    ? `DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="${tls.ca}" DefaultNetstreamDriverCertFile="${tls.cert}" DefaultNetstreamDriverKeyFile="${tls.key}"`
+    : '';
   fs.writeFileSync(
     conf,
     [

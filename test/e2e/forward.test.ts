@@ -50,7 +50,11 @@ async function startRsyslog(tls?: boolean): Promise<Rsyslog> {
 /** A terminal enrolled over HTTP, sending its chain in batches like an agent. */
 async function terminal(collector: Collector, url: string, hostname: string) {
   const token = await createEnrollmentToken(collector.ctx.db, { segment: 'mynumber', ttlMs: 3_600_000, uses: 1 });
-  const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname, machineId: crypto.randomUUID() }) });
+  const res = await fetch(`${url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, hostname, machineId: crypto.randomUUID() }),
+  });
   expect(res.status).toBe(200);
   const agent = (await res.json()) as EnrollResponse;
   let last: StoredEvent | undefined;
@@ -62,10 +66,20 @@ async function terminal(collector: Collector, url: string, hostname: string) {
         from: (last?.seq ?? 0) + 1,
         prevHash: last?.hash,
         type: 'login.failure',
-        payload: (seq) => ({ user: `山田 太郎"]\\${seq}`, source: 'btmp', line: 'tty1', remoteHost: '10.0.0.9', reason: `パスワード誤り ${'漢字'.repeat(100)}` }),
+        payload: (seq) => ({
+          user: `山田 太郎"]\\${seq}`,
+          source: 'btmp',
+          line: 'tty1',
+          remoteHost: '10.0.0.9',
+          reason: `パスワード誤り ${'漢字'.repeat(100)}`,
+        }),
       });
       const started = performance.now();
-      const r = await fetch(`${url}/api/v1/agents/${agent.agentId}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.agentToken}` }, body: JSON.stringify({ events: chain }) });
+      const r = await fetch(`${url}/api/v1/agents/${agent.agentId}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.agentToken}` },
+        body: JSON.stringify({ events: chain }),
+      });
       expect(r.status).toBe(200);
       last = chain[chain.length - 1];
       return performance.now() - started;
@@ -158,10 +172,14 @@ describe('forwarding to a real rsyslog', () => {
     expect(ingestDone).toBe(false);
     await siem.start();
     await ingest;
-    await waitFor(() => {
-      const { seqs } = received(siem);
-      return pcs.every((pc) => new Set(seqs.get(pc.agentId)).size === total);
-    }, 'every event after the restarts', 60_000);
+    await waitFor(
+      () => {
+        const { seqs } = received(siem);
+        return pcs.every((pc) => new Set(seqs.get(pc.agentId)).size === total);
+      },
+      'every event after the restarts',
+      60_000,
+    );
     const { seqs } = received(siem);
     for (const pc of pcs) {
       const list = seqs.get(pc.agentId)!;
@@ -183,7 +201,25 @@ describe('forwarding to a real rsyslog', () => {
     const { collector, url } = await collectorOn(`sqlite:${dbFile}`);
     const siem = await startRsyslog(true);
     const add = (name: string, serverName: string) =>
-      mamori(['collector', 'forward', 'add', name, '--db', `sqlite:${dbFile}`, '--host', '127.0.0.1', '--port', String(siem.port), '--transport', 'tls', '--ca-file', pki.ca, '--server-name', serverName, '--no-audit']);
+      mamori([
+        'collector',
+        'forward',
+        'add',
+        name,
+        '--db',
+        `sqlite:${dbFile}`,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(siem.port),
+        '--transport',
+        'tls',
+        '--ca-file',
+        pki.ca,
+        '--server-name',
+        serverName,
+        '--no-audit',
+      ]);
     expect((await add('good', 'siem.test')).code).toBe(0);
     expect((await add('wrong', 'other.test')).code).toBe(0);
     const pc = await terminal(collector, url, 'pc-tls');
@@ -201,7 +237,10 @@ describe('forwarding to a real rsyslog', () => {
     expect(wrong).toContain('last worked: never');
     const good = list.stdout.split('\n').find((l) => l.startsWith('good\t'))!;
     expect(good).toMatch(/\tok\tlast worked: \d{4}-\d{2}-\d{2}T/);
-    const json = JSON.parse((await mamori(['collector', 'forward', 'list', '--json', '--db', `sqlite:${dbFile}`])).stdout) as { name: string; lastErrorAt: string | null }[];
+    const json = JSON.parse((await mamori(['collector', 'forward', 'list', '--json', '--db', `sqlite:${dbFile}`])).stdout) as {
+      name: string;
+      lastErrorAt: string | null;
+    }[];
     expect(json.find((d) => d.name === 'wrong')!.lastErrorAt).toMatch(/^\d{4}-/);
     await waitFor(() => received(siem).seqs.get(pc.agentId)?.length === 200, 'the rest over TLS');
 
@@ -212,7 +251,11 @@ describe('forwarding to a real rsyslog', () => {
     await other.start();
     cleanups.push(() => other.stop());
     expect(await pc.send(50)).toBeLessThan(2000);
-    await waitFor(async () => /ALTNAME/.test((await getDestination(collector.ctx.db, 'good')).lastError ?? ''), 'the changed certificate to be refused', 30_000);
+    await waitFor(
+      async () => /ALTNAME/.test((await getDestination(collector.ctx.db, 'good')).lastError ?? ''),
+      'the changed certificate to be refused',
+      30_000,
+    );
     const after = (await mamori(['collector', 'forward', 'list', '--db', `sqlite:${dbFile}`])).stdout.split('\n').find((l) => l.startsWith('good\t'))!;
     expect(after).toMatch(/ERROR ERR_TLS_CERT_ALTNAME_INVALID: .*siem\.test/);
     expect(after).toContain(`last worked: ${worked}`);
@@ -263,7 +306,7 @@ describe.skipIf(!PG_URL)('two collectors on one PostgreSQL', () => {
     const a = await collectorOn(dbUrl, keyFile);
     const b = await collectorOn(dbUrl, keyFile);
     const siem = await startRsyslog();
-    await addDestination(a.collector.ctx.db, ACTOR, destination({ name: "siem", port: siem.port, sendAudit: false }), a.collector.ctx.clock.now());
+    await addDestination(a.collector.ctx.db, ACTOR, destination({ name: 'siem', port: siem.port, sendAudit: false }), a.collector.ctx.clock.now());
     const pcs = [await terminal(a.collector, a.url, 'pc-pg-1'), await terminal(b.collector, b.url, 'pc-pg-2')];
     for (let round = 0; round < 10; round++) await Promise.all(pcs.map((pc) => pc.send(50)));
     await waitFor(() => siem.lines().length >= 1000, 'every event from both collectors', 30_000);

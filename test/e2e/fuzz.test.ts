@@ -50,11 +50,78 @@ interface Fixture {
 // ---- hostile text ----
 
 const NASTY = [
-  '', ' ', '\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\ud83d', '😀', '総務課', 'ｱｲｳｴｵ', '\u202egnp.exe', '\r\n', '\t', '%', '%00', '%E3%81', '%ZZ', '%u0041',
-  '..', '../../etc/passwd', '/', '//', '\\', '<script>alert(1)</script>', "' OR '1'='1", '"', '${1}', '{{7*7}}', '__proto__', 'constructor', 'prototype',
-  'toString', 'hasOwnProperty', 'null', 'undefined', 'NaN', 'Infinity', '-1', '0', '1', '1e309', '-0', '9007199254740993', '-9223372036854775809',
-  '18446744073709551616', '0x10', '1.5', ' 1', '1 ', '[]', '{}', 'true', 'en', 'ja', 'lgwan', 'mynumber', 'internet', 'csv', 'xlsx', 'json', 'new',
-  'investigating', 'closed', 'pending', 'approved', 'admin', 'auditor', '2026-02-30', '9999-12-31', '0000-00-00', 'Asia/Tokyo', 'Mars/Olympus',
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'x\ud83d',
+  '😀',
+  '総務課',
+  'ｱｲｳｴｵ',
+  '\u202egnp.exe',
+  '\r\n',
+  '\t',
+  '%',
+  '%00',
+  '%E3%81',
+  '%ZZ',
+  '%u0041',
+  '..',
+  '../../etc/passwd',
+  '/',
+  '//',
+  '\\',
+  '<script>alert(1)</script>',
+  "' OR '1'='1",
+  '"',
+  '${1}',
+  '{{7*7}}',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'null',
+  'undefined',
+  'NaN',
+  'Infinity',
+  '-1',
+  '0',
+  '1',
+  '1e309',
+  '-0',
+  '9007199254740993',
+  '-9223372036854775809',
+  '18446744073709551616',
+  '0x10',
+  '1.5',
+  ' 1',
+  '1 ',
+  '[]',
+  '{}',
+  'true',
+  'en',
+  'ja',
+  'lgwan',
+  'mynumber',
+  'internet',
+  'csv',
+  'xlsx',
+  'json',
+  'new',
+  'investigating',
+  'closed',
+  'pending',
+  'approved',
+  'admin',
+  'auditor',
+  '2026-02-30',
+  '9999-12-31',
+  '0000-00-00',
+  'Asia/Tokyo',
+  'Mars/Olympus',
 ];
 const text: fc.Arbitrary<string> = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...NASTY) },
@@ -63,14 +130,60 @@ const text: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 16 }) },
   { weight: 1, arbitrary: fc.constantFrom(1025, 4001, 20_000).map((n) => 'あ'.repeat(n)) },
 );
-const jsonLeaf: fc.Arbitrary<unknown> = fc.oneof(text, fc.integer(), fc.double(), fc.constantFrom(null, true, false, 2 ** 53 + 1, -(2 ** 63), 1e308, -0, Number.MAX_SAFE_INTEGER), fc.constant([]), fc.constant({}));
+const jsonLeaf: fc.Arbitrary<unknown> = fc.oneof(
+  text,
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(null, true, false, 2 ** 53 + 1, -(2 ** 63), 1e308, -0, Number.MAX_SAFE_INTEGER),
+  fc.constant([]),
+  fc.constant({}),
+);
 
 // ---- recipes: what to send, resolved against the fixture when sent ----
 
-const QUERY_KEYS = ['agentId', 'type', 'since', 'limit', 'status', 'format', 'segment', 'lang', 'q', 'state', 'seen', 'sort', 'page', 'before', 'from', 'to', 'actor', 'action', 'next', 'addVendor', 'addProduct', 'addSerial', 'x', '__proto__', 'constructor'];
+const QUERY_KEYS = [
+  'agentId',
+  'type',
+  'since',
+  'limit',
+  'status',
+  'format',
+  'segment',
+  'lang',
+  'q',
+  'state',
+  'seen',
+  'sort',
+  'page',
+  'before',
+  'from',
+  'to',
+  'actor',
+  'action',
+  'next',
+  'addVendor',
+  'addProduct',
+  'addSerial',
+  'x',
+  '__proto__',
+  'constructor',
+];
 const AUTHS = ['none', 'admin', 'auditor', 'agentOwn', 'agentOther', 'gone', 'garbage', 'nonAscii', 'huge', 'basic', 'empty', 'dup'] as const;
 const COOKIES = ['none', 'admin', 'auditor', 'gone', 'expired', 'garbage', 'nonAscii', 'dup', 'huge', 'flash', 'prefs'] as const;
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x', 'application/octet-stream', 'APPLICATION/JSON', '', 'a/b/c;;;', 'application/jsón', 'application/json, text/html'] as const;
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=latin1',
+  'application/x-www-form-urlencoded',
+  'text/plain',
+  'multipart/form-data; boundary=x',
+  'application/octet-stream',
+  'APPLICATION/JSON',
+  '',
+  'a/b/c;;;',
+  'application/jsón',
+  'application/json, text/html',
+] as const;
 const BODIES = ['valid', 'valid', 'valid', 'random', 'malformed', 'deep', 'form', 'badUtf8', 'empty', 'binary', 'huge'] as const;
 const ENCODINGS = ['percent', 'percent', 'raw', 'broken'] as const;
 
@@ -88,7 +201,13 @@ const routeRecipe = fc.record({
   leaf: jsonLeaf,
   random: fc.jsonValue({ maxDepth: 4 }),
   depth: fc.constantFrom(64, 1_000, 10_000, 100_000),
-  headers: fc.array(fc.record({ name: fc.constantFrom('x-forwarded-for', 'origin', 'sec-fetch-site', 'accept-language', 'user-agent', 'x-ünï', 'accept', 'referer'), value: text }), { maxLength: 3 }),
+  headers: fc.array(
+    fc.record({
+      name: fc.constantFrom('x-forwarded-for', 'origin', 'sec-fetch-site', 'accept-language', 'user-agent', 'x-ünï', 'accept', 'referer'),
+      value: text,
+    }),
+    { maxLength: 3 },
+  ),
   csrf: fc.constantFrom('valid', 'wrong', 'none'),
   seed: fc.nat(),
 });
@@ -98,24 +217,112 @@ const batchRecipe = fc.record({
   count: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(50, 500, 501)),
   types: fc.array(fc.nat(), { minLength: 1, maxLength: 5 }),
   strings: fc.array(text, { minLength: 4, maxLength: 4 }),
-  mutation: fc.constantFrom('none', 'none', 'none', 'gap', 'prevHash', 'hash', 'seqZero', 'seqHuge', 'seqFloat', 'seqString', 'at', 'type', 'extraField', 'payload', 'dupKey', 'empty', 'nul'),
+  mutation: fc.constantFrom(
+    'none',
+    'none',
+    'none',
+    'gap',
+    'prevHash',
+    'hash',
+    'seqZero',
+    'seqHuge',
+    'seqFloat',
+    'seqString',
+    'at',
+    'type',
+    'extraField',
+    'payload',
+    'dupKey',
+    'empty',
+    'nul',
+  ),
   auth: fc.constantFrom('own', 'own', 'own', 'other', 'none', 'admin'),
 });
 const replayRecipe = fc.record({ kind: fc.constant('replay' as const), agent: fc.nat(), back: fc.nat(), forge: fc.boolean() });
-const inventoryRecipe = fc.record({ kind: fc.constant('inventory' as const), agent: fc.nat(), strings: fc.array(text, { minLength: 4, maxLength: 4 }), mutation: fc.constantFrom('none', 'none', 'usbFlood', 'extraField', 'leaf', 'missing'), leaf: jsonLeaf });
+const inventoryRecipe = fc.record({
+  kind: fc.constant('inventory' as const),
+  agent: fc.nat(),
+  strings: fc.array(text, { minLength: 4, maxLength: 4 }),
+  mutation: fc.constantFrom('none', 'none', 'usbFlood', 'extraField', 'leaf', 'missing'),
+  leaf: jsonLeaf,
+});
 const consoleRecipe = fc.record({
   kind: fc.constant('console' as const),
   route: fc.nat(),
   pick: fc.nat(),
   session: fc.constantFrom('admin', 'admin', 'auditor'),
   csrf: fc.constantFrom('valid', 'valid', 'valid', 'wrong', 'none'),
-  fields: fc.array(fc.tuple(fc.oneof(fc.constantFrom('minutes', 'requestCode', 'status', 'role', 'password', 'password2', 'username', 'mode', 'syncIntervalSeconds', 'incidentContact', 'allow.0.vendorId', 'allow.0.productId', 'allow.0.serial', 'allow.99999.note', 'allow.0.remove', 'document', 'baseVersion', '_csrf', 'next'), text), text), { maxLength: 6 }),
+  fields: fc.array(
+    fc.tuple(
+      fc.oneof(
+        fc.constantFrom(
+          'minutes',
+          'requestCode',
+          'status',
+          'role',
+          'password',
+          'password2',
+          'username',
+          'mode',
+          'syncIntervalSeconds',
+          'incidentContact',
+          'allow.0.vendorId',
+          'allow.0.productId',
+          'allow.0.serial',
+          'allow.99999.note',
+          'allow.0.remove',
+          'document',
+          'baseVersion',
+          '_csrf',
+          'next',
+        ),
+        text,
+      ),
+      text,
+    ),
+    { maxLength: 6 },
+  ),
   dupFields: fc.boolean(),
   crossSite: fc.boolean(),
 });
-const loginRecipe = fc.record({ kind: fc.constant('login' as const), username: fc.oneof(fc.constantFrom('fz-admin', 'nobody'), text), password: text, next: text, nonce: fc.constantFrom('valid', 'wrong', 'none'), addr: fc.nat(200) });
+const loginRecipe = fc.record({
+  kind: fc.constant('login' as const),
+  username: fc.oneof(fc.constantFrom('fz-admin', 'nobody'), text),
+  password: text,
+  next: text,
+  nonce: fc.constantFrom('valid', 'wrong', 'none'),
+  addr: fc.nat(200),
+});
 const enrollRecipe = fc.record({ kind: fc.constant('enroll' as const), valid: fc.boolean(), hostname: text, machineId: text, extra: fc.boolean() });
-const RAW_KINDS = ['nulPath', 'nulHeader', 'ctlHeader', 'badHeaderName', 'obsFold', 'manyHeaders', 'hugeHeader', 'http10', 'http2', 'badVersion', 'lowerMethod', 'unknownMethod', 'absoluteUrl', 'asterisk', 'badChunk', 'teAndCl', 'negativeCl', 'dupCl', 'shortBody', 'expect', 'upgrade', 'utf8Path', 'invalidUtf8Path', 'pipelined', 'noHost', 'dupHost', 'longPath'] as const;
+const RAW_KINDS = [
+  'nulPath',
+  'nulHeader',
+  'ctlHeader',
+  'badHeaderName',
+  'obsFold',
+  'manyHeaders',
+  'hugeHeader',
+  'http10',
+  'http2',
+  'badVersion',
+  'lowerMethod',
+  'unknownMethod',
+  'absoluteUrl',
+  'asterisk',
+  'badChunk',
+  'teAndCl',
+  'negativeCl',
+  'dupCl',
+  'shortBody',
+  'expect',
+  'upgrade',
+  'utf8Path',
+  'invalidUtf8Path',
+  'pipelined',
+  'noHost',
+  'dupHost',
+  'longPath',
+] as const;
 const rawRecipe = fc.record({ kind: fc.constant('raw' as const), raw: fc.constantFrom(...RAW_KINDS), route: fc.nat(), value: text });
 const burstRecipe = fc.record({ kind: fc.constant('burst' as const), agent: fc.nat(), copies: fc.integer({ min: 2, max: 4 }) });
 
@@ -134,8 +341,8 @@ type Recipe = typeof recipe extends fc.Arbitrary<infer T> ? T : never;
 
 // ---- materializing a recipe ----
 
-const at = <T,>(list: readonly T[], i: number): T => list[i % list.length]!;
-const addrOf = (i: number) => `127.0.${(i >> 8) & 255}.${(i & 255) || 1}`;
+const at = <T>(list: readonly T[], i: number): T => list[i % list.length]!;
+const addrOf = (i: number) => `127.0.${(i >> 8) & 255}.${i & 255 || 1}`;
 
 function encodeText(value: string, encoding: (typeof ENCODINGS)[number]): string {
   if (encoding === 'percent') return percent(value);
@@ -167,7 +374,13 @@ function payloadFor(type: string, s: string[], seq: number): unknown {
     case 'device.allowed':
       return { ...device, reason: short(3), mode: 'block' };
     case 'exception.requested':
-      return { requestId: `fz-${crypto.randomUUID()}`, requestCode: makeRequestCode(crypto.randomUUID(), { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, crypto.randomBytes(5)), device: { vendorId: '0781', productId: '5581', serial: short(0) }, reason: short(1), minutes: 60 };
+      return {
+        requestId: `fz-${crypto.randomUUID()}`,
+        requestCode: makeRequestCode(crypto.randomUUID(), { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, crypto.randomBytes(5)),
+        device: { vendorId: '0781', productId: '5581', serial: short(0) },
+        reason: short(1),
+        minutes: 60,
+      };
     case 'exception.granted':
       return { requestId: short(0), device: {}, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), via: 'unlock-code' };
     case 'exception.expired':
@@ -176,7 +389,13 @@ function payloadFor(type: string, s: string[], seq: number): unknown {
     case 'system.shutdown':
       return { source: 'wtmp' };
     case 'incident.reported':
-      return { receipt: `INC-FZ-${crypto.randomBytes(6).toString('hex')}`, category: 'other', description: short(0), contact: short(1), context: { hostname: short(2), osUser: short(3), inventoryHash: '0'.repeat(64), recentEvents: [] } };
+      return {
+        receipt: `INC-FZ-${crypto.randomBytes(6).toString('hex')}`,
+        category: 'other',
+        description: short(0),
+        contact: short(1),
+        context: { hostname: short(2), osUser: short(3), inventoryHash: '0'.repeat(64), recentEvents: [] },
+      };
     case 'inventory.changed':
       return { hash: 'a'.repeat(64), previousHash: null, changes: [{ section: short(0), summary: short(1) }] };
     default:
@@ -208,7 +427,7 @@ function chainFrom(t: SeededTerminal, count: number, types: number[], strings: s
 
 function serialize(value: unknown, mutation: string, leaf: unknown): Buffer {
   let body = value;
-  if (mutation === 'extraField' && body && typeof body === 'object' && !Array.isArray(body)) body = { ...body, 'ünknown': leaf };
+  if (mutation === 'extraField' && body && typeof body === 'object' && !Array.isArray(body)) body = { ...body, ünknown: leaf };
   if (mutation === 'leaf' && body && typeof body === 'object' && !Array.isArray(body)) {
     const keys = Object.keys(body);
     if (keys.length) body = { ...body, [keys[0]!]: leaf };
@@ -224,7 +443,25 @@ function serialize(value: unknown, mutation: string, leaf: unknown): Buffer {
   return Buffer.from(json, 'utf8');
 }
 
-const MALFORMED = ['{', '{"a":', '[1,]', 'nul', '{"a":1}{"b":2}', "{'a':1}", '{"a":NaN}', '{"a":1e999999}', '"\\ud800"', '{"a":"\\u00"}', '\u0000', '{"\u0000":1}', '1', '"x"', '[]', 'null', 'true'];
+const MALFORMED = [
+  '{',
+  '{"a":',
+  '[1,]',
+  'nul',
+  '{"a":1}{"b":2}',
+  "{'a':1}",
+  '{"a":NaN}',
+  '{"a":1e999999}',
+  '"\\ud800"',
+  '{"a":"\\u00"}',
+  '\u0000',
+  '{"\u0000":1}',
+  '1',
+  '"x"',
+  '[]',
+  'null',
+  'true',
+];
 
 interface Built {
   req: WireRequest;
@@ -308,7 +545,13 @@ function makeBuilder(fx: Fixture) {
       case 'huge':
         return [['Cookie', `mamori_sid=${'x'.repeat(15_000)}`]];
       case 'flash': {
-        const payload = Buffer.from(JSON.stringify({ kind: 'ok', key: at(['login.expired', '__proto__', 'constructor', 'toString', 'nope', 'users.added'], JSON.stringify(leaf ?? '').length), vars: leaf })).toString('base64url');
+        const payload = Buffer.from(
+          JSON.stringify({
+            kind: 'ok',
+            key: at(['login.expired', '__proto__', 'constructor', 'toString', 'nope', 'users.added'], JSON.stringify(leaf ?? '').length),
+            vars: leaf,
+          }),
+        ).toString('base64url');
         return [['Cookie', `${s.admin.cookie}; mamori_flash=${payload}`]];
       }
       case 'prefs':
@@ -324,7 +567,15 @@ function makeBuilder(fx: Fixture) {
     if (key === 'POST /api/v1/enroll') return { token: r.seed % 2 ? fx.enrollToken : 'enr_nope', hostname: `FZ-${r.seed}`, machineId: String(r.leaf) };
     if (key === 'POST /api/v1/agents/:agentId/events') return { events: chainFrom(agent, 1 + (r.seed % 3), [r.seed], [String(r.leaf), 'a', 'b', 'c']) };
     if (key === 'PUT /api/v1/agents/:agentId/inventory') return inventoryOf(agent.hostname, [String(r.leaf), 'x', 'y', 'z']);
-    if (key === 'PUT /api/v1/admin/policies/:segment') return { removableMedia: { mode: at(['block', 'readonly', 'audit', 'allow'], r.seed), allow: [{ vendorId: '0781', productId: '5581', serial: String(r.leaf).slice(0, 255) || 'S', note: 'fz' }] }, syncIntervalSeconds: 300, incidentContact: 'fz' };
+    if (key === 'PUT /api/v1/admin/policies/:segment')
+      return {
+        removableMedia: {
+          mode: at(['block', 'readonly', 'audit', 'allow'], r.seed),
+          allow: [{ vendorId: '0781', productId: '5581', serial: String(r.leaf).slice(0, 255) || 'S', note: 'fz' }],
+        },
+        syncIntervalSeconds: 300,
+        incidentContact: 'fz',
+      };
     if (key === 'PATCH /api/v1/admin/incidents/:id') return { status: at(['new', 'investigating', 'closed'], r.seed) };
     if (key.endsWith('/approve')) return { minutes: at([1, 30, 10_080, 10_081, 0], r.seed) };
     return {};
@@ -345,11 +596,19 @@ function makeBuilder(fx: Fixture) {
     let body: Buffer | undefined;
     const withBody = route.method !== 'GET' && route.method !== 'HEAD' ? true : r.body === 'binary';
     if (withBody) {
-      const csrf = r.csrf === 'valid' ? (r.cookie === 'auditor' ? fx.sessions.auditor.csrf : fx.sessions.admin.csrf) : r.csrf === 'wrong' ? 'x'.repeat(32) : undefined;
+      const csrf =
+        r.csrf === 'valid' ? (r.cookie === 'auditor' ? fx.sessions.auditor.csrf : fx.sessions.admin.csrf) : r.csrf === 'wrong' ? 'x'.repeat(32) : undefined;
       switch (r.body) {
         case 'valid': {
           const value = validBody(route, agent, r);
-          body = route.url.startsWith('/api/') ? serialize(value, r.mutation, r.leaf) : Buffer.from(new URLSearchParams({ ...(csrf ? { _csrf: csrf } : {}), ...Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, String(v)])) }).toString());
+          body = route.url.startsWith('/api/')
+            ? serialize(value, r.mutation, r.leaf)
+            : Buffer.from(
+                new URLSearchParams({
+                  ...(csrf ? { _csrf: csrf } : {}),
+                  ...Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, String(v)])),
+                }).toString(),
+              );
           break;
         }
         case 'random':
@@ -362,10 +621,17 @@ function makeBuilder(fx: Fixture) {
           body = Buffer.from(r.seed % 2 ? `${'['.repeat(r.depth)}${']'.repeat(r.depth)}` : `${'{"a":'.repeat(r.depth)}1${'}'.repeat(r.depth)}`);
           break;
         case 'form':
-          body = Buffer.from(`${csrf ? `_csrf=${csrf}&` : ''}${r.query.map((q) => `${encodeText(q.key, q.encoding)}=${encodeText(q.value, q.encoding)}`).join('&')}&a=1&a=2&%ZZ=%E3%81&__proto__[x]=1`, 'latin1');
+          body = Buffer.from(
+            `${csrf ? `_csrf=${csrf}&` : ''}${r.query.map((q) => `${encodeText(q.key, q.encoding)}=${encodeText(q.value, q.encoding)}`).join('&')}&a=1&a=2&%ZZ=%E3%81&__proto__[x]=1`,
+            'latin1',
+          );
           break;
         case 'badUtf8':
-          body = Buffer.concat([Buffer.from('{"token":"'), Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, 0xf4, 0x90, 0x80, 0x80]), Buffer.from('","_csrf":"x"}')]);
+          body = Buffer.concat([
+            Buffer.from('{"token":"'),
+            Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, 0xf4, 0x90, 0x80, 0x80]),
+            Buffer.from('","_csrf":"x"}'),
+          ]);
           break;
         case 'empty':
           body = Buffer.alloc(0);
@@ -406,7 +672,11 @@ function makeBuilder(fx: Fixture) {
     let json: string | undefined;
     switch (r.mutation) {
       case 'gap':
-        (events as StoredEvent[]).splice(Math.min(1, events.length - 1), 1, ...(events.length === 1 ? [{ ...(first as StoredEvent), seq: t.last.seq + 2 }] : []));
+        (events as StoredEvent[]).splice(
+          Math.min(1, events.length - 1),
+          1,
+          ...(events.length === 1 ? [{ ...(first as StoredEvent), seq: t.last.seq + 2 }] : []),
+        );
         break;
       case 'prevHash':
         first.prevHash = 'a'.repeat(64);
@@ -452,7 +722,13 @@ function makeBuilder(fx: Fixture) {
     const headers: [string, string][] = [['Host', '127.0.0.1'], ['Content-Type', 'application/json'], ...authHeaders(r.auth, t, other)];
     if (r.auth === 'admin') headers.splice(2, 1, ['Authorization', `Bearer ${fx.tokens.admin}`]);
     return {
-      req: { method: 'POST', path: `/api/v1/agents/${t.enrolled.agentId}/events`, headers, body: Buffer.from(json ?? JSON.stringify({ events }), 'utf8'), localAddress: addrOf(r.agent % 250) },
+      req: {
+        method: 'POST',
+        path: `/api/v1/agents/${t.enrolled.agentId}/events`,
+        headers,
+        body: Buffer.from(json ?? JSON.stringify({ events }), 'utf8'),
+        localAddress: addrOf(r.agent % 250),
+      },
       onAnswer: r.auth === 'own' ? acknowledge(t, events as StoredEvent[]) : undefined,
     };
   };
@@ -468,7 +744,17 @@ function makeBuilder(fx: Fixture) {
       e.hash = eventHash(e.prevHash, e);
     }
     return {
-      req: { method: 'POST', path: `/api/v1/agents/${t.enrolled.agentId}/events`, headers: [['Host', '127.0.0.1'], ['Content-Type', 'application/json'], ['Authorization', `Bearer ${t.enrolled.agentToken}`]], body: Buffer.from(JSON.stringify({ events: batch })), localAddress: addrOf(r.agent % 250) },
+      req: {
+        method: 'POST',
+        path: `/api/v1/agents/${t.enrolled.agentId}/events`,
+        headers: [
+          ['Host', '127.0.0.1'],
+          ['Content-Type', 'application/json'],
+          ['Authorization', `Bearer ${t.enrolled.agentToken}`],
+        ],
+        body: Buffer.from(JSON.stringify({ events: batch })),
+        localAddress: addrOf(r.agent % 250),
+      },
       onAnswer: list.length ? undefined : acknowledge(t, batch),
     };
   };
@@ -480,13 +766,35 @@ function makeBuilder(fx: Fixture) {
     if (r.mutation === 'extraField') (inv.system as Record<string, unknown>).ünknown = r.leaf;
     if (r.mutation === 'leaf') inv.hostname = r.leaf;
     if (r.mutation === 'missing') delete inv.os;
-    return { req: { method: 'PUT', path: `/api/v1/agents/${t.enrolled.agentId}/inventory`, headers: [['Host', '127.0.0.1'], ['Content-Type', 'application/json'], ['Authorization', `Bearer ${t.enrolled.agentToken}`]], body: Buffer.from(JSON.stringify(inv)), localAddress: addrOf(r.agent % 250) } };
+    return {
+      req: {
+        method: 'PUT',
+        path: `/api/v1/agents/${t.enrolled.agentId}/inventory`,
+        headers: [
+          ['Host', '127.0.0.1'],
+          ['Content-Type', 'application/json'],
+          ['Authorization', `Bearer ${t.enrolled.agentToken}`],
+        ],
+        body: Buffer.from(JSON.stringify(inv)),
+        localAddress: addrOf(r.agent % 250),
+      },
+    };
   };
 
   const buildConsole = (r: Extract<Recipe, { kind: 'console' }>): Built => {
     const route = at(consolePosts, r.route);
     const session = fx.sessions[r.session];
-    const path = route.url.replace(/:(\w+)/g, (_m, name: string) => encodeURIComponent(name === 'id' ? at([...fx.incidents, ...fx.exceptions, ...fx.agents.map((a) => a.enrolled.agentId), 'nope'], r.pick) : name === 'name' ? at([...fx.victims, 'nobody'], r.pick) : name === 'segment' ? at([...SEGMENTS, 'nope'], r.pick) : '1'));
+    const path = route.url.replace(/:(\w+)/g, (_m, name: string) =>
+      encodeURIComponent(
+        name === 'id'
+          ? at([...fx.incidents, ...fx.exceptions, ...fx.agents.map((a) => a.enrolled.agentId), 'nope'], r.pick)
+          : name === 'name'
+            ? at([...fx.victims, 'nobody'], r.pick)
+            : name === 'segment'
+              ? at([...SEGMENTS, 'nope'], r.pick)
+              : '1',
+      ),
+    );
     const form = new URLSearchParams();
     if (r.csrf !== 'none') form.append('_csrf', r.csrf === 'valid' ? session.csrf : 'A'.repeat(32));
     // Plausible fields first, then the hostile ones.
@@ -494,20 +802,34 @@ function makeBuilder(fx: Fixture) {
     if (route.url.endsWith('/unlock')) form.append('requestCode', at([...fx.requestCodes, 'AAAA-AAAA-AAAAA', 'ＡＡＡＡ'], r.pick));
     if (route.url.endsWith('/status')) form.append('status', at(['new', 'investigating', 'closed', 'x'], r.pick));
     if (route.url.endsWith('/role')) form.append('role', at(['admin', 'auditor', 'root'], r.pick));
-    if (route.url === '/users') for (const [k, v] of [['username', `fz-${r.pick}`], ['role', 'auditor'], ['password', PASSWORD], ['password2', PASSWORD]]) form.append(k!, v!);
+    if (route.url === '/users')
+      for (const [k, v] of [
+        ['username', `fz-${r.pick}`],
+        ['role', 'auditor'],
+        ['password', PASSWORD],
+        ['password2', PASSWORD],
+      ])
+        form.append(k!, v!);
     if (route.url.startsWith('/policies/')) {
       form.append('mode', at(['block', 'readonly', 'audit', 'allow', ''], r.pick));
       form.append('syncIntervalSeconds', at(['300', '9', '86401', 'x'], r.pick));
       form.append('allow.0.vendorId', '0781');
       form.append('allow.0.productId', '5581');
-      form.append('document', JSON.stringify({ segment: at(SEGMENTS, r.pick), removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 300, incidentContact: '' }));
+      form.append(
+        'document',
+        JSON.stringify({ segment: at(SEGMENTS, r.pick), removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 300, incidentContact: '' }),
+      );
       form.append('baseVersion', String(r.pick % 4));
     }
     for (const [k, v] of r.fields) {
       form.append(k, v);
       if (r.dupFields) form.append(k, v);
     }
-    const headers: [string, string][] = [['Host', '127.0.0.1'], ['Cookie', session.cookie], ['Content-Type', 'application/x-www-form-urlencoded']];
+    const headers: [string, string][] = [
+      ['Host', '127.0.0.1'],
+      ['Cookie', session.cookie],
+      ['Content-Type', 'application/x-www-form-urlencoded'],
+    ];
     if (r.crossSite) headers.push(['Origin', 'http://evil.example']);
     return { req: { method: 'POST', path, headers, body: Buffer.from(form.toString()), localAddress: addrOf(r.pick % 250) } };
   };
@@ -516,13 +838,36 @@ function makeBuilder(fx: Fixture) {
     const nonce = 'N'.repeat(32);
     const form = new URLSearchParams({ username: r.username, password: r.password, next: r.next });
     if (r.nonce !== 'none') form.append('_csrf', r.nonce === 'valid' ? nonce : 'M'.repeat(32));
-    return { req: { method: 'POST', path: '/login', headers: [['Host', '127.0.0.1'], ['Cookie', `mamori_login=${nonce}`], ['Content-Type', 'application/x-www-form-urlencoded']], body: Buffer.from(form.toString()), localAddress: addrOf(10 + r.addr) } };
+    return {
+      req: {
+        method: 'POST',
+        path: '/login',
+        headers: [
+          ['Host', '127.0.0.1'],
+          ['Cookie', `mamori_login=${nonce}`],
+          ['Content-Type', 'application/x-www-form-urlencoded'],
+        ],
+        body: Buffer.from(form.toString()),
+        localAddress: addrOf(10 + r.addr),
+      },
+    };
   };
 
   const buildEnroll = (r: Extract<Recipe, { kind: 'enroll' }>): Built => {
     const body: Record<string, unknown> = { token: r.valid ? fx.enrollToken : 'enr_AAAA', hostname: r.hostname, machineId: r.machineId || 'm' };
     if (r.extra) body.ünknown = r.hostname;
-    return { req: { method: 'POST', path: '/api/v1/enroll', headers: [['Host', '127.0.0.1'], ['Content-Type', 'application/json']], body: Buffer.from(JSON.stringify(body)), localAddress: addrOf(r.hostname.length % 250) } };
+    return {
+      req: {
+        method: 'POST',
+        path: '/api/v1/enroll',
+        headers: [
+          ['Host', '127.0.0.1'],
+          ['Content-Type', 'application/json'],
+        ],
+        body: Buffer.from(JSON.stringify(body)),
+        localAddress: addrOf(r.hostname.length % 250),
+      },
+    };
   };
 
   const buildRaw = (r: Extract<Recipe, { kind: 'raw' }>): Built => {
@@ -562,7 +907,12 @@ function makeBuilder(fx: Fixture) {
       longPath: `${line('GET', `${path}?q=${'a'.repeat(70_000)}`)}${host}${close}\r\n`,
     };
     // A request cut short by the client (it closes mid-body) may get no answer: nobody is left to read it.
-    return { req: { method: 'GET', path, headers: [] }, raw: Buffer.from(raws[r.raw], 'latin1'), halfClose: r.raw === 'shortBody', mayGoUnanswered: r.raw === 'shortBody' };
+    return {
+      req: { method: 'GET', path, headers: [] },
+      raw: Buffer.from(raws[r.raw], 'latin1'),
+      halfClose: r.raw === 'shortBody',
+      mayGoUnanswered: r.raw === 'shortBody',
+    };
   };
 
   return (r: Recipe): Built | Built[] => {
@@ -588,7 +938,17 @@ function makeBuilder(fx: Fixture) {
         const t = at(fx.agents, r.agent);
         const events = chainFrom(t, 3, [0, 5, 14], ['burst', 'b', 'c', 'd']);
         return Array.from({ length: r.copies }, () => ({
-          req: { method: 'POST', path: `/api/v1/agents/${t.enrolled.agentId}/events`, headers: [['Host', '127.0.0.1'], ['Content-Type', 'application/json'], ['Authorization', `Bearer ${t.enrolled.agentToken}`]] as [string, string][], body: Buffer.from(JSON.stringify({ events })), localAddress: addrOf(r.agent % 250) },
+          req: {
+            method: 'POST',
+            path: `/api/v1/agents/${t.enrolled.agentId}/events`,
+            headers: [
+              ['Host', '127.0.0.1'],
+              ['Content-Type', 'application/json'],
+              ['Authorization', `Bearer ${t.enrolled.agentToken}`],
+            ] as [string, string][],
+            body: Buffer.from(JSON.stringify({ events })),
+            localAddress: addrOf(r.agent % 250),
+          },
           onAnswer: acknowledge(t, events),
         }));
       }
@@ -610,7 +970,20 @@ function inventoryOf(hostname: string, s: string[]): unknown {
     disks: [],
     network: [{ iface: short(2), mac: '00:1a:2b:3c:4d:5e', ipv4: ['10.0.0.1'], ipv6: [], internal: false, virtual: false }],
     users: [],
-    usb: [{ port: '1-2', vendorId: '0781', productId: '5581', serial: short(3), manufacturer: short(0), product: short(1), deviceClass: '00', interfaces: [], authorized: true, rootHub: false }],
+    usb: [
+      {
+        port: '1-2',
+        vendorId: '0781',
+        productId: '5581',
+        serial: short(3),
+        manufacturer: short(0),
+        product: short(1),
+        deviceClass: '00',
+        interfaces: [],
+        authorized: true,
+        rootHub: false,
+      },
+    ],
     enforcement: 'active',
     warnings: [],
   };
@@ -646,14 +1019,27 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
     const gone = await addAdmin(db, 'fz-gone', 'admin', PASSWORD);
     const victims = ['victim-1', 'victim-2', 'victim-3', 'victim-4'];
     for (const v of victims) await addAdmin(db, v, 'auditor', PASSWORD);
-    const sessions = { admin: await consoleLogin(seeder, 'fz-admin', PASSWORD), auditor: await consoleLogin(seeder, 'fz-auditor', PASSWORD), gone: await consoleLogin(seeder, 'fz-gone', PASSWORD), expired: undefined as unknown as ConsoleLogin };
+    const sessions = {
+      admin: await consoleLogin(seeder, 'fz-admin', PASSWORD),
+      auditor: await consoleLogin(seeder, 'fz-auditor', PASSWORD),
+      gone: await consoleLogin(seeder, 'fz-gone', PASSWORD),
+      expired: undefined as unknown as ConsoleLogin,
+    };
     // A session opened 13 hours ago is past the 12-hour limit when the CLI reads it.
     clock.set(new Date(Date.now() - 13 * 3_600_000));
     sessions.expired = await consoleLogin(seeder, 'victim-1', PASSWORD);
     clock.set(new Date());
     await deleteAdmin(db, 'fz-gone', 'fz-admin');
     const call: Call = async (method, u, opts = {}) => {
-      const res = await seeder.app.inject({ method: method as 'GET', url: u, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) }, payload: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+      const res = await seeder.app.inject({
+        method: method as 'GET',
+        url: u,
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
       return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
     };
     const seeded = await seedFleet(call, (segment) => createEnrollmentToken(db, { segment, ttlMs: 3_600_000, uses: 1 }, clock));
@@ -695,19 +1081,36 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
     let resetWhileSending = 0;
     const started = performance.now();
     const describeReq = (b: Built) => {
-      const bytes = b.raw ?? Buffer.concat([Buffer.from(`${b.req.method} ${b.req.path}\r\n${b.req.headers.map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`, 'latin1'), b.req.body ?? Buffer.alloc(0)]);
+      const bytes =
+        b.raw ??
+        Buffer.concat([
+          Buffer.from(`${b.req.method} ${b.req.path}\r\n${b.req.headers.map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`, 'latin1'),
+          b.req.body ?? Buffer.alloc(0),
+        ]);
       return bytes.subarray(0, 600).toString('latin1') + (bytes.length > 600 ? `… (${bytes.length} bytes)` : '');
     };
     const one = async (r: Recipe, b: Built) => {
       // An upgrade answered without upgrading keeps its connection open: the status is enough.
-      const answer = b.raw ? await sendBytes(fx.port, b.raw, { localAddress: b.req.localAddress, halfClose: b.halfClose, timeoutMs: r.kind === 'raw' && r.raw === 'upgrade' ? 1_000 : undefined }) : await send(fx.port, b.req);
+      const answer = b.raw
+        ? await sendBytes(fx.port, b.raw, {
+            localAddress: b.req.localAddress,
+            halfClose: b.halfClose,
+            timeoutMs: r.kind === 'raw' && r.raw === 'upgrade' ? 1_000 : undefined,
+          })
+        : await send(fx.port, b.req);
       sent += 1;
       slowest.push({ ms: answer.ms, what: `${r.kind}/${'raw' in r ? r.raw : ''} ${b.req.method} ${b.req.path.slice(0, 80)} → ${answer.status}` });
       slowest.sort((x, y) => y.ms - x.ms);
       slowest.length = Math.min(slowest.length, 5);
       const key = answer.status === null ? 'none' : `${answer.status}`;
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
-      if (answer.status !== null && answer.status >= 500) findings.push({ what: `${answer.status}`, recipe: JSON.stringify(r).slice(0, 400), request: describeReq(b), answer: answer.body.subarray(0, 300).toString('utf8') });
+      if (answer.status !== null && answer.status >= 500)
+        findings.push({
+          what: `${answer.status}`,
+          recipe: JSON.stringify(r).slice(0, 400),
+          request: describeReq(b),
+          answer: answer.body.subarray(0, 300).toString('utf8'),
+        });
       // The collector may refuse a request before reading its body (a head over Node's 16 KiB
       // limit, a wrong token, an unknown path) and close; a large body still being sent then makes
       // the kernel reset the connection, which can discard the answer before it is read. Such
@@ -716,7 +1119,8 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
       const head = bytes.indexOf('\r\n\r\n');
       const large = head < 0 || head > 16 * 1024 || bytes.length - head > 64 * 1024;
       if (answer.status === null && large && /ECONNRESET|EPIPE/.test(answer.error ?? '')) resetWhileSending += 1;
-      else if (answer.status === null && !b.mayGoUnanswered) findings.push({ what: `no answer (${answer.error ?? 'closed'})`, recipe: JSON.stringify(r).slice(0, 400), request: describeReq(b), answer: '' });
+      else if (answer.status === null && !b.mayGoUnanswered)
+        findings.push({ what: `no answer (${answer.error ?? 'closed'})`, recipe: JSON.stringify(r).slice(0, 400), request: describeReq(b), answer: '' });
       b.onAnswer?.(answer);
     };
     let next = 0;
@@ -737,7 +1141,8 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
         `recipes ${JSON.stringify(Object.fromEntries(byKind))}; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ${resetWhileSending} large requests reset after an early refusal; ${findings.length} findings`,
     );
     console.log(`slowest: ${slowest.map((x) => `${x.ms.toFixed(0)} ms ${x.what}`).join('; ')}`);
-    for (const f of findings.slice(0, 10)) console.log(`FINDING ${f.what}\n  recipe: ${f.recipe}\n  request: ${JSON.stringify(f.request)}\n  answer: ${f.answer}`);
+    for (const f of findings.slice(0, 10))
+      console.log(`FINDING ${f.what}\n  recipe: ${f.recipe}\n  request: ${JSON.stringify(f.request)}\n  answer: ${f.answer}`);
 
     // The collector must still be up, stop cleanly, and have logged no error.
     expect(alive, `collector exited: ${proc.output().slice(-2000)}`).toBe(true);
@@ -763,8 +1168,18 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
       const agents = await handle.db.selectFrom('agents').select(['id', 'ack_seq', 'last_hash']).execute();
       for (const a of agents) {
         const events = await handle.db.selectFrom('events').selectAll().where('agent_id', '=', a.id).orderBy('seq').execute();
-        const chain = events.map((e) => ({ seq: Number(e.seq), at: e.at, type: e.type, payload: JSON.parse(e.payload) as unknown, prevHash: e.prev_hash, hash: e.hash }));
-        expect(chain.map((e) => e.seq), `agent ${a.id}`).toEqual(Array.from({ length: Number(a.ack_seq) }, (_, i) => i + 1));
+        const chain = events.map((e) => ({
+          seq: Number(e.seq),
+          at: e.at,
+          type: e.type,
+          payload: JSON.parse(e.payload) as unknown,
+          prevHash: e.prev_hash,
+          hash: e.hash,
+        }));
+        expect(
+          chain.map((e) => e.seq),
+          `agent ${a.id}`,
+        ).toEqual(Array.from({ length: Number(a.ack_seq) }, (_, i) => i + 1));
         expect(verifyChain(chain as StoredEvent[], { seq: 0, hash: GENESIS_HASH }), `agent ${a.id}`).toBeNull();
         expect(chain.length ? chain[chain.length - 1]!.hash : GENESIS_HASH).toBe(a.last_hash);
       }
@@ -773,7 +1188,11 @@ describe.each(ENGINES)('the fuzzer on %s', (engine) => {
         expect({ seq: Number(row.ack_seq), hash: row.last_hash }, t.hostname).toEqual(t.last);
       }
       // Side tables point at stored events of their kind.
-      const orphanIncidents = await handle.db.selectFrom('incidents').leftJoin('events', (j) => j.onRef('events.agent_id', '=', 'incidents.agent_id').onRef('events.seq', '=', 'incidents.seq')).select(['incidents.receipt', 'events.type']).execute();
+      const orphanIncidents = await handle.db
+        .selectFrom('incidents')
+        .leftJoin('events', (j) => j.onRef('events.agent_id', '=', 'incidents.agent_id').onRef('events.seq', '=', 'incidents.seq'))
+        .select(['incidents.receipt', 'events.type'])
+        .execute();
       expect(orphanIncidents.filter((r) => r.type !== 'incident.reported')).toEqual([]);
     } finally {
       await handle.destroy();

@@ -101,7 +101,9 @@ export async function startCollector(data: string, role: 'admin' | 'auditor' = '
   const url = `http://127.0.0.1:${port}`;
   const proc = startMamori(['collector', 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data]);
   await waitFor(() => proc.output().includes('listening on'), 'the collector to listen');
-  const added = await mamori(['collector', 'admin', 'add', role === 'admin' ? 'kanri' : 'kansa', '--role', role, '--data-dir', data], { MAMORI_ADMIN_PASSWORD: 'correct horse battery staple' });
+  const added = await mamori(['collector', 'admin', 'add', role === 'admin' ? 'kanri' : 'kansa', '--role', role, '--data-dir', data], {
+    MAMORI_ADMIN_PASSWORD: 'correct horse battery staple',
+  });
   if (added.code !== 0) throw new Error(`admin add failed: ${added.stderr}`);
   const admin = added.stdout.trim();
   return {

@@ -35,7 +35,8 @@ const at = (p: string) => path.join(root, p);
 /** Inside the fixture root, as root, with only the environment given (systemd and dpkg start clean). */
 function inRootCommand(argv: string[], env: Record<string, string> = {}): [string, string[], NodeJS.ProcessEnv] {
   const nodePrefix = path.dirname(path.dirname(process.execPath));
-  const bindNode = nodePrefix.startsWith('/usr/') || nodePrefix === '/usr' ? '' : `mkdir -p "$R${nodePrefix}" && mount --bind "${nodePrefix}" "$R${nodePrefix}"`;
+  const bindNode =
+    nodePrefix.startsWith('/usr/') || nodePrefix === '/usr' ? '' : `mkdir -p "$R${nodePrefix}" && mount --bind "${nodePrefix}" "$R${nodePrefix}"`;
   const script = [
     'set -e',
     'R=$1; shift',
@@ -46,7 +47,11 @@ function inRootCommand(argv: string[], env: Record<string, string> = {}): [strin
     bindNode,
     'exec chroot "$R" "$@"',
   ].join('\n');
-  return ['/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', root, ...argv], { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env }];
+  return [
+    '/usr/bin/unshare',
+    ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', root, ...argv],
+    { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env },
+  ];
 }
 
 function inRoot(argv: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
@@ -56,7 +61,8 @@ function inRoot(argv: string[], env: Record<string, string> = {}): { code: numbe
 }
 
 /** A maintainer script as dpkg runs it. */
-const dpkg = (script: 'postinst' | 'prerm' | 'postrm', arg: string, env: Record<string, string> = {}) => inRoot(['/bin/sh', `/var/lib/dpkg/info/mamori.${script}`, arg], env);
+const dpkg = (script: 'postinst' | 'prerm' | 'postrm', arg: string, env: Record<string, string> = {}) =>
+  inRoot(['/bin/sh', `/var/lib/dpkg/info/mamori.${script}`, arg], env);
 
 /** The unit's ExecStart and Environment= (no quoting in our unit, which the first test checks). */
 function service(): { argv: string[]; env: Record<string, string> } {
@@ -110,7 +116,8 @@ describe.skipIf(!canRun)(title, () => {
     fs.copyFileSync(path.join(ROOT, 'packaging', 'linux', 'mamori'), at('opt/mamori-command'));
 
     // The rest of a root: the host's /usr and its merged-/usr links, a few files from /etc.
-    for (const d of ['usr', 'dev', 'proc', 'tmp', 'run', 'var/lib/dpkg/info', 'var/log', 'etc/mamori', 'etc/udev/rules.d']) fs.mkdirSync(at(d), { recursive: true });
+    for (const d of ['usr', 'dev', 'proc', 'tmp', 'run', 'var/lib/dpkg/info', 'var/log', 'etc/mamori', 'etc/udev/rules.d'])
+      fs.mkdirSync(at(d), { recursive: true });
     fs.chmodSync(at('tmp'), 0o1777);
     for (const link of ['bin', 'lib', 'lib64', 'sbin']) {
       const target = fs.readlinkSync(`/${link}`);
@@ -143,14 +150,20 @@ describe.skipIf(!canRun)(title, () => {
     writeProvisionFile({ collectorUrl: collector.url, token: 'enr_abcdefgh', segment: 'kokuho' });
     const bad = dpkg('postinst', 'configure');
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^mamori: インストール設定（プロビジョニング）が不正です: SEGMENT（区分）は mynumber・lgwan・internet のいずれかにしてください \/ invalid provisioning: segment: /)]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^mamori: インストール設定（プロビジョニング）が不正です: SEGMENT（区分）は mynumber・lgwan・internet のいずれかにしてください \/ invalid provisioning: segment: /,
+      ),
+    ]);
     expect(fs.existsSync(at('var/lib/mamori/provision.json'))).toBe(false);
 
     fs.rmSync(at('etc/mamori/mamori-provision.json'));
     const none = dpkg('postinst', 'configure');
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/インストール設定がありません。.* \/ no provisioning: pass COLLECTOR, TOKEN and SEGMENT/);
-    expect(fs.readFileSync(at('var/lib/mamori/install.log'), 'utf8')).toMatch(/agent provision failed: .*SEGMENT（区分）[\s\S]*agent provision failed: インストール設定がありません/);
+    expect(fs.readFileSync(at('var/lib/mamori/install.log'), 'utf8')).toMatch(
+      /agent provision failed: .*SEGMENT（区分）[\s\S]*agent provision failed: インストール設定がありません/,
+    );
   });
 
   it('postinst stores the provision from /etc/mamori, with MAMORI_* variables over it, before the service starts', async () => {
@@ -186,7 +199,14 @@ describe.skipIf(!canRun)(title, () => {
       expect(cmd.stdout).toContain(`agent: ${first.agentId}`);
 
       // A tray connected, then killed mid-request: the agent serves on.
-      const tray = spawn(process.execPath, ['-e', `const s=require('net').connect(${JSON.stringify(socket())});s.on('connect',()=>{s.write('{"jsonrpc":"2.0","id":1,"method":"status"}\\n');setTimeout(()=>{},60000)})`], { stdio: 'ignore' });
+      const tray = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const s=require('net').connect(${JSON.stringify(socket())});s.on('connect',()=>{s.write('{"jsonrpc":"2.0","id":1,"method":"status"}\\n');setTimeout(()=>{},60000)})`,
+        ],
+        { stdio: 'ignore' },
+      );
       await new Promise((r) => setTimeout(r, 500));
       tray.kill('SIGKILL');
       await new Promise((r) => tray.once('exit', r));
@@ -199,7 +219,10 @@ describe.skipIf(!canRun)(title, () => {
     } finally {
       if (agent.child.exitCode === null) agent.child.kill('SIGKILL');
     }
-    const events = JSON.parse((await mamori(['agent', 'events', '--data-dir', at('var/lib/mamori'), '--json'])).stdout) as { type: string; payload: Record<string, unknown> }[];
+    const events = JSON.parse((await mamori(['agent', 'events', '--data-dir', at('var/lib/mamori'), '--json'])).stdout) as {
+      type: string;
+      payload: Record<string, unknown>;
+    }[];
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['agent.started', 'policy.applied', 'device.attached', 'agent.stopped']));
   });
 

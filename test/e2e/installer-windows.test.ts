@@ -38,7 +38,9 @@ const winPath = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
 
 function wine(args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(WINE, args, { env: env(), encoding: 'utf8', timeout: 90_000 }, (err, stdout) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout }));
+    execFile(WINE, args, { env: env(), encoding: 'utf8', timeout: 90_000 }, (err, stdout) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout }),
+    );
   });
 }
 
@@ -121,7 +123,8 @@ function resetCalls(): void {
   fs.rmSync(drive('C:\\mamori-test\\calls.log'), { force: true });
 }
 
-const installLog = () => (fs.existsSync(drive('C:\\ProgramData\\Mamori\\install.log')) ? fs.readFileSync(drive('C:\\ProgramData\\Mamori\\install.log'), 'utf8') : '');
+const installLog = () =>
+  fs.existsSync(drive('C:\\ProgramData\\Mamori\\install.log')) ? fs.readFileSync(drive('C:\\ProgramData\\Mamori\\install.log'), 'utf8') : '';
 const setup = () => winPath(path.join(dir, 'share', 'Mamori-Setup-0.1.0.exe'));
 /**
  * The uninstall command line IT runs (docs/deploy.*.md), from a batch file: `_?=` must come last
@@ -139,7 +142,17 @@ function uninstall(...args: string[]) {
  * machine: the data directory to `data`, Z: paths to their Unix paths.
  */
 async function replay(call: Call, data: string) {
-  const argv = call.argv.slice(1).map((a) => (a === 'C:\\ProgramData\\Mamori' ? data : a === 'C:\\ProgramData\\Mamori\\install.log' ? path.join(data, 'install.log') : a.startsWith('Z:\\') ? a.slice(2).replace(/\\/g, '/') : a));
+  const argv = call.argv
+    .slice(1)
+    .map((a) =>
+      a === 'C:\\ProgramData\\Mamori'
+        ? data
+        : a === 'C:\\ProgramData\\Mamori\\install.log'
+          ? path.join(data, 'install.log')
+          : a.startsWith('Z:\\')
+            ? a.slice(2).replace(/\\/g, '/')
+            : a,
+    );
   expect(call.argv[0]).toBe(`${INSTDIR}\\resources\\app.asar\\bin\\mamori.js`);
   return mamori(argv);
 }
@@ -169,7 +182,13 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     compileWrapper({ out: writer, uninstaller: true, uninstallerFile: winPath(path.join(dir, 'uninstaller.exe')), target: 'amd64-unicode', wineRun: true });
     execFileSync(WINE, [writer], { env: env(), stdio: 'ignore' });
     fs.mkdirSync(path.join(dir, 'share'));
-    compileWrapper({ out: path.join(dir, 'share', 'Mamori-Setup-0.1.0.exe'), uninstallerFile: path.join(dir, 'uninstaller.exe'), appDir: app, target: 'amd64-unicode', wineRun: true });
+    compileWrapper({
+      out: path.join(dir, 'share', 'Mamori-Setup-0.1.0.exe'),
+      uninstallerFile: path.join(dir, 'uninstaller.exe'),
+      appDir: app,
+      target: 'amd64-unicode',
+      wineRun: true,
+    });
     fs.mkdirSync(drive('C:\\mamori-test'), { recursive: true });
   }, 120_000);
 
@@ -184,7 +203,19 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
   it('a silent install with a bad provision exits 2, logs the agent message, and leaves nothing installed', async () => {
     // The real CLI's answer to these arguments, as the stand-in gives it back.
     const real = path.join(dir, 'real-bad');
-    const bad = await mamori(['agent', 'provision', '--data-dir', real, '--log', path.join(real, 'install.log'), '--', '/S', '/COLLECTOR=https://mamori.city.lg.jp:8765', '/TOKEN=enr_abcdefgh', '/SEGMENT=kokuho']);
+    const bad = await mamori([
+      'agent',
+      'provision',
+      '--data-dir',
+      real,
+      '--log',
+      path.join(real, 'install.log'),
+      '--',
+      '/S',
+      '/COLLECTOR=https://mamori.city.lg.jp:8765',
+      '/TOKEN=enr_abcdefgh',
+      '/SEGMENT=kokuho',
+    ]);
     expect(bad.code).toBe(2);
     answer('Mamori.exe', { code: 2, out: bad.stderr, log: fs.readFileSync(path.join(real, 'install.log')).toString('utf8').replace(/\n/g, '\r\n') });
     resetCalls();
@@ -194,7 +225,9 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     expect(calls().map((c) => `${c.exe} ${c.argv[1] ?? c.argv[0]}`)).toEqual(['Mamori.exe agent']);
     // The installer's own line carries the agent's message, decoded from UTF-8 (nsExec alone
     // would have decoded it with the ANSI code page).
-    expect(installLog()).toMatch(/\[Mamori-Setup 0\.1\.0\] インストールを中止しました \/ installation aborted \(exit 2\): agent provision failed: インストール設定（プロビジョニング）が不正です: SEGMENT（区分）は mynumber・lgwan・internet のいずれかにしてください \/ invalid provisioning: segment: /);
+    expect(installLog()).toMatch(
+      /\[Mamori-Setup 0\.1\.0\] インストールを中止しました \/ installation aborted \(exit 2\): agent provision failed: インストール設定（プロビジョニング）が不正です: SEGMENT（区分）は mynumber・lgwan・internet のいずれかにしてください \/ invalid provisioning: segment: /,
+    );
     expect(fs.existsSync(drive(INSTDIR))).toBe(false);
     expect(await regValues(UNINSTALL_KEY)).toBeNull();
     expect((await regValues(RUN_KEY))?.Mamori).toBeUndefined();
@@ -207,7 +240,9 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     answer('Mamori.exe', { code: 2, out: none.stderr, log: fs.readFileSync(path.join(real, 'install.log'), 'utf8') });
     const r = await wine([setup(), '/S']);
     expect(r.code).toBe(2);
-    expect(installLog()).toMatch(/installation aborted \(exit 2\): agent provision failed: インストール設定がありません。COLLECTOR・TOKEN・SEGMENT を指定するか/);
+    expect(installLog()).toMatch(
+      /installation aborted \(exit 2\): agent provision failed: インストール設定がありません。COLLECTOR・TOKEN・SEGMENT を指定するか/,
+    );
     expect(fs.existsSync(drive(INSTDIR))).toBe(false);
   });
 
@@ -220,7 +255,16 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     const [provision, install, start, ...rest] = calls();
     expect(rest).toEqual([]);
     expect(provision).toMatchObject({ exe: 'Mamori.exe', runAsNode: '1' });
-    expect(provision!.argv.slice(1, 9)).toEqual(['agent', 'provision', '--data-dir', 'C:\\ProgramData\\Mamori', '--beside', setup(), '--log', 'C:\\ProgramData\\Mamori\\install.log']);
+    expect(provision!.argv.slice(1, 9)).toEqual([
+      'agent',
+      'provision',
+      '--data-dir',
+      'C:\\ProgramData\\Mamori',
+      '--beside',
+      setup(),
+      '--log',
+      'C:\\ProgramData\\Mamori\\install.log',
+    ]);
     // WinSW runs as a plain Windows program: ELECTRON_RUN_AS_NODE is for Mamori.exe only.
     expect(install).toEqual({ exe: 'mamori-agent.exe', runAsNode: '', argv: ['install'] });
     expect(start).toEqual({ exe: 'mamori-agent.exe', runAsNode: '', argv: ['start'] });
@@ -229,7 +273,11 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     const data = path.join(dir, 'real-good');
     const replayed = await replay(provision!, data);
     expect(replayed.code, replayed.stderr).toBe(0);
-    expect(JSON.parse(fs.readFileSync(path.join(data, 'provision.json'), 'utf8'))).toEqual({ collectorUrl: 'https://mamori.city.lg.jp:8765', token: 'enr_abcdefgh', segment: 'lgwan' });
+    expect(JSON.parse(fs.readFileSync(path.join(data, 'provision.json'), 'utf8'))).toEqual({
+      collectorUrl: 'https://mamori.city.lg.jp:8765',
+      token: 'enr_abcdefgh',
+      segment: 'lgwan',
+    });
 
     expect((await regValues(RUN_KEY))?.Mamori).toBe(`"${INSTDIR}\\Mamori.exe"`);
     expect(await regValues(UNINSTALL_KEY)).toMatchObject({ QuietUninstallString: `"${INSTDIR}\\Uninstall Mamori.exe" /allusers /S` });
@@ -238,7 +286,10 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
   });
 
   it('hands the agent a mamori-provision.json beside the installer, and the real CLI reads it', async () => {
-    fs.writeFileSync(path.join(dir, 'share', 'mamori-provision.json'), `\uFEFF${JSON.stringify({ collectorUrl: 'https://mamori.city.lg.jp:8765', token: 'enr_fromfile', segment: 'mynumber' })}`);
+    fs.writeFileSync(
+      path.join(dir, 'share', 'mamori-provision.json'),
+      `\uFEFF${JSON.stringify({ collectorUrl: 'https://mamori.city.lg.jp:8765', token: 'enr_fromfile', segment: 'mynumber' })}`,
+    );
     resetCalls();
     expect((await wine([setup(), '/S'])).code).toBe(0);
     const provision = calls().find((c) => c.exe === 'Mamori.exe')!;
@@ -254,13 +305,21 @@ describe.skipIf(!hasWine || !hasMakensis)(title, () => {
     const r = await wine([setup(), '/S', '/COLLECTOR=https://mamori.city.lg.jp:8765', '/TOKEN=enr_spent000', '/SEGMENT=lgwan']);
     expect(r.code).toBe(0);
     expect(calls().some((c) => c.argv.includes('release') || (c.exe === 'mamori-agent.exe' && c.argv[0] === 'uninstall'))).toBe(false);
-    expect(calls().filter((c) => c.exe === 'mamori-agent.exe').map((c) => c.argv[0])).toContain('start');
+    expect(
+      calls()
+        .filter((c) => c.exe === 'mamori-agent.exe')
+        .map((c) => c.argv[0]),
+    ).toContain('start');
     expect((await regValues(RUN_KEY))?.Mamori).toBe(`"${INSTDIR}\\Mamori.exe"`);
     expect(installLog()).toMatch(/install to C:\\Program Files\\Mamori \(upgrade: 1\)/);
   });
 
   it('an uninstall whose release fails is aborted with exit 5 and the service is started again', async () => {
-    answer('Mamori.exe', { code: 1, out: 'mamori: not all controls could be restored\r\n', log: '2026-11-25T00:00:00.000Z agent release: could not restore: reg delete HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices\\Deny_All exited 5\r\n' });
+    answer('Mamori.exe', {
+      code: 1,
+      out: 'mamori: not all controls could be restored\r\n',
+      log: '2026-11-25T00:00:00.000Z agent release: could not restore: reg delete HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\RemovableStorageDevices\\Deny_All exited 5\r\n',
+    });
     resetCalls();
     const r = await uninstall();
     expect(r.code).toBe(5);

@@ -78,7 +78,11 @@ describe('the dir builds', () => {
     // The stand-in Electron is Node and cannot read an asar: give it the archive extracted in place.
     const app = path.join(dir, 'extracted', 'app.asar');
     extractAll(path.join(linux, 'resources', 'app.asar'), app);
-    const run = (args: string[]) => spawnSync(path.join(linux, 'mamori'), [path.join(app, 'bin', 'mamori.js'), ...args], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, encoding: 'utf8' });
+    const run = (args: string[]) =>
+      spawnSync(path.join(linux, 'mamori'), [path.join(app, 'bin', 'mamori.js'), ...args], {
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        encoding: 'utf8',
+      });
     const version = run(['--version']);
     expect(version.stdout.trim(), `${version.status} ${version.stderr}`).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
     const bad = run(['agent', 'provision', '--data-dir', path.join(dir, 'data'), '--', '/SEGMENT=kokuho']);
@@ -91,8 +95,14 @@ describe('the dir builds', () => {
     expect(checkAsar(path.join(win, 'resources')).sort()).toEqual([...linuxEntries].sort());
     expect(fs.readFileSync(path.join(win, 'Mamori.exe')).subarray(0, 2).toString()).toBe('MZ');
     const service = path.join(win, 'resources', 'service');
-    expect(fs.readFileSync(path.join(service, 'mamori-agent.exe')).equals(fs.readFileSync(path.join(ROOT, 'node_modules', 'node-windows', 'bin', 'winsw', 'winsw.exe')))).toBe(true);
-    expect(fs.readFileSync(path.join(service, 'mamori-agent.xml'), 'utf8')).toBe(fs.readFileSync(path.join(ROOT, 'packaging', 'windows', 'mamori-agent.xml'), 'utf8'));
+    expect(
+      fs
+        .readFileSync(path.join(service, 'mamori-agent.exe'))
+        .equals(fs.readFileSync(path.join(ROOT, 'node_modules', 'node-windows', 'bin', 'winsw', 'winsw.exe'))),
+    ).toBe(true);
+    expect(fs.readFileSync(path.join(service, 'mamori-agent.xml'), 'utf8')).toBe(
+      fs.readFileSync(path.join(ROOT, 'packaging', 'windows', 'mamori-agent.xml'), 'utf8'),
+    );
     expect(fs.existsSync(path.join(service, 'mamori-agent.exe.config'))).toBe(true);
     expect(fs.existsSync(path.join(win, 'resources', 'mamori.cmd'))).toBe(true);
     // Every $INSTDIR path the NSIS include names is in the build.
@@ -119,7 +129,8 @@ describe('the installers electron-builder would make on a connected machine', ()
       // Called with fpm's arguments right before fpm (a download) runs; true stops there.
       effectiveOptionComputed: async ([args]: [string[]]) => {
         const scripts: Record<string, string> = {};
-        for (const flag of ['--after-install', '--after-remove', '--before-remove']) scripts[flag] = fs.readFileSync(path.resolve(ROOT, args[args.indexOf(flag) + 1]!), 'utf8');
+        for (const flag of ['--after-install', '--after-remove', '--before-remove'])
+          scripts[flag] = fs.readFileSync(path.resolve(ROOT, args[args.indexOf(flag) + 1]!), 'utf8');
         fpm = { args, scripts };
         return true;
       },
@@ -165,7 +176,11 @@ describe('the installers electron-builder would make on a connected machine', ()
 
     expect(XMLValidator.validate(wxs)).toBe(true);
     type Node = Record<string, unknown>;
-    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => ['Component', 'CustomAction', 'Custom', 'Property', 'ComponentRef', 'InstallExecuteSequence'].includes(name) }).parse(wxs) as { Wix: { Product: Node } };
+    const doc = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (name) => ['Component', 'CustomAction', 'Custom', 'Property', 'ComponentRef', 'InstallExecuteSequence'].includes(name),
+    }).parse(wxs) as { Wix: { Product: Node } };
     const product = doc.Wix.Product;
     const components = [...(product.Component as Node[]), ...((product.ComponentGroup as Node).Component as Node[])];
     const winsw = components.find((c) => String((c.File as Node | undefined)?.Source).endsWith('/resources/service/mamori-agent.exe'))!;
@@ -173,7 +188,12 @@ describe('the installers electron-builder would make on a connected machine', ()
     expect(winsw.ServiceControl).toMatchObject({ Name: 'MamoriAgent', Start: 'install', Stop: 'both', Remove: 'uninstall', Wait: 'yes' });
     expect((product.Feature as Node).ComponentRef).toEqual([{ Id: 'MamoriDataFolder' }, { Id: 'MamoriTrayAutostart' }]);
     const tray = components.find((c) => c.Id === 'MamoriTrayAutostart')!;
-    expect(tray.RegistryValue).toMatchObject({ Root: 'HKLM', Key: 'Software\\Microsoft\\Windows\\CurrentVersion\\Run', Name: 'Mamori', Value: '"[APPLICATIONFOLDER]Mamori.exe"' });
+    expect(tray.RegistryValue).toMatchObject({
+      Root: 'HKLM',
+      Key: 'Software\\Microsoft\\Windows\\CurrentVersion\\Run',
+      Name: 'Mamori',
+      Value: '"[APPLICATIONFOLDER]Mamori.exe"',
+    });
     const properties = Object.fromEntries((product.Property as Node[]).map((p) => [p.Id, p]));
     for (const p of ['COLLECTOR', 'TOKEN', 'SEGMENT', 'PUBKEY']) expect(properties[p]).toMatchObject({ Secure: 'yes' });
     expect(properties.TOKEN).toMatchObject({ Hidden: 'yes' });
@@ -184,7 +204,11 @@ describe('the installers electron-builder would make on a connected machine', ()
     for (const c of sequence.filter((c) => String(c.Action).startsWith('Mamori'))) {
       expect(actions[String(c.Action)], String(c.Action)).toMatchObject({ Execute: 'deferred', Impersonate: 'no' });
     }
-    expect(Object.fromEntries(sequence.map((c) => [c.Action, c.After]))).toMatchObject({ MamoriProvision: 'InstallFiles', MamoriRelease: 'StopServices', MamoriServiceSecurity: 'MamoriServiceFailureFlag' });
+    expect(Object.fromEntries(sequence.map((c) => [c.Action, c.After]))).toMatchObject({
+      MamoriProvision: 'InstallFiles',
+      MamoriRelease: 'StopServices',
+      MamoriServiceSecurity: 'MamoriServiceFailureFlag',
+    });
     expect(sequence.find((c) => c.Action === 'MamoriRelease')!['#text']).toBe('REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE');
     expect(actions.MamoriProvision).toMatchObject({ Return: 'check', HideTarget: 'yes' });
   });
@@ -199,14 +223,19 @@ describe('the installers electron-builder would make on a connected machine', ()
         .replace(/\[(\w+)\]/g, (_, p: string) => props[p] ?? '')
         .match(/"[^"]*"|\S+/g)!
         .map((t) => t.replace(/^"(.*)"$/, '$1'));
-    const argv = (props: Record<string, string>) => format({ MAMORIDATADIR: `${data}/`, OriginalDatabase: path.join(dir, 'share', 'Mamori-0.1.0.msi'), ...props }).slice(1);
+    const argv = (props: Record<string, string>) =>
+      format({ MAMORIDATADIR: `${data}/`, OriginalDatabase: path.join(dir, 'share', 'Mamori-0.1.0.msi'), ...props }).slice(1);
 
     const none = await mamori(argv({}));
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('インストール設定がありません');
     const ok = await mamori(argv({ COLLECTOR: 'https://mamori.city.lg.jp:8765', TOKEN: 'enr_abcdefgh', SEGMENT: 'internet' }));
     expect(ok.code, ok.stderr).toBe(0);
-    expect(JSON.parse(fs.readFileSync(path.join(data, 'provision.json'), 'utf8'))).toEqual({ collectorUrl: 'https://mamori.city.lg.jp:8765', token: 'enr_abcdefgh', segment: 'internet' });
+    expect(JSON.parse(fs.readFileSync(path.join(data, 'provision.json'), 'utf8'))).toEqual({
+      collectorUrl: 'https://mamori.city.lg.jp:8765',
+      token: 'enr_abcdefgh',
+      segment: 'internet',
+    });
     expect(fs.readFileSync(path.join(data, 'install.log'), 'utf8')).toContain('agent provision failed: インストール設定がありません');
   });
 });

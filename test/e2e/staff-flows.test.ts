@@ -12,7 +12,8 @@ let collector: TestCollector;
 let agent: Running;
 let client: AgentService & { close(): void };
 const root = () => path.join(dir, 'root');
-const authorized = (iface: string) => fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
+const authorized = (iface: string) =>
+  fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
 const api = (route: string, init: { method?: string; body?: unknown } = {}) => collector.api(route, init);
 
 beforeAll(async () => {
@@ -21,7 +22,10 @@ beforeAll(async () => {
   buildSysfs(root(), [PRESETS.keyboard(), PRESETS.stickWithSerial('1-2', 'STICK-A'), PRESETS.stickWithSerial('1-3', 'STICK-B')]);
   collector = await startCollector(path.join(dir, 'collector'));
   // Short sync interval so the agent picks up an approval within the test.
-  await api('/api/v1/admin/policies/mynumber', { method: 'PUT', body: { removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 10, incidentContact: '情報政策課 CSIRT 内線 1234' } });
+  await api('/api/v1/admin/policies/mynumber', {
+    method: 'PUT',
+    body: { removableMedia: { mode: 'block', allow: [] }, syncIntervalSeconds: 10, incidentContact: '情報政策課 CSIRT 内線 1234' },
+  });
   const token = await collector.token('mynumber');
   const agentArgs = ['--data-dir', path.join(dir, 'agent'), '--system-root', root()];
   expect((await mamori(['agent', 'enroll', '--collector', collector.url, '--token', token, ...agentArgs])).code).toBe(0);
@@ -47,7 +51,11 @@ it('reports status with the CSIRT contact over IPC, and mamori agent status read
 });
 
 it('files an incident that reaches the collector with its context, and moves it through the workflow', async () => {
-  const { receipt } = await client.reportIncident({ category: 'suspicious_email', description: '請求書を装ったメールの添付ファイルを開いた', contact: '内線 5678' });
+  const { receipt } = await client.reportIncident({
+    category: 'suspicious_email',
+    description: '請求書を装ったメールの添付ファイルを開いた',
+    contact: '内線 5678',
+  });
   let incidents: { receipt: string; status: string; hostname: string; context: { recentEvents: unknown[] } }[] = [];
   await waitFor(async () => {
     incidents = (await api('/api/v1/admin/incidents')).body as typeof incidents;
@@ -73,10 +81,32 @@ it('unlocks one stick offline with a code read over the phone, once, and names t
   expect(device).toEqual({ vendorId: '0781', productId: '5581', serial: 'STICK-A' });
   // The device read over the phone must be the request's: refused against the synced request, or
   // (offline, not synced yet) against the device tag in the request code.
-  const wrong = await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-B', '--minutes', '30', '--data-dir', path.join(dir, 'collector')]);
+  const wrong = await mamori([
+    'collector',
+    'unlock',
+    '--request',
+    requestCode,
+    '--device',
+    '0781:5581 serial STICK-B',
+    '--minutes',
+    '30',
+    '--data-dir',
+    path.join(dir, 'collector'),
+  ]);
   expect(wrong.code).not.toBe(0);
   expect(wrong.stderr).toMatch(/request is for 0781:5581 serial STICK-A, not|not the one this request code was made for/);
-  const answer = await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-A', '--minutes', '30', '--data-dir', path.join(dir, 'collector')]);
+  const answer = await mamori([
+    'collector',
+    'unlock',
+    '--request',
+    requestCode,
+    '--device',
+    '0781:5581 serial STICK-A',
+    '--minutes',
+    '30',
+    '--data-dir',
+    path.join(dir, 'collector'),
+  ]);
   expect(answer.code).toBe(0);
   expect(answer.stderr).toContain('device 0781:5581 serial STICK-A, 30 min');
   const code = answer.stdout.trim();
@@ -92,11 +122,19 @@ it('unlocks one stick offline with a code read over the phone, once, and names t
 
 it('applies an approval from the console at the next sync', async () => {
   const { requestId } = await client.requestException({ blockedSeq: await blockedSeq('STICK-B'), reason: '住民票データの移送', minutes: 60 });
-  await waitFor(async () => ((await api('/api/v1/admin/exceptions?status=pending')).body as { id: string }[]).some((e) => e.id === requestId), 'the request at the collector', 30_000);
+  await waitFor(
+    async () => ((await api('/api/v1/admin/exceptions?status=pending')).body as { id: string }[]).some((e) => e.id === requestId),
+    'the request at the collector',
+    30_000,
+  );
   expect((await api(`/api/v1/admin/exceptions/${requestId}/approve`, { method: 'POST', body: { minutes: 60 } })).status).toBe(200);
   await waitFor(() => authorized('1-3:1.0') === '1', 'the approved stick to be authorized', 40_000);
-  await waitFor(async () => {
-    const events = (await api('/api/v1/admin/events?type=exception.granted&limit=100')).body as { payload: { requestId: string; via: string } }[];
-    return events.some((e) => e.payload.requestId === requestId && e.payload.via === 'admin');
-  }, 'exception.granted at the collector', 30_000);
+  await waitFor(
+    async () => {
+      const events = (await api('/api/v1/admin/events?type=exception.granted&limit=100')).body as { payload: { requestId: string; via: string } }[];
+      return events.some((e) => e.payload.requestId === requestId && e.payload.via === 'admin');
+    },
+    'exception.granted at the collector',
+    30_000,
+  );
 });

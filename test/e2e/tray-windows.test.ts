@@ -19,7 +19,8 @@ let browser: Browser;
 let pages: http.Server;
 let pagesUrl: string;
 const root = () => path.join(dir, 'root');
-const authorized = (iface: string) => fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
+const authorized = (iface: string) =>
+  fs.readFileSync(path.join(fs.realpathSync(path.join(root(), 'sys', 'bus', 'usb', 'devices', iface)), 'authorized'), 'utf8').trim();
 
 beforeAll(async () => {
   requireBuild();
@@ -27,7 +28,10 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-e2e-tray-'));
   buildSysfs(root(), [PRESETS.keyboard(), { ...PRESETS.stickWithSerial('1-2', 'STICK-A'), product: 'Ultra <script>alert(1)</script>' }]);
   collector = await startCollector(path.join(dir, 'collector'));
-  await collector.api('/api/v1/admin/policies/mynumber', { method: 'PUT', body: { removableMedia: { mode: 'block', allow: [] }, incidentContact: '情報政策課 CSIRT 内線 1234' } });
+  await collector.api('/api/v1/admin/policies/mynumber', {
+    method: 'PUT',
+    body: { removableMedia: { mode: 'block', allow: [] }, incidentContact: '情報政策課 CSIRT 内線 1234' },
+  });
   const args = ['--data-dir', path.join(dir, 'agent'), '--system-root', root()];
   await mamori(['agent', 'enroll', '--collector', collector.url, '--token', await collector.token('mynumber'), ...args]);
   const sock = path.join(dir, 'run', 'agent.sock');
@@ -113,7 +117,10 @@ describe('the tray windows in Chromium, against a real agent', () => {
     expect(Date.now() - started).toBeLessThan(60_000);
     await expect(page.locator('#contactInfo').textContent()).resolves.toBe('情報政策課 CSIRT 内線 1234');
     await page.screenshot({ path: path.join(SHOTS, 'incident-ja.png'), fullPage: true });
-    await waitFor(async () => (await collector.api<{ receipt: string }[]>('/api/v1/admin/incidents')).body.some((i) => i.receipt === receipt), 'the incident at the collector');
+    await waitFor(
+      async () => (await collector.api<{ receipt: string }[]>('/api/v1/admin/incidents')).body.some((i) => i.receipt === receipt),
+      'the incident at the collector',
+    );
   });
 
   it('requests an exception and redeems an offline unlock code once', async () => {
@@ -129,7 +136,9 @@ describe('the tray windows in Chromium, against a real agent', () => {
     // The exact device, to read out with the code.
     expect(await page.locator('#requestScope').textContent()).toBe('0781:5581 serial STICK-A');
     await page.screenshot({ path: path.join(SHOTS, 'exception-code-ja.png'), fullPage: true });
-    const unlock = (await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-A', '--minutes', '30', '--data-dir', collector.data])).stdout.trim();
+    const unlock = (
+      await mamori(['collector', 'unlock', '--request', requestCode, '--device', '0781:5581 serial STICK-A', '--minutes', '30', '--data-dir', collector.data])
+    ).stdout.trim();
     await page.locator('#code').fill(unlock.toLowerCase());
     await page.getByRole('button', { name: '許可コードを入力する' }).click();
     await page.locator('#granted').waitFor();

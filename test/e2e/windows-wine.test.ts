@@ -100,7 +100,9 @@ describe.skipIf(!hasWine)(title, () => {
     expect((await reg(['delete', INSTALL_KEY, '/v', 'DenyDeviceIDs', '/f'])).code).toBe(0);
     await r.reconcile('timer');
     expect((await query(INSTALL_KEY)).get(`${INSTALL_KEY}\\DenyDeviceIDs`)).toBe(1);
-    expect(store.readSince(before).map((e) => [e.type, (e.payload as { control?: string }).control])).toEqual([['policy.drift_corrected', `${INSTALL_KEY}\\DenyDeviceIDs`]]);
+    expect(store.readSince(before).map((e) => [e.type, (e.payload as { control?: string }).control])).toEqual([
+      ['policy.drift_corrected', `${INSTALL_KEY}\\DenyDeviceIDs`],
+    ]);
     const quiet = store.head().seq;
     expect(await r.reconcile('timer')).toEqual({ state: 'active', changed: false });
     expect(store.head().seq).toBe(quiet);

@@ -5,7 +5,10 @@ import { GENESIS_HASH, eventHash, type StoredEvent } from '../../src/shared';
  * before `start` (default: the wall clock now), one second apart, so windows such as "the last 7
  * days" hold them whatever the date the suite runs on.
  */
-export function makeChain(count: number, opts: { from?: number; prevHash?: string; type?: string; payload?: (seq: number) => unknown; start?: Date } = {}): StoredEvent[] {
+export function makeChain(
+  count: number,
+  opts: { from?: number; prevHash?: string; type?: string; payload?: (seq: number) => unknown; start?: Date } = {},
+): StoredEvent[] {
   const base = Math.floor(((opts.start ?? new Date()).getTime() - 3_600_000) / 1000) * 1000;
   const out: StoredEvent[] = [];
   let prev = opts.prevHash ?? GENESIS_HASH;

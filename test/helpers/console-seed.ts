@@ -7,7 +7,7 @@ import { GENESIS_HASH, eventHash, makeRequestCode, type EnrollResponse, type Inv
  */
 export const HOSTILE = {
   formula: '=HYPERLINK("http://evil.example/","click me")',
-  plus: '+cmd|\' /C calc\'!A0',
+  plus: "+cmd|' /C calc'!A0",
   at: '@SUM(1,1)',
   script: '<script>window.__xss=1</script>',
   img: '<img src=x onerror="window.__xss=2">',
@@ -44,7 +44,12 @@ function snapshot(hostname: string, opts: { usbProduct?: string; usbSerial?: str
     collectedAt: new Date().toISOString(),
     agentVersion: '0.1.0',
     hostname,
-    system: { manufacturer: 'FUJITSU', model: 'ESPRIMO D7012/M', serial: `YM${crypto.randomBytes(3).toString('hex').toUpperCase()}`, uuid: crypto.randomUUID() },
+    system: {
+      manufacturer: 'FUJITSU',
+      model: 'ESPRIMO D7012/M',
+      serial: `YM${crypto.randomBytes(3).toString('hex').toUpperCase()}`,
+      uuid: crypto.randomUUID(),
+    },
     bios: { vendor: 'FUJITSU', version: 'V5.0.0.13', releaseDate: '2025-04-01' },
     os: { platform: 'win32', distro: opts.os ?? 'Microsoft Windows 11 Pro', release: '10.0.22631', kernel: '10.0.22631', arch: 'x64' },
     cpu: { manufacturer: 'Intel', brand: 'Core i5-13500', cores: 14, physicalCores: 14 },
@@ -56,8 +61,34 @@ function snapshot(hostname: string, opts: { usbProduct?: string; usbSerial?: str
     ],
     users: [],
     usb: [
-      { port: '1-1', vendorId: '046d', productId: 'c31c', serial: '', manufacturer: 'Logitech', product: 'USB Keyboard', deviceClass: '00', interfaces: [{ name: '1-1:1.0', interfaceClass: '03', interfaceSubClass: '01', interfaceProtocol: '01', description: '', authorized: true, driver: 'usbhid' }], authorized: true, rootHub: false },
-      { port: '1-2', vendorId: '0781', productId: '5581', serial: opts.usbSerial ?? '4C530001230101109473', manufacturer: 'SanDisk', product: opts.usbProduct ?? 'Ultra', deviceClass: '00', interfaces: [{ name: '1-2:1.0', interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: false, driver: '' }], authorized: true, rootHub: false },
+      {
+        port: '1-1',
+        vendorId: '046d',
+        productId: 'c31c',
+        serial: '',
+        manufacturer: 'Logitech',
+        product: 'USB Keyboard',
+        deviceClass: '00',
+        interfaces: [
+          { name: '1-1:1.0', interfaceClass: '03', interfaceSubClass: '01', interfaceProtocol: '01', description: '', authorized: true, driver: 'usbhid' },
+        ],
+        authorized: true,
+        rootHub: false,
+      },
+      {
+        port: '1-2',
+        vendorId: '0781',
+        productId: '5581',
+        serial: opts.usbSerial ?? '4C530001230101109473',
+        manufacturer: 'SanDisk',
+        product: opts.usbProduct ?? 'Ultra',
+        deviceClass: '00',
+        interfaces: [
+          { name: '1-2:1.0', interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: false, driver: '' },
+        ],
+        authorized: true,
+        rootHub: false,
+      },
     ],
     enforcement: 'active',
     warnings: [],
@@ -80,7 +111,15 @@ export async function sendEvents(call: Call, t: SeededTerminal, events: { at: Da
   return res.status;
 }
 
-const device = (product: string, serial = '4C530001230101109473') => ({ vendorId: '0781', productId: '5581', serial, manufacturer: 'SanDisk', product, deviceClass: '00', port: '1-2' });
+const device = (product: string, serial = '4C530001230101109473') => ({
+  vendorId: '0781',
+  productId: '5581',
+  serial,
+  manufacturer: 'SanDisk',
+  product,
+  deviceClass: '00',
+  port: '1-2',
+});
 
 export interface Seeded {
   terminals: SeededTerminal[];
@@ -122,7 +161,11 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
       { at: ago(8), type: 'agent.started', payload: { version: '0.1.0', platform: 'win32', hostname: p.hostname } },
       { at: ago(8), type: 'policy.applied', payload: { segment: p.segment, version: 1, mode, enforcement: p.segment === 'internet' ? 'audit' : 'active' } },
       { at: ago(7, 23), type: 'device.blocked', payload: { ...device('Old stick'), reason: 'policy block', mode: 'block' } },
-      { at: ago(2, 3), type: 'login.success', payload: { user: p.segment === 'mynumber' ? 'yamada.taro' : 'suzuki.hanako', source: 'security-log', logonType: 2 } },
+      {
+        at: ago(2, 3),
+        type: 'login.success',
+        payload: { user: p.segment === 'mynumber' ? 'yamada.taro' : 'suzuki.hanako', source: 'security-log', logonType: 2 },
+      },
       { at: ago(2, 2), type: 'login.failure', payload: { user: 'yamada.taro', source: 'security-log', logonType: 2, reason: 'bad password' } },
       { at: ago(1, 1), type: 'session.lock', payload: { user: 'yamada.taro', source: 'session' } },
       { at: ago(0, 1), type: 'session.unlock', payload: { user: 'yamada.taro', source: 'session' } },
@@ -134,8 +177,18 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
         events.push({ at: ago(d, 2), type: 'device.blocked', payload: { ...device(p.usbProduct ?? 'Ultra', p.usbSerial), reason: 'policy block', mode } });
       }
     }
-    if (p.hostname === 'ZEIMU-PC014') events.push({ at: ago(0, 2), type: 'login.success', payload: { user: HOSTILE.formula, source: 'security-log', logonType: 10, remoteHost: HOSTILE.script } });
-    if (p.hostname === 'LGWAN-PC102') events.push({ at: ago(0, 3), type: 'agent.warning', payload: { component: 'enforcement', code: 'sysfs_unwritable', message: 'cannot write interface_authorized_default' } });
+    if (p.hostname === 'ZEIMU-PC014')
+      events.push({
+        at: ago(0, 2),
+        type: 'login.success',
+        payload: { user: HOSTILE.formula, source: 'security-log', logonType: 10, remoteHost: HOSTILE.script },
+      });
+    if (p.hostname === 'LGWAN-PC102')
+      events.push({
+        at: ago(0, 3),
+        type: 'agent.warning',
+        payload: { component: 'enforcement', code: 'sysfs_unwritable', message: 'cannot write interface_authorized_default' },
+      });
     const status = await sendEvents(call, t, events);
     if (status !== 200) throw new Error(`events ${p.hostname}: ${status}`);
   }
@@ -144,9 +197,24 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
   // Incidents, one of them hostile.
   const incidentReceipts: string[] = [];
   const incidents = [
-    { host: 'SOUMU-PC001', receipt: 'INC-20261124-7K3Q9D', category: 'suspicious_email', description: '「請求書」という件名のメールの添付ファイルを開いてしまいました。差出人に心当たりがありません。' },
-    { host: 'ZEIMU-PC014', receipt: 'INC-20261125-X7Z2PL', category: 'malware', description: `${HOSTILE.script}\n${HOSTILE.formula}\n${HOSTILE.controls}\n${HOSTILE.bidi}\n${HOSTILE.img}` },
-    { host: 'LGWAN-PC101', receipt: 'INC-20261125-LM5T8R', category: 'loss_theft', description: '外出先で USB メモリ（総務課配布、管理番号 12）を紛失しました。' },
+    {
+      host: 'SOUMU-PC001',
+      receipt: 'INC-20261124-7K3Q9D',
+      category: 'suspicious_email',
+      description: '「請求書」という件名のメールの添付ファイルを開いてしまいました。差出人に心当たりがありません。',
+    },
+    {
+      host: 'ZEIMU-PC014',
+      receipt: 'INC-20261125-X7Z2PL',
+      category: 'malware',
+      description: `${HOSTILE.script}\n${HOSTILE.formula}\n${HOSTILE.controls}\n${HOSTILE.bidi}\n${HOSTILE.img}`,
+    },
+    {
+      host: 'LGWAN-PC101',
+      receipt: 'INC-20261125-LM5T8R',
+      category: 'loss_theft',
+      description: '外出先で USB メモリ（総務課配布、管理番号 12）を紛失しました。',
+    },
   ];
   for (const i of incidents) {
     const t = byHost(i.host);
@@ -154,7 +222,18 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
       {
         at: new Date(now.getTime() - 3_600_000),
         type: 'incident.reported',
-        payload: { receipt: i.receipt, category: i.category, description: i.description, contact: i.host === 'ZEIMU-PC014' ? HOSTILE.at : '内線 2345', context: { hostname: t.hostname, osUser: i.host === 'ZEIMU-PC014' ? HOSTILE.script : 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [{ seq: 3, at: new Date(now.getTime() - 7_200_000).toISOString(), type: 'device.blocked', summary: `SanDisk ${HOSTILE.formula}` }] } },
+        payload: {
+          receipt: i.receipt,
+          category: i.category,
+          description: i.description,
+          contact: i.host === 'ZEIMU-PC014' ? HOSTILE.at : '内線 2345',
+          context: {
+            hostname: t.hostname,
+            osUser: i.host === 'ZEIMU-PC014' ? HOSTILE.script : 'yamada.taro',
+            inventoryHash: '0'.repeat(64),
+            recentEvents: [{ seq: 3, at: new Date(now.getTime() - 7_200_000).toISOString(), type: 'device.blocked', summary: `SanDisk ${HOSTILE.formula}` }],
+          },
+        },
       },
     ]);
     if (status !== 200) throw new Error(`incident ${i.receipt}: ${status}`);
@@ -173,14 +252,22 @@ export async function seedFleet(call: Call, token: (segment: 'mynumber' | 'lgwan
     const id = crypto.randomUUID();
     const device = { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' };
     const requestCode = makeRequestCode(t.enrolled.agentId, device, crypto.randomBytes(5));
-    const status = await sendEvents(call, t, [{ at: new Date(now.getTime() - 1_800_000), type: 'exception.requested', payload: { requestId: id, requestCode, device, reason: a.reason, minutes: a.minutes } }]);
+    const status = await sendEvents(call, t, [
+      {
+        at: new Date(now.getTime() - 1_800_000),
+        type: 'exception.requested',
+        payload: { requestId: id, requestCode, device, reason: a.reason, minutes: a.minutes },
+      },
+    ]);
     if (status !== 200) throw new Error(`request ${a.host}: ${status}`);
     requests.push({ id, terminal: t, requestCode });
   }
 
   // A terminal whose next batch was rewritten on the way: the collector refuses it and flags it.
   const koseki = byHost('KOSEKI-PC003');
-  const forged = [{ seq: koseki.last.seq + 1, at: now.toISOString(), type: 'agent.stopped', payload: { reason: 'stop' }, prevHash: koseki.last.hash, hash: 'f'.repeat(64) }];
+  const forged = [
+    { seq: koseki.last.seq + 1, at: now.toISOString(), type: 'agent.stopped', payload: { reason: 'stop' }, prevHash: koseki.last.hash, hash: 'f'.repeat(64) },
+  ];
   const refused = await call('POST', `/api/v1/agents/${koseki.enrolled.agentId}/events`, { token: koseki.enrolled.agentToken, body: { events: forged } });
   if (refused.status !== 422) throw new Error(`forged batch: expected 422, got ${refused.status}`);
 

@@ -96,4 +96,6 @@ export const utf8Bytes = (text: string): string => Buffer.from(text, 'utf8').toS
 
 /** Percent-encodes every byte of a string's UTF-8 outside unreserved characters (lone surrogates as U+FFFD). */
 export const percent = (text: string): string =>
-  [...Buffer.from(text, 'utf8')].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  [...Buffer.from(text, 'utf8')]
+    .map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');

@@ -20,7 +20,9 @@ describe('the layering rule of DESIGN.md', () => {
 
   it('rejects main importing agent code and the renderer importing Node or electron', async () => {
     expect(await layeringErrors('src/main/x.ts', "const s = require('../agent/store');\nexport default s;\n")).toHaveLength(1);
-    expect(await layeringErrors('src/renderer/x.ts', "import fs from 'node:fs';\nimport { ipcRenderer } from 'electron';\nexport { fs, ipcRenderer };\n")).toHaveLength(2);
+    expect(
+      await layeringErrors('src/renderer/x.ts', "import fs from 'node:fs';\nimport { ipcRenderer } from 'electron';\nexport { fs, ipcRenderer };\n"),
+    ).toHaveLength(2);
   });
 
   it('keeps src/shared pure', async () => {

@@ -87,10 +87,37 @@ const until = async (check: () => boolean, what: string) => {
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-main-'));
   store = openEventStore(path.join(dir, 'agent.db'));
-  saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'a1', agentToken: 't', segment: 'mynumber', collectorPublicKey: 'k', unlockSecret: 's', enrolledAt: '2026-11-24T00:00:00.000Z' });
-  store.setState('policy.current', JSON.stringify({ segment: 'mynumber', version: 3, issuedAt: '2026-11-24T00:00:00.000Z', signature: 's', syncIntervalSeconds: 300, incidentContact: 'CSIRT', removableMedia: { mode: 'block', allow: [] } }));
+  saveEnrollment(store, {
+    collectorUrl: 'http://127.0.0.1:1',
+    agentId: 'a1',
+    agentToken: 't',
+    segment: 'mynumber',
+    collectorPublicKey: 'k',
+    unlockSecret: 's',
+    enrolledAt: '2026-11-24T00:00:00.000Z',
+  });
+  store.setState(
+    'policy.current',
+    JSON.stringify({
+      segment: 'mynumber',
+      version: 3,
+      issuedAt: '2026-11-24T00:00:00.000Z',
+      signature: 's',
+      syncIntervalSeconds: 300,
+      incidentContact: 'CSIRT',
+      removableMedia: { mode: 'block', allow: [] },
+    }),
+  );
   store.setState('sync.last_at', new Date().toISOString());
-  const service = createAgentService({ store, exceptions: createExceptionBook(store), enforcement: () => 'active', collectorReachable: () => true, syncSoon: () => undefined, reconcileNow: () => undefined, sessions: { consoleUser: async () => ({ key: `uid:${process.getuid!()}`, user: 'me' }) } });
+  const service = createAgentService({
+    store,
+    exceptions: createExceptionBook(store),
+    enforcement: () => 'active',
+    collectorReachable: () => true,
+    syncSoon: () => undefined,
+    reconcileNow: () => undefined,
+    sessions: { consoleUser: async () => ({ key: `uid:${process.getuid!()}`, user: 'me' }) },
+  });
   server = await startIpcServer({ path: path.join(dir, 'agent.sock'), service, logger: silentLogger });
   process.env.MAMORI_IPC = path.join(dir, 'agent.sock');
   vi.useFakeTimers({ toFake: ['setInterval'] });
@@ -109,13 +136,25 @@ const labels = () => (fake.record.menus.at(-1) ?? []).map((i) => i.label ?? '-')
 describe('Electron main with a mocked electron module', () => {
   it('builds the Japanese menu from the agent status and shows the protected icon', async () => {
     await until(() => labels().includes('マイナンバー利用事務系・ポリシー v3'), 'the menu with the agent status');
-    expect(labels()).toEqual(['ポリシー適用中', 'マイナンバー利用事務系・ポリシー v3', '-', 'インシデントを報告…', 'USBメモリの利用申請…', '端末情報', '-', '終了']);
+    expect(labels()).toEqual([
+      'ポリシー適用中',
+      'マイナンバー利用事務系・ポリシー v3',
+      '-',
+      'インシデントを報告…',
+      'USBメモリの利用申請…',
+      '端末情報',
+      '-',
+      '終了',
+    ]);
     expect(fake.record.images.at(-1)).toMatch(/tray-protected\.png$/);
     expect([...fake.record.handlers.keys()]).toContain('mamori:reportIncident');
   });
 
   it('notifies a block with a request action and turns the icon to alert', async () => {
-    store.append({ type: 'device.blocked', payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2' } });
+    store.append({
+      type: 'device.blocked',
+      payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2' },
+    });
     vi.advanceTimersByTime(10_000);
     await until(() => fake.record.notifications.length > 0, 'a notification');
     const note = fake.record.notifications[0]!;
@@ -127,7 +166,7 @@ describe('Electron main with a mocked electron module', () => {
   });
 
   it('opens the incident window locked down from the menu', () => {
-    (fake.record.menus.at(-1)!.find((i) => i.label === 'インシデントを報告…')!.click!)();
+    fake.record.menus.at(-1)!.find((i) => i.label === 'インシデントを報告…')!.click!();
     const win = fake.record.windows.at(-1)!;
     expect(win.url).toBe('mamori-app://app/dist/web/renderer/incident.html');
     expect(win.options.webPreferences).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false });

@@ -9,8 +9,16 @@ import { BRIDGE_METHODS, type AgentService, type BridgeResult, type IpcResult } 
 
 const now = Date.parse('2026-11-24T09:00:00Z');
 const status = (over: Partial<IpcResult<'status'>> = {}): IpcResult<'status'> => ({
-  agentId: 'a1', hostname: 'pc-001', segment: 'mynumber', policyVersion: 4, enforcement: 'active',
-  lastSyncAt: new Date(now - 60_000).toISOString(), collectorReachable: true, pendingEvents: 0, incidentContact: 'CSIRT', ...over,
+  agentId: 'a1',
+  hostname: 'pc-001',
+  segment: 'mynumber',
+  policyVersion: 4,
+  enforcement: 'active',
+  lastSyncAt: new Date(now - 60_000).toISOString(),
+  collectorReachable: true,
+  pendingEvents: 0,
+  incidentContact: 'CSIRT',
+  ...over,
 });
 
 describe('tray state and menu', () => {
@@ -25,7 +33,14 @@ describe('tray state and menu', () => {
 
   it('builds the menu of the issue, in Japanese and English', () => {
     const ja = menuModel('ja', 'protected', status());
-    expect(ja.filter((i) => !i.separator).map((i) => i.label)).toEqual(['ポリシー適用中', 'マイナンバー利用事務系・ポリシー v4', 'インシデントを報告…', 'USBメモリの利用申請…', '端末情報', '終了']);
+    expect(ja.filter((i) => !i.separator).map((i) => i.label)).toEqual([
+      'ポリシー適用中',
+      'マイナンバー利用事務系・ポリシー v4',
+      'インシデントを報告…',
+      'USBメモリの利用申請…',
+      '端末情報',
+      '終了',
+    ]);
     expect(ja.filter((i) => i.action).map((i) => i.action)).toEqual(['report', 'request', 'info', 'quit']);
     expect(menuModel('en', 'degraded', null)[1]!.label).toBe('Cannot reach the agent');
     expect(langFromLocale('ja-JP')).toBe('ja');
@@ -35,14 +50,27 @@ describe('tray state and menu', () => {
   it('says in the menu why the terminal is degraded (the status knew, the tray never said)', () => {
     const degraded = status({ enforcement: 'degraded', degradedReasons: ['device_notices_unavailable', 'controls_not_applied'] });
     const ja = menuModel('ja', 'degraded', degraded).map((i) => i.label);
-    expect(ja.slice(0, 3)).toEqual(['保護機能が一部停止しています', 'USB 機器の接続通知を受け取れません（30 秒ごとの確認で対処します）', 'OS の制御を設定できませんでした']);
+    expect(ja.slice(0, 3)).toEqual([
+      '保護機能が一部停止しています',
+      'USB 機器の接続通知を受け取れません（30 秒ごとの確認で対処します）',
+      'OS の制御を設定できませんでした',
+    ]);
     expect(menuModel('en', 'degraded', degraded)[2]!.label).toBe('An OS control could not be set');
-    expect(menuModel('ja', 'protected', status()).map((i) => i.label).some((l) => l.startsWith('USB 機器の'))).toBe(false);
+    expect(
+      menuModel('ja', 'protected', status())
+        .map((i) => i.label)
+        .some((l) => l.startsWith('USB 機器の')),
+    ).toBe(false);
   });
 
   it('notifies each new block once and names the device without control characters', () => {
     const events = [
-      { seq: 5, at: '', type: 'device.blocked' as const, payload: { manufacturer: 'SanDisk', product: 'Ultra\u001b[31m', vendorId: '0781', productId: '5581' } },
+      {
+        seq: 5,
+        at: '',
+        type: 'device.blocked' as const,
+        payload: { manufacturer: 'SanDisk', product: 'Ultra\u001b[31m', vendorId: '0781', productId: '5581' },
+      },
       { seq: 6, at: '', type: 'device.attached' as const, payload: {} },
       { seq: 7, at: '', type: 'device.blocked' as const, payload: { vendorId: '090c', productId: '1000' } },
     ];
@@ -55,7 +83,10 @@ describe('tray state and menu', () => {
 describe('IPC from the windows to main', () => {
   function setUp(agent: Partial<AgentService>) {
     const handlers = new Map<string, Parameters<IpcMainLike['handle']>[1]>();
-    registerBridgeHandlers({ handle: (c, l) => void handlers.set(c, l) }, { agent: () => agent as AgentService, windowIds: () => new Set([7]), locale: () => 'ja' });
+    registerBridgeHandlers(
+      { handle: (c, l) => void handlers.set(c, l) },
+      { agent: () => agent as AgentService, windowIds: () => new Set([7]), locale: () => 'ja' },
+    );
     const call = (channel: string, params: unknown, sender = 7, url = 'mamori-app://app/dist/web/renderer/incident.html', parent: unknown = null) =>
       handlers.get(channel)!({ sender: { id: sender }, senderFrame: { url, parent } }, params) as Promise<BridgeResult>;
     return { handlers, call };
@@ -78,7 +109,10 @@ describe('IPC from the windows to main', () => {
   it('validates params against the contract and keeps error codes', async () => {
     const { call } = setUp({ reportIncident: async () => Promise.reject(Object.assign(new Error('slow down'), { code: 'rate_limited' })) });
     expect(await call('mamori:reportIncident', { category: 'virus', description: 'x' })).toMatchObject({ ok: false, error: { code: 'invalid_params' } });
-    expect(await call('mamori:reportIncident', { category: 'malware', description: 'x' })).toEqual({ ok: false, error: { code: 'rate_limited', message: 'slow down' } });
+    expect(await call('mamori:reportIncident', { category: 'malware', description: 'x' })).toEqual({
+      ok: false,
+      error: { code: 'rate_limited', message: 'slow down' },
+    });
   });
 });
 

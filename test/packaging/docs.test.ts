@@ -17,7 +17,12 @@ const docs = ['ja', 'en'].map((lang) => ({ lang, text: fs.readFileSync(path.join
 const nsh = fs.readFileSync(path.join(ROOT, 'packaging', 'windows', 'installer.nsh'), 'utf8');
 const msi = fs.readFileSync(path.join(ROOT, 'packaging', 'windows', 'msi-project.js'), 'utf8');
 const postinst = fs.readFileSync(path.join(ROOT, 'packaging', 'linux', 'postinst'), 'utf8');
-const config = load(fs.readFileSync(path.join(ROOT, 'electron-builder.yml'), 'utf8')) as { appId: string; productName: string; nsis: { artifactName: string }; msi: { artifactName: string } };
+const config = load(fs.readFileSync(path.join(ROOT, 'electron-builder.yml'), 'utf8')) as {
+  appId: string;
+  productName: string;
+  nsis: { artifactName: string };
+  msi: { artifactName: string };
+};
 const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 describe.each(docs)('docs/deploy.$lang.md', ({ text }) => {
@@ -72,7 +77,10 @@ function headingAnchors(markdown: string): Set<string> {
     if (/^\s*```/.test(line)) fenced = !fenced;
     const heading = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
     if (!heading) continue;
-    const base = heading[1]!.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const base = heading[1]!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     anchors.add(n === 0 ? base : `${base}-${n}`);
@@ -109,7 +117,12 @@ describe('docs/design.md', () => {
   });
 
   it('reads headings as GitHub anchors them', () => {
-    expect([...headingAnchors('# A b\n## HTTP API\n```\n# not a heading\n```\n### Linux enforcement\n## A b\n')]).toEqual(['a-b', 'http-api', 'linux-enforcement', 'a-b-1']);
+    expect([...headingAnchors('# A b\n## HTTP API\n```\n# not a heading\n```\n### Linux enforcement\n## A b\n')]).toEqual([
+      'a-b',
+      'http-api',
+      'linux-enforcement',
+      'a-b-1',
+    ]);
   });
 
   it('names every IPC method of src/shared/ipc.ts', () => {

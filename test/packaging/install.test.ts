@@ -31,7 +31,12 @@ describe('npm ci without the Electron download', () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'electron-binary.js')], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, ELECTRON_MIRROR: 'http://127.0.0.1:9/', ELECTRON_SKIP_BINARY_DOWNLOAD: '', electron_config_cache: fs.mkdtempSync('/tmp/mamori-electron-cache-') },
+      env: {
+        ...process.env,
+        ELECTRON_MIRROR: 'http://127.0.0.1:9/',
+        ELECTRON_SKIP_BINARY_DOWNLOAD: '',
+        electron_config_cache: fs.mkdtempSync('/tmp/mamori-electron-cache-'),
+      },
     });
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('the Electron binary could not be downloaded');

@@ -34,7 +34,19 @@ describe.skipIf(!hasMakensis)(title, () => {
   });
 
   it('for 64-bit Wine too, with the stand-in app check', () => {
-    compileWrapper({ out: path.join(dir, 'Mamori-Setup-0.1.0-x64.exe'), uninstallerFile: path.join(dir, 'uninstaller.exe'), appDir: path.join(dir, 'app'), target: 'amd64-unicode', wineRun: true });
-    compileWrapper({ out: path.join(dir, 'writer64.exe'), uninstaller: true, uninstallerFile: path.join(dir, 'u.exe'), target: 'amd64-unicode', wineRun: true });
+    compileWrapper({
+      out: path.join(dir, 'Mamori-Setup-0.1.0-x64.exe'),
+      uninstallerFile: path.join(dir, 'uninstaller.exe'),
+      appDir: path.join(dir, 'app'),
+      target: 'amd64-unicode',
+      wineRun: true,
+    });
+    compileWrapper({
+      out: path.join(dir, 'writer64.exe'),
+      uninstaller: true,
+      uninstallerFile: path.join(dir, 'u.exe'),
+      target: 'amd64-unicode',
+      wineRun: true,
+    });
   });
 });

@@ -20,12 +20,20 @@ describe('installer arguments', () => {
   });
 
   it('reads MSI properties and ignores the empty ones an MSI passes for properties nobody set', () => {
-    expect(provisionFromArgs([`COLLECTOR=${URL_}`, 'TOKEN=enr_abcdefgh', 'SEGMENT=mynumber', 'PUBKEY='])).toEqual({ collectorUrl: URL_, token: 'enr_abcdefgh', segment: 'mynumber' });
+    expect(provisionFromArgs([`COLLECTOR=${URL_}`, 'TOKEN=enr_abcdefgh', 'SEGMENT=mynumber', 'PUBKEY='])).toEqual({
+      collectorUrl: URL_,
+      token: 'enr_abcdefgh',
+      segment: 'mynumber',
+    });
     expect(provisionFromArgs(['COLLECTOR=', 'TOKEN=', 'SEGMENT=', 'PUBKEY='])).toEqual({});
   });
 
   it('takes keys in any case and strips quotes and blanks around values', () => {
-    expect(provisionFromArgs(['/collector="https://c.lg.jp:8765"', ' /Token= enr_12345678 ', `/pubkey=${KEY}`])).toEqual({ collectorUrl: 'https://c.lg.jp:8765', token: 'enr_12345678', collectorPublicKey: KEY });
+    expect(provisionFromArgs(['/collector="https://c.lg.jp:8765"', ' /Token= enr_12345678 ', `/pubkey=${KEY}`])).toEqual({
+      collectorUrl: 'https://c.lg.jp:8765',
+      token: 'enr_12345678',
+      collectorPublicKey: KEY,
+    });
   });
 });
 
@@ -50,7 +58,12 @@ describe('provision validation', () => {
     expect(() => parseProvision({ collectorUrl: 'ftp://x.lg.jp', token: 'enr_12345678', segment: 'lgwan' })).toThrow(/https/);
     expect(() => parseProvision({ collectorUrl: URL_, token: 'enr_12345678', segment: 'lgwan', colector: 'x' })).toThrow(/不明な項目があります: colector/);
     expect(() => parseProvision({ collectorUrl: URL_, token: 'enr_12345678', segment: 'lgwan', collectorPublicKey: 'short' })).toThrow(/PUBKEY/);
-    expect(parseProvision({ collectorUrl: ` ${URL_} `, token: 'enr_12345678', segment: 'internet', collectorPublicKey: KEY })).toEqual({ collectorUrl: URL_, token: 'enr_12345678', segment: 'internet', collectorPublicKey: KEY });
+    expect(parseProvision({ collectorUrl: ` ${URL_} `, token: 'enr_12345678', segment: 'internet', collectorPublicKey: KEY })).toEqual({
+      collectorUrl: URL_,
+      token: 'enr_12345678',
+      segment: 'internet',
+      collectorPublicKey: KEY,
+    });
   });
 });
 
@@ -90,13 +103,17 @@ describe('provisioning from an installer', () => {
   it('refuses a bad provision with the installer message and stores nothing', () => {
     writeBeside('mamori-provision.json', JSON.stringify({ collectorUrl: URL_, token: 'enr_abcdefgh', segment: 'kokuho' }));
     expect(() => provisionFromInstaller({ dataDir: data, beside: path.join(dir, 'share'), args: [] })).toThrow(UsageError);
-    expect(() => provisionFromInstaller({ dataDir: data, beside: path.join(dir, 'share'), args: [] })).toThrow(/SEGMENT（区分）.* \/ invalid provisioning: segment/);
+    expect(() => provisionFromInstaller({ dataDir: data, beside: path.join(dir, 'share'), args: [] })).toThrow(
+      /SEGMENT（区分）.* \/ invalid provisioning: segment/,
+    );
     expect(fs.existsSync(provisionFile(data))).toBe(false);
   });
 
   it('says which file it cannot read', () => {
     writeBeside('mamori-provision.json', '{"collectorUrl": ');
-    expect(() => provisionFromInstaller({ dataDir: data, beside: path.join(dir, 'share'), args: [] })).toThrow(/mamori-provision\.json を読めません.* \/ cannot read .*mamori-provision\.json/);
+    expect(() => provisionFromInstaller({ dataDir: data, beside: path.join(dir, 'share'), args: [] })).toThrow(
+      /mamori-provision\.json を読めません.* \/ cannot read .*mamori-provision\.json/,
+    );
     expect(() => provisionFromInstaller({ dataDir: data, file: path.join(dir, 'nowhere.json'), args: [] })).toThrow(/ENOENT/);
   });
 
@@ -116,7 +133,15 @@ describe('provisioning from an installer', () => {
 
   it('leaves an enrolled terminal as it is on an upgrade, and leaves no spent token on disk', () => {
     const store = openEventStore(storeFile(data));
-    saveEnrollment(store, { collectorUrl: URL_, agentId: 'agt_0001', agentToken: 't', segment: 'mynumber', collectorPublicKey: KEY, unlockSecret: 's', enrolledAt: '2026-11-24T00:00:00.000Z' });
+    saveEnrollment(store, {
+      collectorUrl: URL_,
+      agentId: 'agt_0001',
+      agentToken: 't',
+      segment: 'mynumber',
+      collectorPublicKey: KEY,
+      unlockSecret: 's',
+      enrolledAt: '2026-11-24T00:00:00.000Z',
+    });
     store.close();
     // The original command line again, its token long spent, and even a different segment.
     const r = provisionFromInstaller({ dataDir: data, args: ['/S', `/COLLECTOR=${URL_}`, '/TOKEN=enr_spent000', '/SEGMENT=lgwan'] });

@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPnputilReplay } from '../fixtures/windows/enforcement/pnputil';
-import { INSTALL_KEY, STORAGE_KEY, UDEV_RULES_FILE, createLinuxEnforcer, createReconciler, createWindowsEnforcer, releaseControls, type EnforcerMemory } from '../../src/agent/enforcement';
+import {
+  INSTALL_KEY,
+  STORAGE_KEY,
+  UDEV_RULES_FILE,
+  createLinuxEnforcer,
+  createReconciler,
+  createWindowsEnforcer,
+  releaseControls,
+  type EnforcerMemory,
+} from '../../src/agent/enforcement';
 import { silentLogger } from '../../src/agent/logger';
 import { openEventStore, type EventStore } from '../../src/agent/store';
 import { PolicyInput, type Policy } from '../../src/shared';
@@ -15,7 +24,12 @@ import { addBlockDevice, blockRo, fixtureRunner, setBootId, usbAttr } from '../f
 // releases with a fresh enforcer, as the CLI does.
 
 function policy(mode: Policy['removableMedia']['mode']): Policy {
-  return { ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode, allow: [] } }), version: 1, issuedAt: '2026-11-24T00:00:00.000Z', signature: 's' };
+  return {
+    ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode, allow: [] } }),
+    version: 1,
+    issuedAt: '2026-11-24T00:00:00.000Z',
+    signature: 's',
+  };
 }
 
 let dir: string;
@@ -98,7 +112,10 @@ describe('release on Windows', () => {
       if (verb === 'query') {
         const keys = [...registry.keys()].filter((x) => x.toLowerCase() === k.toLowerCase() || x.toLowerCase().startsWith(`${k.toLowerCase()}\\`));
         if (keys.length === 0) return { stdout: 'ERROR: The system was unable to find the specified registry key or value.\r\n', code: 1 };
-        const out = keys.map((x) => `\r\n${x}\r\n${[...registry.get(x)!].map(([n, v]) => `    ${n}    ${typeof v === 'number' ? `REG_DWORD    0x${v.toString(16)}` : `REG_SZ    ${v}`}`).join('\r\n')}\r\n`);
+        const out = keys.map(
+          (x) =>
+            `\r\n${x}\r\n${[...registry.get(x)!].map(([n, v]) => `    ${n}    ${typeof v === 'number' ? `REG_DWORD    0x${v.toString(16)}` : `REG_SZ    ${v}`}`).join('\r\n')}\r\n`,
+        );
         return { stdout: out.join(''), code: 0 };
       }
       const name = args[args.indexOf('/v') + 1]!;
@@ -136,7 +153,9 @@ describe('release on Windows', () => {
     calls = [];
     const result = await releaseControls({ enforcer: createWindowsEnforcer({ runner }), platform: 'win32', runner });
     expect(result.failures).toEqual([]);
-    expect([...registry.keys()].filter((k) => k.toLowerCase().includes('removablestoragedevices') || k.toLowerCase().includes(INSTALL_KEY.slice(5).toLowerCase()))).toEqual([]);
+    expect(
+      [...registry.keys()].filter((k) => k.toLowerCase().includes('removablestoragedevices') || k.toLowerCase().includes(INSTALL_KEY.slice(5).toLowerCase())),
+    ).toEqual([]);
     expect(disabled.size).toBe(0);
     expect(result.reEnabled).toContain(STICK);
     // Keyboards were never touched.

@@ -36,9 +36,9 @@ describe('systemd unit', () => {
       ? 'passes systemd-analyze verify (but for the binary only a package installs)'
       : 'passes systemd-analyze verify (skipped: systemd-analyze is not installed; `apt-get install -y systemd`, which .ci/run does)',
     () => {
-    const r = spawnSync('systemd-analyze', ['verify', path.join(PKG, 'linux', 'mamori-agent.service')], { encoding: 'utf8' });
-    const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() && !/is not executable|No such file/.test(l));
-    expect(problems).toEqual([]);
+      const r = spawnSync('systemd-analyze', ['verify', path.join(PKG, 'linux', 'mamori-agent.service')], { encoding: 'utf8' });
+      const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() && !/is not executable|No such file/.test(l));
+      expect(problems).toEqual([]);
     },
   );
 
@@ -61,7 +61,12 @@ describe('WinSW service definition', () => {
 
   it('runs the agent on Electron as Node, automatically, restarting on failure, as LocalSystem', () => {
     expect(XMLValidator.validate(xml)).toBe(true);
-    expect(doc.service).toMatchObject({ id: 'MamoriAgent', startmode: 'Automatic', env: { name: 'ELECTRON_RUN_AS_NODE', value: '1' }, stopparentprocessfirst: true });
+    expect(doc.service).toMatchObject({
+      id: 'MamoriAgent',
+      startmode: 'Automatic',
+      env: { name: 'ELECTRON_RUN_AS_NODE', value: '1' },
+      stopparentprocessfirst: true,
+    });
     // WinSW installs as LocalSystem when no account is named.
     expect(doc.service.serviceaccount).toBeUndefined();
     expect((doc.service.onfailure as { action: string }[]).map((f) => f.action)).toEqual(['restart', 'restart', 'restart']);
@@ -109,7 +114,12 @@ describe('launchd', () => {
   it('keeps the agent daemon alive on Electron as Node, with a socket path macOS can create', () => {
     expect(daemon).toMatchObject({ Label: 'jp.mamori.agent', KeepAlive: true, RunAtLoad: true, EnvironmentVariables: { ELECTRON_RUN_AS_NODE: '1' } });
     const args = daemon.ProgramArguments as string[];
-    expect(args.slice(0, 4)).toEqual(['/Applications/Mamori.app/Contents/MacOS/Mamori', '/Applications/Mamori.app/Contents/Resources/app.asar/bin/mamori.js', 'agent', 'run']);
+    expect(args.slice(0, 4)).toEqual([
+      '/Applications/Mamori.app/Contents/MacOS/Mamori',
+      '/Applications/Mamori.app/Contents/Resources/app.asar/bin/mamori.js',
+      'agent',
+      'run',
+    ]);
     // / is read-only on macOS: /run/mamori cannot be created, /var/run/mamori can.
     expect(args[args.indexOf('--ipc') + 1]).toBe('/var/run/mamori/agent.sock');
   });
@@ -165,7 +175,11 @@ describe('deb maintainer scripts', () => {
 
   it('do nothing on an upgrade: the service keeps running and the data stays', () => {
     // Run for real: on these arguments the scripts exit before touching anything.
-    for (const [script, arg] of [['prerm', 'upgrade'], ['prerm', 'failed-upgrade'], ['postinst', 'triggered']] as const) {
+    for (const [script, arg] of [
+      ['prerm', 'upgrade'],
+      ['prerm', 'failed-upgrade'],
+      ['postinst', 'triggered'],
+    ] as const) {
       // No PATH: were they to run a command, it would fail.
       const r = spawnSync('/bin/sh', [path.join(PKG, 'linux', script), arg], { encoding: 'utf8', env: { PATH: '/nonexistent' } });
       expect(r.status, `${script} ${arg}: ${r.stderr}`).toBe(0);
@@ -200,12 +214,20 @@ describe('electron-builder configuration', () => {
   });
 
   it('makes a stand-in Electron distribution of the shape electron-builder copies', async () => {
-    const { createElectronStandin } = (await import(path.join(ROOT, 'scripts', 'electron-standin.js'))) as { createElectronStandin: (dir: string, p: string, o?: { node?: string }) => string };
+    const { createElectronStandin } = (await import(path.join(ROOT, 'scripts', 'electron-standin.js'))) as {
+      createElectronStandin: (dir: string, p: string, o?: { node?: string }) => string;
+    };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-standin-'));
     try {
       const linux = createElectronStandin(path.join(dir, 'linux'), 'linux');
-      for (const f of ['electron', 'version', 'LICENSE', 'LICENSES.chromium.html', 'locales', 'resources']) expect(fs.existsSync(path.join(linux, f))).toBe(true);
-      expect(spawnSync(path.join(linux, 'electron'), ['-p', 'process.versions.node'], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, encoding: 'utf8' }).stdout.trim()).toBe(process.versions.node);
+      for (const f of ['electron', 'version', 'LICENSE', 'LICENSES.chromium.html', 'locales', 'resources'])
+        expect(fs.existsSync(path.join(linux, f))).toBe(true);
+      expect(
+        spawnSync(path.join(linux, 'electron'), ['-p', 'process.versions.node'], {
+          env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+          encoding: 'utf8',
+        }).stdout.trim(),
+      ).toBe(process.versions.node);
       const r = spawnSync(path.join(linux, 'electron'), [], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('the tray needs the real Electron binary');

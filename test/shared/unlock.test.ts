@@ -75,7 +75,11 @@ describe('an unlock code covered a whole vendor (regression)', () => {
 
   it('takes a scope only with a usable serial or a port, and reads it back as written', () => {
     expect(scopeOfDevice({ vendorId: '0781', productId: '5583', serial: ' 4C530001 ', port: '1-2' })).toEqual(stick);
-    expect(scopeOfDevice({ vendorId: '0781', productId: '5583', serial: '6&1A2B&0', port: '1-2' })).toEqual({ vendorId: '0781', productId: '5583', port: '1-2' });
+    expect(scopeOfDevice({ vendorId: '0781', productId: '5583', serial: '6&1A2B&0', port: '1-2' })).toEqual({
+      vendorId: '0781',
+      productId: '5583',
+      port: '1-2',
+    });
     expect(() => scopeOfDevice({ vendorId: '0781', serial: '', port: '' })).toThrow(UnlockCodeError);
     expect(() => scopeOfDevice({ vendorId: '0781', productId: '5583', serial: '', port: '' })).toThrow(/no usable serial and no port/);
     expect(parseScope(formatScope(stick))).toEqual(stick);

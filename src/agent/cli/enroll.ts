@@ -23,10 +23,17 @@ export function registerEnrollCommand(agent: Command): void {
       const store = openEventStore(storeFile(path.resolve(opts.dataDir)));
       try {
         const systemRoot = path.resolve(opts.systemRoot);
-        const e = await enrollAgent({ store, collectorUrl: opts.collector, token: opts.token, systemRoot, ...(opts.pubkey !== undefined ? { expectedPublicKey: opts.pubkey } : {}) });
+        const e = await enrollAgent({
+          store,
+          collectorUrl: opts.collector,
+          token: opts.token,
+          systemRoot,
+          ...(opts.pubkey !== undefined ? { expectedPublicKey: opts.pubkey } : {}),
+        });
         if (opts.allowPresent) {
           const allowed = await allowPresentDevices(store, createEnforcer({ platform: process.platform, systemRoot }));
-          if (!opts.json) for (const a of allowed) print(`allowed: ${a.vendorId}:${a.productId}${a.serial ? ` serial ${JSON.stringify(a.serial)}` : ' (any serial)'}`);
+          if (!opts.json)
+            for (const a of allowed) print(`allowed: ${a.vendorId}:${a.productId}${a.serial ? ` serial ${JSON.stringify(a.serial)}` : ' (any serial)'}`);
         }
         const policy = loadPolicy(store);
         if (opts.json) return printJson({ agentId: e.agentId, segment: e.segment, collectorUrl: e.collectorUrl, policyVersion: policy?.version ?? null });

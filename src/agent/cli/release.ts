@@ -29,7 +29,8 @@ export function registerReleaseCommand(agent: Command): void {
       const log = (line: string) => opts.log && appendInstallLog(opts.log, `agent release: ${line}`);
       // A running agent would put every control back at its next pass.
       if (await isLive(opts.ipc)) {
-        const message = 'エージェントのサービスが動作中です。先に停止してください / the agent service is still running: stop it first (systemctl stop mamori-agent, sc stop MamoriAgent, launchctl bootout system/jp.mamori.agent)';
+        const message =
+          'エージェントのサービスが動作中です。先に停止してください / the agent service is still running: stop it first (systemctl stop mamori-agent, sc stop MamoriAgent, launchctl bootout system/jp.mamori.agent)';
         log(message);
         throw new Error(message);
       }
@@ -48,7 +49,9 @@ export function registerReleaseCommand(agent: Command): void {
           platform: process.platform,
           systemRoot,
           // What the agent set on this boot, so read-only flags it put on are taken off too.
-          ...(store ? { memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json: string) => store.setState(STATE_KEYS.enforcementSet, json) } } : {}),
+          ...(store
+            ? { memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json: string) => store.setState(STATE_KEYS.enforcementSet, json) } }
+            : {}),
         });
         const result = await releaseControls({ enforcer, platform: process.platform, runner: execRunner });
         const summary = result.failures.length === 0 ? 'removable-media controls given back to the OS' : `could not restore: ${result.failures.join('; ')}`;
@@ -58,14 +61,24 @@ export function registerReleaseCommand(agent: Command): void {
           // stays in the local log otherwise.
           const enrollment = loadEnrollment(store);
           if (enrollment) {
-            const api = createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, timeoutMs: 5_000, head: () => store.head() });
+            const api = createSyncClient({
+              baseUrl: enrollment.collectorUrl,
+              agentId: enrollment.agentId,
+              agentToken: enrollment.agentToken,
+              timeoutMs: 5_000,
+              head: () => store.head(),
+            });
             await syncEvents(store, api).catch(() => undefined);
           }
         }
         log(summary);
         if (opts.json) printJson(result);
         else {
-          print(result.failures.length === 0 ? 'OS の外部記録媒体の制御を元に戻しました / released: removable-media controls given back to the OS' : `一部を元に戻せませんでした / not all controls could be restored: ${result.failures.join('; ')}`);
+          print(
+            result.failures.length === 0
+              ? 'OS の外部記録媒体の制御を元に戻しました / released: removable-media controls given back to the OS'
+              : `一部を元に戻せませんでした / not all controls could be restored: ${result.failures.join('; ')}`,
+          );
           for (const id of result.reEnabled) print(`re-enabled: ${id}`);
         }
         if (result.failures.length > 0) process.exitCode = 1;

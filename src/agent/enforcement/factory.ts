@@ -28,7 +28,13 @@ function createUnsupportedEnforcer(platform: string): Enforcer {
  * stopped is still recorded as drift. `usb` is the OS layer's USB reader the inventory shares
  * (src/agent/os/usb), made from `runner` when absent.
  */
-export function createEnforcer(opts: { platform: NodeJS.Platform; systemRoot: string; runner?: CommandRunner; memory?: EnforcerMemory; usb?: UsbReader }): Enforcer {
+export function createEnforcer(opts: {
+  platform: NodeJS.Platform;
+  systemRoot: string;
+  runner?: CommandRunner;
+  memory?: EnforcerMemory;
+  usb?: UsbReader;
+}): Enforcer {
   const runner = opts.runner ?? execRunner;
   const usb = opts.usb ? { usb: opts.usb } : {};
   if (opts.platform === 'linux') return createLinuxEnforcer({ systemRoot: opts.systemRoot, runner, ...usb, ...(opts.memory ? { memory: opts.memory } : {}) });

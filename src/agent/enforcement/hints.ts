@@ -68,4 +68,3 @@ export function createDeviceHints(opts: { onHint?: () => void; logger: Pick<Logg
     },
   };
 }
-

@@ -78,7 +78,11 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
   const bootId = readAttr(path.join(root, 'proc', 'sys', 'kernel', 'random'), 'boot_id').trim();
   const saved = (() => {
     try {
-      const json = JSON.parse(opts.memory?.load() ?? 'null') as { bootId: string; set: Record<string, string>; devices?: Record<string, RememberedInterfaces> } | null;
+      const json = JSON.parse(opts.memory?.load() ?? 'null') as {
+        bootId: string;
+        set: Record<string, string>;
+        devices?: Record<string, RememberedInterfaces>;
+      } | null;
       return json && json.bootId === bootId ? json : null;
     } catch {
       return null;
@@ -106,7 +110,8 @@ export function createLinuxEnforcer(opts: { systemRoot: string; runner: CommandR
       try {
         return await enforcePass(st, pass, mode, decisions);
       } finally {
-        if (pass.changed || st.adopted) opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs), devices: Object.fromEntries(offDevices) }));
+        if (pass.changed || st.adopted)
+          opts.memory?.save(JSON.stringify({ bootId, set: Object.fromEntries(setByUs), devices: Object.fromEntries(offDevices) }));
         st.adopted = false;
       }
     },
@@ -213,7 +218,14 @@ function blockDevicesOf(root: string, interfaceDir: string): string[] {
   });
 }
 
-async function readOnly(st: LinuxEnforcerState, pass: EnforcerPass, interfaceDir: string, wantRo: boolean, mode: RemovableMediaMode, device: UsbDevice): Promise<void> {
+async function readOnly(
+  st: LinuxEnforcerState,
+  pass: EnforcerPass,
+  interfaceDir: string,
+  wantRo: boolean,
+  mode: RemovableMediaMode,
+  device: UsbDevice,
+): Promise<void> {
   for (const name of blockDevicesOf(st.root, interfaceDir)) {
     const dir = path.join(st.root, 'sys', 'block', name);
     const found = readAttr(dir, 'ro').trim();
@@ -231,7 +243,8 @@ async function readOnly(st: LinuxEnforcerState, pass: EnforcerPass, interfaceDir
     if (st.setByUs.get(control) === desired) pass.drift.push({ control, expected: desired, found, device });
     const result = await st.runner('blockdev', [wantRo ? '--setro' : '--setrw', path.join(st.root, 'dev', name)]);
     pass.changed = true;
-    if (result.code !== 0 || readAttr(dir, 'ro').trim() !== desired) pass.failures.push(`${control}: blockdev ${wantRo ? '--setro' : '--setrw'} exited ${result.code}`);
+    if (result.code !== 0 || readAttr(dir, 'ro').trim() !== desired)
+      pass.failures.push(`${control}: blockdev ${wantRo ? '--setro' : '--setrw'} exited ${result.code}`);
     else st.setByUs.set(control, desired);
   }
 }
@@ -249,7 +262,10 @@ function deviceLevel(st: LinuxEnforcerState, pass: EnforcerPass, device: UsbDevi
     // The kernel drops a deauthorized device's interfaces; remember them, so the device is
     // still known as storage when the policy later allows it.
     if (!st.offDevices.has(identity(device))) {
-      st.offDevices.set(identity(device), device.interfaces.map((i) => ({ ...i, authorized: false, driver: '' })));
+      st.offDevices.set(
+        identity(device),
+        device.interfaces.map((i) => ({ ...i, authorized: false, driver: '' })),
+      );
       st.adopted = true;
     }
     ensure(st, pass, control, path.join(deviceDir, 'authorized'), '0', device);
@@ -293,7 +309,15 @@ async function enforcePass(st: LinuxEnforcerState, pass: EnforcerPass, mode: Rem
         continue;
       }
       const desired = isMedia && blockIt ? '0' : '1';
-      ensure(st, pass, `${iface.name} authorized`, path.join(dir, 'authorized'), desired, device, desired === '1' ? () => probe(st, pass, iface.name) : undefined);
+      ensure(
+        st,
+        pass,
+        `${iface.name} authorized`,
+        path.join(dir, 'authorized'),
+        desired,
+        device,
+        desired === '1' ? () => probe(st, pass, iface.name) : undefined,
+      );
       if (isMedia) await readOnly(st, pass, dir, evaluation.decision === 'readonly', mode, device);
     }
     if (wholeDevice) deviceLevel(st, pass, device, deviceDir, true);

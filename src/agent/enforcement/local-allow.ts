@@ -5,7 +5,6 @@ import { devicePayload } from './device-payload';
 import type { Enforcer } from './types';
 import { STATE_KEYS } from '../state-keys';
 
-
 /** The terminal's own allowlist: storage present at enrollment with `--allow-present`. */
 export function loadLocalAllow(store: EventStore): AllowEntry[] {
   return JSON.parse(store.getState(STATE_KEYS.localAllow) ?? '[]') as AllowEntry[];
@@ -27,7 +26,12 @@ export async function allowPresentDevices(store: EventStore, enforcer: Enforcer)
   const local = loadLocalAllow(store);
   store.transaction(() => {
     for (const d of devices) {
-      const entry: AllowEntry = { vendorId: d.vendorId, productId: d.productId, ...(d.serial.trim() && !d.serial.includes('&') ? { serial: d.serial } : {}), note: 'present at enrollment (--allow-present)' };
+      const entry: AllowEntry = {
+        vendorId: d.vendorId,
+        productId: d.productId,
+        ...(d.serial.trim() && !d.serial.includes('&') ? { serial: d.serial } : {}),
+        note: 'present at enrollment (--allow-present)',
+      };
       if (local.some((e) => e.vendorId === entry.vendorId && e.productId === entry.productId && e.serial === entry.serial)) continue;
       local.push(entry);
       store.append({ type: 'device.allowed', payload: { ...devicePayload(d), reason: entry.note, interfaces: removableInterfaces(d).map((i) => i.name) } });

@@ -70,7 +70,14 @@ export interface ExternalDisk {
 
 /** The external whole disks and their volumes that `diskutil list -plist external` lists. */
 export function parseDiskutilList(text: string): ExternalDisk[] {
-  const doc = parsePlist(text) as { AllDisksAndPartitions?: { DeviceIdentifier?: string; MountPoint?: string; Partitions?: { DeviceIdentifier?: string; MountPoint?: string }[]; APFSVolumes?: { DeviceIdentifier?: string; MountPoint?: string }[] }[] } | null;
+  const doc = parsePlist(text) as {
+    AllDisksAndPartitions?: {
+      DeviceIdentifier?: string;
+      MountPoint?: string;
+      Partitions?: { DeviceIdentifier?: string; MountPoint?: string }[];
+      APFSVolumes?: { DeviceIdentifier?: string; MountPoint?: string }[];
+    }[];
+  } | null;
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
   return (doc?.AllDisksAndPartitions ?? [])
     .filter((d) => str(d.DeviceIdentifier))
@@ -79,7 +86,9 @@ export function parseDiskutilList(text: string): ExternalDisk[] {
       volumes: [
         // A disk without a partition table is itself the volume.
         ...(d.MountPoint !== undefined ? [{ id: str(d.DeviceIdentifier), mountPoint: str(d.MountPoint) }] : []),
-        ...[...(d.Partitions ?? []), ...(d.APFSVolumes ?? [])].filter((p) => str(p.DeviceIdentifier)).map((p) => ({ id: str(p.DeviceIdentifier), mountPoint: str(p.MountPoint) })),
+        ...[...(d.Partitions ?? []), ...(d.APFSVolumes ?? [])]
+          .filter((p) => str(p.DeviceIdentifier))
+          .map((p) => ({ id: str(p.DeviceIdentifier), mountPoint: str(p.MountPoint) })),
       ],
     }));
 }

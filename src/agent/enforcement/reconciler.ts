@@ -1,11 +1,21 @@
-import { CanonicalJsonError, EventSchemaError, sanitizeDeep, sanitizeText, type DegradedReason, type DevicePayload, type EnforcementState, type NewEvent, type Policy, type UsbDevice } from '../../shared';
+import {
+  CanonicalJsonError,
+  EventSchemaError,
+  sanitizeDeep,
+  sanitizeText,
+  type DegradedReason,
+  type DevicePayload,
+  type EnforcementState,
+  type NewEvent,
+  type Policy,
+  type UsbDevice,
+} from '../../shared';
 import type { Logger } from '../logger';
 import type { EventStore } from '../store';
 import { devicePayload } from './device-payload';
 import { evaluateDevice, type Decision } from './evaluate';
 import type { ActiveException, DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
 import { STATE_KEYS } from '../state-keys';
-
 
 /** What one reconcile pass ended in. */
 export interface ReconcileResult {
@@ -127,7 +137,10 @@ function recordApplied(store: EventStore, record: Record_, policy: Policy, state
   const applied = `${policy.segment}|${policy.version}|${state}`;
   if (store.getState(STATE_KEYS.enforcementApplied) === applied) return false;
   store.transaction(() => {
-    record({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode: policy.removableMedia.mode, issuedAt: policy.issuedAt, enforcement: state } });
+    record({
+      type: 'policy.applied',
+      payload: { segment: policy.segment, version: policy.version, mode: policy.removableMedia.mode, issuedAt: policy.issuedAt, enforcement: state },
+    });
     store.setState(STATE_KEYS.enforcementApplied, applied);
   });
   return true;

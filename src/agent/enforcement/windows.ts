@@ -111,7 +111,14 @@ async function readRegistry(run: CommandRunner): Promise<RegistryValues> {
  * Brings the registry to what `mode` and the allowlist want, and reads it back. `ours` holds the
  * values Mamori wrote or found as wanted (by lower-cased `KEY\value`), so one changed back by hand is drift.
  */
-async function applyRegistry(run: CommandRunner, ours: Map<string, string | number>, pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
+async function applyRegistry(
+  run: CommandRunner,
+  ours: Map<string, string | number>,
+  pass: EnforcerPass,
+  mode: RemovableMediaMode,
+  decisions: DeviceDecision[],
+  allow: AllowEntry[],
+): Promise<void> {
   const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
   const have = byLowerCase(await readRegistry(run));
   const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);

@@ -70,7 +70,16 @@ export interface AgentServiceHost {
   stop(): void;
 }
 
-const CONTEXT_TYPES = ['device.blocked', 'device.attached', 'device.allowed', 'login.success', 'login.failure', 'logout', 'session.lock', 'session.unlock'] as const;
+const CONTEXT_TYPES = [
+  'device.blocked',
+  'device.attached',
+  'device.allowed',
+  'login.success',
+  'login.failure',
+  'logout',
+  'session.lock',
+  'session.unlock',
+] as const;
 /** Shown to every local user: what happened to devices and the policy, never who did what. */
 const SHARED_PREFIXES = ['device.', 'policy.'];
 const OWN_LOGON_TYPES = new Set<string>(['login.success', 'login.failure', 'logout', 'session.lock', 'session.unlock']);
@@ -220,7 +229,12 @@ function peerService(core: ServiceCore, peer: PeerIdentity): AgentService {
       const snapshotJson = store.getState(STATE_KEYS.inventory);
       const snapshot = snapshotJson ? (JSON.parse(snapshotJson) as InventorySnapshot) : null;
       // The reporter as the OS names them; where it cannot, the users logged in.
-      const osUser = peer.verified ? peer.user : (snapshot?.users.map((u) => u.user).filter(Boolean).join(', ') ?? '');
+      const osUser = peer.verified
+        ? peer.user
+        : (snapshot?.users
+            .map((u) => u.user)
+            .filter(Boolean)
+            .join(', ') ?? '');
       // Over the quota a report is not refused: it is merged into this user's one queued incident.
       const { receipt, queued } = incidents.submit(peer, params, osUser);
       if (!queued) syncSoon.call();

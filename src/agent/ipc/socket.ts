@@ -85,7 +85,9 @@ export interface IpcServerOptions {
 
 function refuse(socket: net.Socket, message: string) {
   socket.on('error', () => undefined);
-  socket.end(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: JSON_RPC_ERRORS.application, message, data: { code: 'too_many_connections' } } })}\n`);
+  socket.end(
+    `${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: JSON_RPC_ERRORS.application, message, data: { code: 'too_many_connections' } } })}\n`,
+  );
   // A refused socket lingers only briefly, so refusals cannot pile up into a lockout of their own.
   setTimeout(() => socket.destroy(), 200).unref();
 }

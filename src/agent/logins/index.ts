@@ -23,7 +23,13 @@ export function sanitizedLoginSource(source: LoginSource): LoginSource {
 }
 
 /** The login source of this OS, chosen once at start-up; its text is sanitized. */
-export function createLoginSource(opts: { platform: NodeJS.Platform; systemRoot: string; state: LoginState; runner?: CommandRunner; now?: () => Date }): LoginSource {
+export function createLoginSource(opts: {
+  platform: NodeJS.Platform;
+  systemRoot: string;
+  state: LoginState;
+  runner?: CommandRunner;
+  now?: () => Date;
+}): LoginSource {
   const runner = opts.runner ?? execRunner;
   if (opts.platform === 'win32') return sanitizedLoginSource(createWindowsLoginSource({ runner, state: opts.state }));
   if (opts.platform === 'darwin') return sanitizedLoginSource(createMacLoginSource({ runner, state: opts.state, ...(opts.now ? { now: opts.now } : {}) }));

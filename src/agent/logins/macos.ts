@@ -60,7 +60,10 @@ export function lastEntryEvents(e: LastEntry): NewEvent[] {
   const remote = e.host ? { remoteHost: e.host } : {};
   const out: NewEvent[] = [{ type: 'login.success', payload: { user: e.user, source: 'last', line: e.tty, ...remote, time: e.start } }];
   if (e.end) {
-    out.push({ type: 'logout', payload: { user: e.user, source: 'last', line: e.tty, time: e.end, sessionSeconds: Math.round((Date.parse(e.end) - Date.parse(e.start)) / 1000) } });
+    out.push({
+      type: 'logout',
+      payload: { user: e.user, source: 'last', line: e.tty, time: e.end, sessionSeconds: Math.round((Date.parse(e.end) - Date.parse(e.start)) / 1000) },
+    });
   }
   return out;
 }

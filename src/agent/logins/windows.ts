@@ -134,7 +134,14 @@ export function createWindowsLoginSource(opts: { runner: CommandRunner; state: L
   return {
     async readNew(): Promise<LoginPass> {
       const after = Number(opts.state.getState(STATE_KEYS.loginsSecurityRecord) ?? 0);
-      const { stdout, code } = await opts.runner('wevtutil', ['qe', 'Security', `/q:${securityQuery(after)}`, '/f:xml', '/rd:false', `/c:${opts.batch ?? 1000}`]);
+      const { stdout, code } = await opts.runner('wevtutil', [
+        'qe',
+        'Security',
+        `/q:${securityQuery(after)}`,
+        '/f:xml',
+        '/rd:false',
+        `/c:${opts.batch ?? 1000}`,
+      ]);
       if (code !== 0) throw new Error(`wevtutil exited ${code}`);
       const { records, bad } = parseWevtutilXml(stdout);
       records.sort((a, b) => a.recordId - b.recordId);

@@ -18,7 +18,8 @@ export function registerAdminCommands(collector: Command): void {
     const actor = { username: `cli:${os.userInfo().username}`, role: 'admin' as const, address: os.hostname() };
     const token = await withDb(opts, ({ db }) =>
       usage(addAdmin(db, user, opts.role, password, { reset: !!opts.reset, actor })).catch((err: unknown) => {
-        if (err instanceof UsageError && !opts.reset && /already exists/.test(err.message)) throw new UsageError(`${err.message}; give --reset to replace its role, password and API token`);
+        if (err instanceof UsageError && !opts.reset && /already exists/.test(err.message))
+          throw new UsageError(`${err.message}; give --reset to replace its role, password and API token`);
         throw err;
       }),
     );

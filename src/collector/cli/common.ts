@@ -20,7 +20,10 @@ export function keyFile(opts: DbOptions): string {
 
 /** Adds `--key-file` to a command that signs or reads the policy-signing key. */
 export function keyFileOption(command: Command): Command {
-  return command.option('--key-file <file>', `policy-signing key file, mode 0600 (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`);
+  return command.option(
+    '--key-file <file>',
+    `policy-signing key file, mode 0600 (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`,
+  );
 }
 
 export function dbUrl(opts: DbOptions): string {
@@ -62,7 +65,8 @@ export function parseDuration(text: string): number {
 
 export function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^\d{1,16}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(`${name} takes a whole number from 1 to ${max}, not '${value}'`);
+    if (!/^\d{1,16}$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new UsageError(`${name} takes a whole number from 1 to ${max}, not '${value}'`);
     return Number(value);
   };
 }

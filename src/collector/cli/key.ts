@@ -16,7 +16,9 @@ export function registerKeyCommands(collector: Command): void {
     dbOptions(
       key
         .command('rotate')
-        .description('make a new policy-signing key, re-sign every segment\'s policy with it and publish the change signed by the old key; prints the new public key'),
+        .description(
+          "make a new policy-signing key, re-sign every segment's policy with it and publish the change signed by the old key; prints the new public key",
+        ),
     ),
   ).action(async (_opts: DbOptions, command: Command) => {
     // `--data-dir` and the others may be parsed by `key` itself: read them with the parent's.
@@ -27,7 +29,11 @@ export function registerKeyCommands(collector: Command): void {
       await ensureDefaultPolicies(db, await loadSigningKey(db, file));
       return rotateSigningKey(db, file, actor);
     });
-    process.stderr.write(`rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions).map(([s, v]) => `${s} v${v}`).join(', ')}\n`);
+    process.stderr.write(
+      `rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions)
+        .map(([s, v]) => `${s} v${v}`)
+        .join(', ')}\n`,
+    );
     process.stdout.write(`${result.publicKey}\n`);
   });
 }

@@ -7,15 +7,17 @@ import { dbOptions, dbUrl, keyFile, keyFileOption, type DbOptions } from './comm
 
 /** `mamori collector serve`: the API and the console until SIGINT or SIGTERM. */
 export function registerServeCommand(collector: Command): void {
-  keyFileOption(dbOptions(
-    collector
-      .command('serve')
-      .description('serve the collector API (and console) until SIGINT or SIGTERM')
-      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8765')
-      .option('--tls-cert <file>', 'TLS certificate (PEM)')
-      .option('--tls-key <file>', 'TLS private key (PEM)')
-      .option('--insecure-http', 'allow plain HTTP on a non-loopback address'),
-  )).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
+  keyFileOption(
+    dbOptions(
+      collector
+        .command('serve')
+        .description('serve the collector API (and console) until SIGINT or SIGTERM')
+        .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8765')
+        .option('--tls-cert <file>', 'TLS certificate (PEM)')
+        .option('--tls-key <file>', 'TLS private key (PEM)')
+        .option('--insecure-http', 'allow plain HTTP on a non-loopback address'),
+    ),
+  ).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
     const { host, port } = parseListen(opts.listen);
     if (!!opts.tlsCert !== !!opts.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
     const https = opts.tlsCert && opts.tlsKey ? readTls(opts.tlsCert, opts.tlsKey) : undefined;

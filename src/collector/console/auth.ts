@@ -27,9 +27,7 @@ export interface ConsoleSession {
   expiresAt: string;
 }
 
-export type LoginResult =
-  | { ok: true; sessionId: string; session: ConsoleSession }
-  | { ok: false; reason: 'invalid' | 'locked'; lockedUntil?: string };
+export type LoginResult = { ok: true; sessionId: string; session: ConsoleSession } | { ok: false; reason: 'invalid' | 'locked'; lockedUntil?: string };
 
 const minutesFrom = (at: Date, minutes: number) => new Date(at.getTime() + minutes * 60_000).toISOString();
 
@@ -63,7 +61,11 @@ export async function login(
   }
   if (!(await verifyPassword(input.password, row.password_hash))) {
     // Incremented in the database, so failures counted by several collectors add up.
-    await db.updateTable('admins').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('username', '=', username).execute();
+    await db
+      .updateTable('admins')
+      .set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) }))
+      .where('username', '=', username)
+      .execute();
     const { failed_logins } = await db.selectFrom('admins').select('failed_logins').where('username', '=', username).executeTakeFirstOrThrow();
     if (Number(failed_logins) >= LOCKOUT_THRESHOLD) {
       const lockedUntil = minutesFrom(at, LOCKOUT_MINUTES);
@@ -105,7 +107,14 @@ export async function resolveSession(db: Kysely<Database>, sessionId: string | u
   const row = await db
     .selectFrom('console_sessions')
     .innerJoin('admins', 'admins.username', 'console_sessions.username')
-    .select(['console_sessions.username', 'admins.role', 'console_sessions.csrf_token', 'console_sessions.created_at', 'console_sessions.last_seen_at', 'console_sessions.expires_at'])
+    .select([
+      'console_sessions.username',
+      'admins.role',
+      'console_sessions.csrf_token',
+      'console_sessions.created_at',
+      'console_sessions.last_seen_at',
+      'console_sessions.expires_at',
+    ])
     .where('console_sessions.id_hash', '=', idHash)
     .executeTakeFirst();
   const now = at.toISOString();

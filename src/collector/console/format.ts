@@ -29,7 +29,15 @@ export interface Formatter {
 }
 
 export function createFormatter(lang: Lang, timeZone = DEFAULT_TIME_ZONE): Formatter {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
   const pick = (at: Date) => Object.fromEntries(parts.formatToParts(at).map((p) => [p.type, p.value])) as Record<string, string>;
   const numbers = new Intl.NumberFormat(lang === 'ja' ? 'ja-JP' : 'en-US');
   return {

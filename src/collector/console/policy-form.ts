@@ -78,7 +78,12 @@ export function validateDraft(draft: PolicyDraft, segment: Segment, t: Translate
     segment,
     removableMedia: {
       mode: draft.mode as RemovableMediaMode,
-      allow: draft.allow.map((a) => ({ vendorId: a.vendorId, productId: a.productId, ...(a.serial ? { serial: a.serial } : {}), ...(a.note.trim() ? { note: a.note.trim() } : {}) })),
+      allow: draft.allow.map((a) => ({
+        vendorId: a.vendorId,
+        productId: a.productId,
+        ...(a.serial ? { serial: a.serial } : {}),
+        ...(a.note.trim() ? { note: a.note.trim() } : {}),
+      })),
     },
     syncIntervalSeconds: interval,
     incidentContact: draft.incidentContact.trim(),
@@ -93,7 +98,11 @@ export function entryLabel(a: AllowEntry, t: Translate): string {
 }
 
 /** What changes between the policy in force and a new input, one line each, in the reader's language. */
-export function policyChanges(before: Pick<Policy, 'removableMedia' | 'syncIntervalSeconds' | 'incidentContact'>, after: Pick<PolicyInput, 'removableMedia' | 'syncIntervalSeconds' | 'incidentContact'>, t: Translate): string[] {
+export function policyChanges(
+  before: Pick<Policy, 'removableMedia' | 'syncIntervalSeconds' | 'incidentContact'>,
+  after: Pick<PolicyInput, 'removableMedia' | 'syncIntervalSeconds' | 'incidentContact'>,
+  t: Translate,
+): string[] {
   const lines: string[] = [];
   if (before.removableMedia.mode !== after.removableMedia.mode) {
     lines.push(t('policies.diff.mode', { from: t(`mode.${before.removableMedia.mode}`), to: t(`mode.${after.removableMedia.mode}`) }));
@@ -103,7 +112,8 @@ export function policyChanges(before: Pick<Policy, 'removableMedia' | 'syncInter
   const afterKeys = new Set(after.removableMedia.allow.map(full));
   for (const a of after.removableMedia.allow) if (!beforeKeys.has(full(a))) lines.push(t('policies.diff.added', { entry: entryLabel(a, t) }));
   for (const a of before.removableMedia.allow) if (!afterKeys.has(full(a))) lines.push(t('policies.diff.removed', { entry: entryLabel(a, t) }));
-  if (before.syncIntervalSeconds !== after.syncIntervalSeconds) lines.push(t('policies.diff.interval', { from: before.syncIntervalSeconds, to: after.syncIntervalSeconds }));
+  if (before.syncIntervalSeconds !== after.syncIntervalSeconds)
+    lines.push(t('policies.diff.interval', { from: before.syncIntervalSeconds, to: after.syncIntervalSeconds }));
   if (before.incidentContact !== after.incidentContact) lines.push(t('policies.diff.contact', { from: before.incidentContact, to: after.incidentContact }));
   return lines;
 }

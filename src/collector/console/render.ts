@@ -8,7 +8,10 @@ import { renderToString } from 'preact-render-to-string';
  * Tab, LF and CR stay. Preact has already escaped `<`, `&` and `"`; this makes the rest visible.
  */
 export function inert(html: string): string {
-  return html.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+  return html.replace(
+    /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g,
+    (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`,
+  );
 }
 
 /** A whole HTML document from a page component. */

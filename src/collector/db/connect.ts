@@ -61,7 +61,12 @@ export async function openCollectorDb(url: DbUrl): Promise<CollectorDb> {
     pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
-  const migrator = new Migrator({ db, provider: migrationProvider(url.engine), migrationTableName: 'mamori_migrations', migrationLockTableName: 'mamori_migrations_lock' });
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(url.engine),
+    migrationTableName: 'mamori_migrations',
+    migrationLockTableName: 'mamori_migrations_lock',
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();

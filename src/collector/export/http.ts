@@ -56,7 +56,8 @@ export async function sendLedger(ctx: CollectorContext, reply: FastifyReply, act
   await audit(ctx.db, actor, 'inventory.export', q.segment ?? '*', { format: q.format, lang: q.lang, rows: Number(n) });
   const body = new PassThrough();
   const rows = withFirst(first, batches);
-  const written = q.format === 'xlsx' ? writeLedgerXlsx(rows, lang, body, at) : q.format === 'csv' ? writeLedgerCsv(rows, lang, body) : writeLedgerJson(rows, body);
+  const written =
+    q.format === 'xlsx' ? writeLedgerXlsx(rows, lang, body, at) : q.format === 'csv' ? writeLedgerCsv(rows, lang, body) : writeLedgerJson(rows, body);
   written.catch((err: unknown) => {
     // The status line is gone by now: cut the connection so the client sees an incomplete file.
     reply.log.warn({ err }, 'ledger export cut short');

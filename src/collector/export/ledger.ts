@@ -27,7 +27,22 @@ export function storedSnapshot(json: string): InventorySnapshot | null {
 }
 
 /** The ledger columns that come from a terminal's inventory snapshot. */
-export type InventoryColumns = Pick<LedgerRow, 'hostname' | 'os' | 'os_version' | 'manufacturer' | 'model' | 'serial' | 'cpu' | 'memory_gb' | 'disks' | 'ip_addresses' | 'mac_addresses' | 'usb_devices' | 'agent_version'>;
+export type InventoryColumns = Pick<
+  LedgerRow,
+  | 'hostname'
+  | 'os'
+  | 'os_version'
+  | 'manufacturer'
+  | 'model'
+  | 'serial'
+  | 'cpu'
+  | 'memory_gb'
+  | 'disks'
+  | 'ip_addresses'
+  | 'mac_addresses'
+  | 'usb_devices'
+  | 'agent_version'
+>;
 
 /**
  * The snapshot's share of a ledger row. Pure. `storeInventory` keeps it beside the snapshot, so an
@@ -38,13 +53,20 @@ export function inventoryColumns(snapshot: InventorySnapshot): InventoryColumns 
   return {
     hostname: snapshot.hostname,
     os: snapshot.os.distro || snapshot.os.platform || '',
-    os_version: [snapshot.os.release, snapshot.os.kernel && snapshot.os.kernel !== snapshot.os.release ? `(${snapshot.os.kernel})` : ''].filter(Boolean).join(' '),
+    os_version: [snapshot.os.release, snapshot.os.kernel && snapshot.os.kernel !== snapshot.os.release ? `(${snapshot.os.kernel})` : '']
+      .filter(Boolean)
+      .join(' '),
     manufacturer: snapshot.system.manufacturer,
     model: snapshot.system.model,
     serial: snapshot.system.serial,
     cpu: snapshot.cpu.brand,
     memory_gb: snapshot.memory.totalBytes ? Math.round((snapshot.memory.totalBytes / GB) * 10) / 10 : null,
-    disks: snapshot.disks.map((d) => `${[d.vendor, d.name].filter(Boolean).join(' ') || d.device}${d.sizeBytes ? ` ${Math.round(d.sizeBytes / GB)}GB` : ''}${d.serial ? ` (${d.serial})` : ''}`).join('; '),
+    disks: snapshot.disks
+      .map(
+        (d) =>
+          `${[d.vendor, d.name].filter(Boolean).join(' ') || d.device}${d.sizeBytes ? ` ${Math.round(d.sizeBytes / GB)}GB` : ''}${d.serial ? ` (${d.serial})` : ''}`,
+      )
+      .join('; '),
     ip_addresses: external.flatMap((n) => [...n.ipv4, ...n.ipv6]).join('; '),
     mac_addresses: [...new Set(external.map((n) => n.mac).filter((m) => m && m !== '00:00:00:00:00:00'))].join('; '),
     usb_devices: snapshot.usb
@@ -55,7 +77,20 @@ export function inventoryColumns(snapshot: InventorySnapshot): InventoryColumns 
   };
 }
 
-const INVENTORY_KEYS = ['hostname', 'os', 'os_version', 'manufacturer', 'model', 'serial', 'cpu', 'disks', 'ip_addresses', 'mac_addresses', 'usb_devices', 'agent_version'] as const;
+const INVENTORY_KEYS = [
+  'hostname',
+  'os',
+  'os_version',
+  'manufacturer',
+  'model',
+  'serial',
+  'cpu',
+  'disks',
+  'ip_addresses',
+  'mac_addresses',
+  'usb_devices',
+  'agent_version',
+] as const;
 
 /** Stored inventory columns, or null when the text is not what `inventoryColumns` wrote. */
 function storedColumns(json: string): InventoryColumns | null {
@@ -70,7 +105,21 @@ function storedColumns(json: string): InventoryColumns | null {
 }
 
 /** The agents columns a ledger row reads. */
-const AGENT_COLUMNS = ['id', 'hostname', 'segment', 'last_seen', 'policy_version', 'enforcement', 'agent_version', 'last_user', 'chain_broken_seq', 'chain_broken_reason', 'head_seq', 'ack_seq', 'progress_at'] as const;
+const AGENT_COLUMNS = [
+  'id',
+  'hostname',
+  'segment',
+  'last_seen',
+  'policy_version',
+  'enforcement',
+  'agent_version',
+  'last_user',
+  'chain_broken_seq',
+  'chain_broken_reason',
+  'head_seq',
+  'ack_seq',
+  'progress_at',
+] as const;
 type LedgerAgent = Pick<AgentsTable, (typeof AGENT_COLUMNS)[number]>;
 
 /** One ledger row from an agent and its inventory columns (none before its first snapshot). Pure. */
@@ -163,7 +212,12 @@ interface PageCursor {
  * A function of its own so that the page's raw rows and snapshot text are garbage by the time the
  * batch is yielded: a generator keeps its locals alive while the consumer writes.
  */
-async function ledgerPage(db: Kysely<Database>, segment: Segment | undefined, blocked: ReadonlyMap<string, number>, after: PageCursor | undefined): Promise<{ rows: LedgerRow[]; next?: PageCursor }> {
+async function ledgerPage(
+  db: Kysely<Database>,
+  segment: Segment | undefined,
+  blocked: ReadonlyMap<string, number>,
+  after: PageCursor | undefined,
+): Promise<{ rows: LedgerRow[]; next?: PageCursor }> {
   let page = db
     .selectFrom('agents')
     .select([...AGENT_COLUMNS])

@@ -154,7 +154,12 @@ async function throttle(sheet: ExcelJS.Worksheet, out: Writable): Promise<void> 
 }
 
 /** Starts the workbook on `out`: properties, the sheet with its frozen view, widths and header row. */
-function openWorkbook(out: Writable, lang: ExportLang, at: Date, sample: CellValue[][]): { workbook: ExcelJS.stream.xlsx.WorkbookWriter; sheet: ExcelJS.Worksheet } {
+function openWorkbook(
+  out: Writable,
+  lang: ExportLang,
+  at: Date,
+  sample: CellValue[][],
+): { workbook: ExcelJS.stream.xlsx.WorkbookWriter; sheet: ExcelJS.Worksheet } {
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useStyles: true, useSharedStrings: false });
   workbook.creator = 'Mamori';
   workbook.lastModifiedBy = 'Mamori';

@@ -70,7 +70,8 @@ function guardFor(kit: ConsoleKit, page: PageName) {
       return kit.redirect(reply, `/login?next=${encodeURIComponent(post ? '/' : request.url)}`);
     }
     const v = kit.viewFor(request, session, session.csrf, post ? undefined : kit.takeFlash(request, reply));
-    if (!mayOpen(session.role, page)) return kit.problem(reply, v, 403, 'error.forbidden.title', v.t('error.forbidden.body', { role: v.t(`role.${session.role}`) }));
+    if (!mayOpen(session.role, page))
+      return kit.problem(reply, v, 403, 'error.forbidden.title', v.t('error.forbidden.body', { role: v.t(`role.${session.role}`) }));
     if (post) {
       const body = (request.body ?? {}) as Record<string, unknown>;
       if (kit.crossSite(request) || !csrfMatches(session, body._csrf)) return kit.problem(reply, v, 403, 'error.csrf.title', v.t('error.csrf.body'));
@@ -83,9 +84,17 @@ function guardFor(kit: ConsoleKit, page: PageName) {
 /** A guarded page's error as the console shows it: a real message below 500, a plain one above. */
 function errorPage(kit: ConsoleKit, request: FastifyRequest, reply: FastifyReply, v: View, err: unknown) {
   if (err instanceof MamoriError && err.code === 'not_found') return kit.problem(reply, v, 404, 'error.notFound.title', v.t('error.notFound.body'));
-  if (err instanceof MamoriError && (err.code === 'bad_request' || err.code === 'validation_failed')) return kit.problem(reply, v, 400, 'error.bad.title', err.message);
+  if (err instanceof MamoriError && (err.code === 'bad_request' || err.code === 'validation_failed'))
+    return kit.problem(reply, v, 400, 'error.bad.title', err.message);
   if (err instanceof z.ZodError) return kit.problem(reply, v, 400, 'error.bad.title', err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  if (hasZodFastifySchemaValidationErrors(err)) return kit.problem(reply, v, 400, 'error.bad.title', err.validation.map((i) => `${i.instancePath.replace(/^\//, '').replace(/\//g, '.')}: ${i.message}`).join('; '));
+  if (hasZodFastifySchemaValidationErrors(err))
+    return kit.problem(
+      reply,
+      v,
+      400,
+      'error.bad.title',
+      err.validation.map((i) => `${i.instancePath.replace(/^\//, '').replace(/\//g, '.')}: ${i.message}`).join('; '),
+    );
   request.log.error({ err }, 'console request failed');
   return kit.problem(reply, v, 500, 'error.internal.title', v.t('error.internal.body'));
 }

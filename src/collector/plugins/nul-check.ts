@@ -20,5 +20,7 @@ export const nulCheck = fp(
  */
 export function formHasNul(body: unknown): boolean {
   if (!body || typeof body !== 'object') return false;
-  return Object.values(body as Record<string, unknown>).some((value) => (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')));
+  return Object.values(body as Record<string, unknown>).some((value) =>
+    (Array.isArray(value) ? value : [value]).some((x) => typeof x === 'string' && x.includes('\u0000')),
+  );
 }

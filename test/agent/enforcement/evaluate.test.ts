@@ -10,8 +10,24 @@ function policy(mode: Policy['removableMedia']['mode'], allow: unknown[] = []): 
 function device(over: Partial<UsbDevice> & { classes?: string[] }): UsbDevice {
   const { classes = ['08'], ...rest } = over;
   return {
-    port: '1-2', vendorId: '0781', productId: '5581', serial: '4C530001230101109473', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', authorized: true, rootHub: false,
-    interfaces: classes.map((c, i) => ({ name: `1-2:1.${i}`, interfaceClass: c, interfaceSubClass: '00', interfaceProtocol: '00', description: '', authorized: true, driver: '' })),
+    port: '1-2',
+    vendorId: '0781',
+    productId: '5581',
+    serial: '4C530001230101109473',
+    manufacturer: 'SanDisk',
+    product: 'Ultra',
+    deviceClass: '00',
+    authorized: true,
+    rootHub: false,
+    interfaces: classes.map((c, i) => ({
+      name: `1-2:1.${i}`,
+      interfaceClass: c,
+      interfaceSubClass: '00',
+      interfaceProtocol: '00',
+      description: '',
+      authorized: true,
+      driver: '',
+    })),
     ...rest,
   };
 }
@@ -48,7 +64,10 @@ describe('policy evaluation', () => {
     const p = policy('block', [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', note: '総務課 配布用' }]);
     expect(evaluateDevice(device({}), p, [], now)).toMatchObject({ decision: 'allow', reason: 'allowlist: 総務課 配布用' });
     expect(evaluateDevice(device({ serial: 'OTHER' }), p, [], now).decision).toBe('block');
-    expect(evaluateDevice(device({ vendorId: '090c', productId: '1000', serial: '' }), p, [], now)).toMatchObject({ decision: 'block', flags: { missingSerial: true } });
+    expect(evaluateDevice(device({ vendorId: '090c', productId: '1000', serial: '' }), p, [], now)).toMatchObject({
+      decision: 'block',
+      flags: { missingSerial: true },
+    });
     const pseudo = device({ serial: '7&2A3B4C5D&0&1' });
     expect(matchesAllowEntry(pseudo, { vendorId: '0781', productId: '5581', serial: '7&2A3B4C5D&0&1' })).toBe(false);
     expect(evaluateDevice(pseudo, p, [], now).flags.pseudoSerial).toBe(true);
@@ -63,7 +82,12 @@ describe('policy evaluation', () => {
   });
 
   it('honours an exception for its device until it expires, and not for another stick', () => {
-    const ex = { requestId: 'r1', device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, expiresAt: '2026-11-24T10:00:00Z', via: 'unlock-code' as const };
+    const ex = {
+      requestId: 'r1',
+      device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' },
+      expiresAt: '2026-11-24T10:00:00Z',
+      via: 'unlock-code' as const,
+    };
     expect(evaluateDevice(device({}), policy('block'), [ex], now)).toMatchObject({ decision: 'allow', reason: expect.stringContaining('temporary exception') });
     expect(evaluateDevice(device({ serial: 'OTHER' }), policy('block'), [ex], now).decision).toBe('block');
     expect(evaluateDevice(device({}), policy('block'), [ex], new Date('2026-11-24T10:00:01Z')).decision).toBe('block');
@@ -91,7 +115,14 @@ describe('a corpus of allowlists', () => {
 
   const good: [string, unknown[], string[]][] = [
     ['one serial', [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }], ['sandisk', 'sandiskPadded']],
-    ['upper-case ids, normalized by the schema', [{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, { vendorId: '090C', productId: '1000' }], ['sandisk', 'sandiskPadded', 'noSerial', 'pseudo']],
+    [
+      'upper-case ids, normalized by the schema',
+      [
+        { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' },
+        { vendorId: '090C', productId: '1000' },
+      ],
+      ['sandisk', 'sandiskPadded', 'noSerial', 'pseudo'],
+    ],
     ['a whole model', [{ vendorId: '0781', productId: '5581' }], ['sandisk', 'sandiskOther', 'sandiskPadded']],
     ['a serial with spaces around it', [{ vendorId: '0781', productId: '5581', serial: ' 4C530001230101109473 ' }], ['sandisk', 'sandiskPadded']],
     ['a serial in the wrong case', [{ vendorId: '0781', productId: '5581', serial: '4c530001230101109473' }], []],

@@ -46,7 +46,11 @@ function reconciler(memory?: EnforcerMemory) {
 
 const events = (since = 0) => store.readSince(since, 1000);
 const types = (since = 0) => events(since).map((e) => e.type);
-const ports = (type: string, since = 0) => events(since).filter((e) => e.type === type).map((e) => (e.payload as { port: string }).port).sort();
+const ports = (type: string, since = 0) =>
+  events(since)
+    .filter((e) => e.type === type)
+    .map((e) => (e.payload as { port: string }).port)
+    .sort();
 
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-enforce-'));
@@ -55,7 +59,14 @@ beforeEach(() => {
   commands = [];
   // 1-1 keyboard, 1-2 stick with serial, 1-3 stick without serial (another model), 1-4 keyboard
   // with a card slot (composite), 1-6 Android phone (06 + ff "MTP"), 1-7 smart-card reader.
-  buildSysfs(root, [PRESETS.keyboard(), PRESETS.stickWithSerial(), PRESETS.stickWithoutSerial(), PRESETS.composite(), PRESETS.phoneMtp(), PRESETS.smartCardReader()]);
+  buildSysfs(root, [
+    PRESETS.keyboard(),
+    PRESETS.stickWithSerial(),
+    PRESETS.stickWithoutSerial(),
+    PRESETS.composite(),
+    PRESETS.phoneMtp(),
+    PRESETS.smartCardReader(),
+  ]);
   setPolicy('block');
 });
 afterEach(() => {
@@ -88,11 +99,13 @@ describe('Linux enforcement on a sysfs tree', () => {
 
   it('writes udev rules that authorize what is not media, and leave vendor interfaces named MTP to the agent', async () => {
     await reconciler().reconcile('start');
-    const lines = rules().split('\n').filter((l) => l.includes('ATTR{authorized}="1"'));
+    const lines = rules()
+      .split('\n')
+      .filter((l) => l.includes('ATTR{authorized}="1"'));
     // Every line that authorizes excludes storage and still image, and probes the driver.
     for (const line of lines) {
       expect(line).toMatch(/ATTR\{bInterfaceClass\}(!="08".*!="06"|=="ff")/);
-      expect(line).toContain("RUN+=\"/bin/sh -c 'echo %k > /sys/bus/usb/drivers_probe'\"");
+      expect(line).toContain('RUN+="/bin/sh -c \'echo %k > /sys/bus/usb/drivers_probe\'"');
     }
     const ff = lines.filter((l) => l.includes('ATTR{bInterfaceClass}=="ff"'));
     expect(ff).toHaveLength(2);
@@ -101,10 +114,20 @@ describe('Linux enforcement on a sysfs tree', () => {
   });
 
   it('leaves a phone’s ADB interface usable while its MTP interface is blocked', async () => {
-    buildSysfs(root, [{
-      name: '1-8', vendorId: '18d1', productId: '4ee2', serial: '0A1B2C3D', manufacturer: 'Google', product: 'Pixel 7',
-      interfaces: [{ number: '1.0', cls: 'ff', subClass: 'ff', protocol: '00', description: 'MTP' }, { number: '1.1', cls: 'ff', subClass: '42', protocol: '01', description: 'ADB Interface' }],
-    }]);
+    buildSysfs(root, [
+      {
+        name: '1-8',
+        vendorId: '18d1',
+        productId: '4ee2',
+        serial: '0A1B2C3D',
+        manufacturer: 'Google',
+        product: 'Pixel 7',
+        interfaces: [
+          { number: '1.0', cls: 'ff', subClass: 'ff', protocol: '00', description: 'MTP' },
+          { number: '1.1', cls: 'ff', subClass: '42', protocol: '01', description: 'ADB Interface' },
+        ],
+      },
+    ]);
     await reconciler().reconcile('start');
     expect(attr('1-8:1.0')).toBe('0');
     expect(attr('1-8:1.1')).toBe('1');
@@ -116,7 +139,10 @@ describe('Linux enforcement on a sysfs tree', () => {
     const r = reconciler(storeMemory());
     await r.reconcile('start');
     const before = store.head().seq;
-    const files = () => fs.readdirSync(path.join(root, 'sys', 'bus', 'usb', 'devices')).map((n) => `${n}=${fs.existsSync(path.join(root, 'sys', 'bus', 'usb', 'devices', n, 'authorized')) ? attr(n) : '-'}`);
+    const files = () =>
+      fs
+        .readdirSync(path.join(root, 'sys', 'bus', 'usb', 'devices'))
+        .map((n) => `${n}=${fs.existsSync(path.join(root, 'sys', 'bus', 'usb', 'devices', n, 'authorized')) ? attr(n) : '-'}`);
     const snapshot = files();
     const ran = commands.length;
     expect(await r.reconcile('timer')).toEqual({ state: 'active', changed: false });
@@ -135,9 +161,15 @@ describe('Linux enforcement on a sysfs tree', () => {
     await r.reconcile('timer');
     expect(attr('1-2:1.0')).toBe('0');
     expect(attr('usb1', 'interface_authorized_default')).toBe('0');
-    const drift = events(before).filter((e) => e.type === 'policy.drift_corrected').map((e) => e.payload as { control: string; expected: string; found: string; device?: { port: string } });
+    const drift = events(before)
+      .filter((e) => e.type === 'policy.drift_corrected')
+      .map((e) => e.payload as { control: string; expected: string; found: string; device?: { port: string } });
     expect(drift.map((d) => d.control).sort()).toEqual(['1-2:1.0 authorized', 'usb1 interface_authorized_default']);
-    expect(drift.find((d) => d.control === '1-2:1.0 authorized')).toMatchObject({ expected: '0', found: '1', device: { port: '1-2', serial: '4C530001230101109473' } });
+    expect(drift.find((d) => d.control === '1-2:1.0 authorized')).toMatchObject({
+      expected: '0',
+      found: '1',
+      device: { port: '1-2', serial: '4C530001230101109473' },
+    });
     // Correcting drift is not a new decision about the device.
     expect(types(before)).not.toContain('device.blocked');
   });
@@ -157,7 +189,10 @@ describe('Linux enforcement on a sysfs tree', () => {
     fs.writeFileSync(path.join(root, UDEV_RULES_FILE), '# emptied\n');
     await r.reconcile('timer');
     expect(rules()).toContain('Mamori');
-    expect(events(mid).find((e) => e.type === 'tamper.detected')?.payload).toMatchObject({ what: `udev rules ${UDEV_RULES_FILE}`, detail: expect.stringContaining('found edited') });
+    expect(events(mid).find((e) => e.type === 'tamper.detected')?.payload).toMatchObject({
+      what: `udev rules ${UDEV_RULES_FILE}`,
+      detail: expect.stringContaining('found edited'),
+    });
   });
 
   it('remembers what it set across an agent restart in the same boot, and forgets it after a reboot', async () => {
@@ -168,7 +203,11 @@ describe('Linux enforcement on a sysfs tree', () => {
     const before = store.head().seq;
     await reconciler(storeMemory()).reconcile('start');
     expect(attr('1-2:1.0')).toBe('0');
-    expect(events(before).filter((e) => e.type === 'policy.drift_corrected').map((e) => (e.payload as { control: string }).control)).toEqual(['1-2:1.0 authorized']);
+    expect(
+      events(before)
+        .filter((e) => e.type === 'policy.drift_corrected')
+        .map((e) => (e.payload as { control: string }).control),
+    ).toEqual(['1-2:1.0 authorized']);
 
     // After a reboot the kernel starts from its defaults: that is not anyone's hand.
     setBootId(root, 'boot-2');
@@ -202,14 +241,25 @@ describe('Linux enforcement on a sysfs tree', () => {
   it('grants a temporary exception at once and takes it back when it expires', async () => {
     const r = reconciler();
     await r.reconcile('start');
-    exceptions = [{ requestId: 'r1', device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, expiresAt: new Date(Date.now() + 60_000).toISOString(), via: 'unlock-code' }];
+    exceptions = [
+      {
+        requestId: 'r1',
+        device: { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' },
+        expiresAt: new Date(Date.now() + 60_000).toISOString(),
+        via: 'unlock-code',
+      },
+    ];
     await r.reconcile('exception');
     expect(attr('1-2:1.0')).toBe('1');
     expect(attr('1-3:1.0')).toBe('0');
     exceptions = [];
     await r.reconcile('timer');
     expect(attr('1-2:1.0')).toBe('0');
-    expect(types().filter((t) => t === 'device.blocked' || t === 'device.allowed').slice(-2)).toEqual(['device.allowed', 'device.blocked']);
+    expect(
+      types()
+        .filter((t) => t === 'device.blocked' || t === 'device.allowed')
+        .slice(-2),
+    ).toEqual(['device.allowed', 'device.blocked']);
   });
 
   it('under readonly lets sticks bind but makes their disks read-only, keeps the phone blocked, and restores everything under audit', async () => {
@@ -227,7 +277,11 @@ describe('Linux enforcement on a sysfs tree', () => {
     // A phone cannot be made read-only: under readonly it stays blocked.
     expect(attr('1-6:1.0')).toBe('0');
     expect(attr('1-6:1.1')).toBe('0');
-    expect(events().filter((e) => e.type === 'device.allowed').map((e) => e.payload)).toContainEqual(expect.objectContaining({ port: '1-2', mode: 'readonly', reason: 'policy allows reading only' }));
+    expect(
+      events()
+        .filter((e) => e.type === 'device.allowed')
+        .map((e) => e.payload),
+    ).toContainEqual(expect.objectContaining({ port: '1-2', mode: 'readonly', reason: 'policy allows reading only' }));
 
     setPolicy('audit', [], 3);
     expect((await r.reconcile('policy')).state).toBe('audit');
@@ -237,7 +291,9 @@ describe('Linux enforcement on a sysfs tree', () => {
     expect(attr('usb1', 'interface_authorized_default')).toBe('1');
     expect(attr('1-3:1.0')).toBe('1');
     expect(attr('1-6:1.0')).toBe('1');
-    const applied = events().filter((e) => e.type === 'policy.applied').map((e) => e.payload as { mode: string; enforcement: string });
+    const applied = events()
+      .filter((e) => e.type === 'policy.applied')
+      .map((e) => e.payload as { mode: string; enforcement: string });
     expect(applied.map((a) => `${a.mode}/${a.enforcement}`)).toEqual(['readonly/active', 'audit/audit']);
   });
 
@@ -340,6 +396,10 @@ describe('Linux enforcement on a kernel without interface authorization', () => 
     setUsbAttr(root, '1-3', 'authorized', '1');
     await r.reconcile('timer');
     expect(attr('1-3')).toBe('0');
-    expect(events(before).filter((e) => e.type === 'policy.drift_corrected').map((e) => e.payload)).toEqual([expect.objectContaining({ control: '1-3 authorized', expected: '0', found: '1' })]);
+    expect(
+      events(before)
+        .filter((e) => e.type === 'policy.drift_corrected')
+        .map((e) => e.payload),
+    ).toEqual([expect.objectContaining({ control: '1-3 authorized', expected: '0', found: '1' })]);
   });
 });

@@ -11,14 +11,29 @@ import { PolicyInput, fixedClock, type Policy, type UsbDevice } from '../../../s
 const clock = fixedClock('2031-01-02T03:04:05.000Z');
 let dir: string;
 let store: EventStore;
-const policy: Policy = { ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode: 'block', allow: [] } }), version: 1, issuedAt: clock.now().toISOString(), signature: 's' };
+const policy: Policy = {
+  ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode: 'block', allow: [] } }),
+  version: 1,
+  issuedAt: clock.now().toISOString(),
+  signature: 's',
+};
 
 const LONG_PRODUCT = `${'x'.repeat(1023)}😀`;
 
 function stick(product: string, port = 'USB\\VID_0781&PID_5581\\S1'): UsbDevice {
   return {
-    port, vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product, deviceClass: '00', authorized: null, rootHub: false,
-    interfaces: [{ name: `${port}:1.0`, interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: null, driver: '' }],
+    port,
+    vendorId: '0781',
+    productId: '5581',
+    serial: 'S1',
+    manufacturer: 'SanDisk',
+    product,
+    deviceClass: '00',
+    authorized: null,
+    rootHub: false,
+    interfaces: [
+      { name: `${port}:1.0`, interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: null, driver: '' },
+    ],
   };
 }
 
@@ -28,7 +43,11 @@ function toolEnforcer(devices: () => UsbDevice[], pass: () => EnforcerPass = () 
 }
 
 const types = () => store.readSince(0).map((e) => e.type);
-const warnings = () => store.readSince(0).filter((e) => e.type === 'agent.warning').map((e) => e.payload as { component: string; code: string; message: string });
+const warnings = () =>
+  store
+    .readSince(0)
+    .filter((e) => e.type === 'agent.warning')
+    .map((e) => e.payload as { component: string; code: string; message: string });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-reconciler-'));
@@ -43,7 +62,14 @@ describe('reconciler robustness', () => {
   it('a USB product of 1,023 characters and an emoji from an OS tool is recorded, not a failed pass', async () => {
     // A surrogate pair cut in half by a 1,024-unit bound used to make the event unhashable.
     const cut = LONG_PRODUCT.slice(0, 1024);
-    const r = createReconciler({ store, enforcer: toolEnforcer(() => [stick(cut)]), getPolicy: () => policy, getExceptions: () => [], logger: silentLogger, now: () => clock.now() });
+    const r = createReconciler({
+      store,
+      enforcer: toolEnforcer(() => [stick(cut)]),
+      getPolicy: () => policy,
+      getExceptions: () => [],
+      logger: silentLogger,
+      now: () => clock.now(),
+    });
     const result = await r.reconcile('start');
     expect(result.state).toBe('active');
     const attached = store.readSince(0).find((e) => e.type === 'device.attached')!;
@@ -57,7 +83,10 @@ describe('reconciler robustness', () => {
     const drift = { control: `${'c'.repeat(2000)} authorized`, expected: '0', found: '1', tamper: false };
     const r = createReconciler({
       store,
-      enforcer: toolEnforcer(() => [stick('Ultra')], () => ({ drift: [drift], failures: [], changed: true })),
+      enforcer: toolEnforcer(
+        () => [stick('Ultra')],
+        () => ({ drift: [drift], failures: [], changed: true }),
+      ),
       getPolicy: () => policy,
       getExceptions: () => [],
       logger: silentLogger,
@@ -80,7 +109,13 @@ describe('reconciler robustness', () => {
         return store.transaction(fn);
       },
     };
-    const r = createReconciler({ store: flaky, enforcer: toolEnforcer(() => [stick('Ultra')]), getPolicy: () => policy, getExceptions: () => [], logger: silentLogger });
+    const r = createReconciler({
+      store: flaky,
+      enforcer: toolEnforcer(() => [stick('Ultra')]),
+      getPolicy: () => policy,
+      getExceptions: () => [],
+      logger: silentLogger,
+    });
     const result = await r.reconcile('cycle');
     expect(result).toMatchObject({ state: 'degraded', reasons: ['store_error'] });
     expect(r.reasons()).toEqual(['store_error']);
@@ -96,7 +131,10 @@ describe('reconciler robustness', () => {
   it('a pass that cannot list devices or apply a control says why it is degraded', async () => {
     const r = createReconciler({
       store,
-      enforcer: { devices: async () => Promise.reject(new Error('pnputil: not found')), enforce: async () => ({ drift: [], failures: ['reg add exited 5'], changed: false }) },
+      enforcer: {
+        devices: async () => Promise.reject(new Error('pnputil: not found')),
+        enforce: async () => ({ drift: [], failures: ['reg add exited 5'], changed: false }),
+      },
       getPolicy: () => policy,
       getExceptions: () => [],
       logger: silentLogger,

@@ -24,7 +24,8 @@ const WIN = path.resolve(__dirname, '../../fixtures/windows/enforcement');
 const MAC = path.resolve(__dirname, '../../fixtures/macos/enforcement');
 const read = (dir: string, f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
 /** `diskutil list -plist external` with no external disk left. */
-const EMPTY_LIST = '<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>AllDisksAndPartitions</key><array/><key>WholeDisks</key><array/></dict></plist>';
+const EMPTY_LIST =
+  '<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>AllDisksAndPartitions</key><array/><key>WholeDisks</key><array/></dict></plist>';
 
 function policy(mode: Policy['removableMedia']['mode'], allow: unknown[] = []): Policy {
   return { ...PolicyInput.parse({ segment: 'mynumber', removableMedia: { mode, allow } }), version: 1, issuedAt: '2026-11-24T00:00:00.000Z', signature: 's' };
@@ -50,7 +51,14 @@ describe('Windows parsing', () => {
   it('denies all under block, deny-write per class under readonly, and layers an allowlist on install restrictions', () => {
     expect([...desiredRegistry('block', { instanceIds: [], deviceIds: [] }).keys()]).toEqual([`${STORAGE_KEY}\\Deny_All`]);
     expect([...desiredRegistry('readonly', { instanceIds: [], deviceIds: [] }).keys()]).toHaveLength(4);
-    const allow = windowsAllow([{ vendorId: '0781', productId: '5581', serial: '4C530001230101109473' }, { vendorId: '0930', productId: '6545' }, { vendorId: '090c', productId: '1000', serial: '6&2B5E1A0F&0&2' }], []);
+    const allow = windowsAllow(
+      [
+        { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' },
+        { vendorId: '0930', productId: '6545' },
+        { vendorId: '090c', productId: '1000', serial: '6&2B5E1A0F&0&2' },
+      ],
+      [],
+    );
     expect(allow).toEqual({ instanceIds: ['USB\\VID_0781&PID_5581\\4C530001230101109473'], deviceIds: ['USB\\VID_0930&PID_6545'] });
     const layered = desiredRegistry('block', allow);
     expect(layered.has(`${STORAGE_KEY}\\Deny_All`)).toBe(false);
@@ -69,7 +77,8 @@ describe('Windows enforcement, with pnputil replayed', () => {
       calls.push(`${cmd} ${args.join(' ')}`);
       if (cmd === 'pnputil' && args[0] === '/enum-devices') {
         let out = read(WIN, 'pnputil-enum-connected.txt');
-        for (const id of disabled) out = out.replace(new RegExp(`(Instance ID:\\s+${id.replace(/[\\^$.*+?()[\]{}|&]/g, '\\$&')}[\\s\\S]*?Status:\\s+)Started`), '$1Disabled');
+        for (const id of disabled)
+          out = out.replace(new RegExp(`(Instance ID:\\s+${id.replace(/[\\^$.*+?()[\]{}|&]/g, '\\$&')}[\\s\\S]*?Status:\\s+)Started`), '$1Disabled');
         return { stdout: out, code: 0 };
       }
       if (cmd === 'pnputil') {
@@ -78,7 +87,8 @@ describe('Windows enforcement, with pnputil replayed', () => {
         return { stdout: '', code: 0 };
       }
       // reg: a small in-memory registry in reg.exe's own output format
-      if (args[0] === 'add') registry.set(`${args[1]}|${args[3]}`, `    ${args[3]}    ${args[5]}    ${args[5] === 'REG_DWORD' ? `0x${Number(args[7]).toString(16)}` : args[7]}`);
+      if (args[0] === 'add')
+        registry.set(`${args[1]}|${args[3]}`, `    ${args[3]}    ${args[5]}    ${args[5] === 'REG_DWORD' ? `0x${Number(args[7]).toString(16)}` : args[7]}`);
       if (args[0] === 'delete') registry.delete(`${args[1]}|${args[3]}`);
       if (args[0] === 'query') {
         const keys = [...registry.keys()].filter((k) => k.toLowerCase().startsWith(args[1]!.toLowerCase()));
@@ -93,7 +103,11 @@ describe('Windows enforcement, with pnputil replayed', () => {
     const r = createReconciler({ store, enforcer: createWindowsEnforcer({ runner }), getPolicy: () => current, getExceptions: () => [], logger: silentLogger });
     try {
       expect((await r.reconcile('start')).state).toBe('active');
-      expect([...disabled].sort()).toEqual(['USB\\VID_04E8&PID_6860\\R58M12345AB', 'USB\\VID_0781&PID_5581\\4C530001230101109473', 'USB\\VID_090C&PID_1000\\6&2B5E1A0F&0&2']);
+      expect([...disabled].sort()).toEqual([
+        'USB\\VID_04E8&PID_6860\\R58M12345AB',
+        'USB\\VID_0781&PID_5581\\4C530001230101109473',
+        'USB\\VID_090C&PID_1000\\6&2B5E1A0F&0&2',
+      ]);
       expect(calls).toContain(`reg add ${STORAGE_KEY} /v Deny_All /t REG_DWORD /d 1 /f`);
       expect(store.readSince(0).filter((e) => e.type === 'device.blocked')).toHaveLength(3);
       const before = store.head().seq;
@@ -106,7 +120,10 @@ describe('Windows enforcement, with pnputil replayed', () => {
       expect((await r.reconcile('timer')).state).toBe('active');
       expect(disabled.has('USB\\VID_0781&PID_5581\\4C530001230101109473')).toBe(true);
       expect(registry.has(`${STORAGE_KEY}|Deny_All`)).toBe(true);
-      const drift = store.readSince(before).filter((e) => e.type === 'policy.drift_corrected').map((e) => e.payload as { control: string; found: string });
+      const drift = store
+        .readSince(before)
+        .filter((e) => e.type === 'policy.drift_corrected')
+        .map((e) => e.payload as { control: string; found: string });
       expect(drift).toEqual([
         { control: `${STORAGE_KEY}\\Deny_All`, expected: '1', found: 'absent' },
         expect.objectContaining({ control: 'USB\\VID_0781&PID_5581\\4C530001230101109473 disabled', found: 'enabled' }),
@@ -144,7 +161,10 @@ describe('Windows read-back', () => {
     };
     const devices = await createWindowsEnforcer({ runner }).devices();
     const stick = devices.find((d) => d.serial === '4C530001230101109473')!;
-    const decision = { device: stick, evaluation: { decision: 'block' as const, reason: 'policy', interfaces: [stick.port], flags: { pseudoSerial: false, missingSerial: false } } };
+    const decision = {
+      device: stick,
+      evaluation: { decision: 'block' as const, reason: 'policy', interfaces: [stick.port], flags: { pseudoSerial: false, missingSerial: false } },
+    };
     const pass = await createWindowsEnforcer({ runner }).enforce('block', [decision], []);
     expect(pass.failures).toEqual([`${stick.port} reads enabled after pnputil /disable-device`]);
 
@@ -164,7 +184,12 @@ describe('Windows read-back', () => {
 describe('macOS (reactive)', () => {
   it('finds the stick and its disk, and ejects it under block', async () => {
     const devices = parseSystemProfilerUsb(read(MAC, 'spusb.json'));
-    expect(devices[0]).toMatchObject({ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', interfaces: [expect.objectContaining({ name: 'disk4', interfaceClass: '08' })] });
+    expect(devices[0]).toMatchObject({
+      vendorId: '0781',
+      productId: '5581',
+      serial: '4C530001230101109473',
+      interfaces: [expect.objectContaining({ name: 'disk4', interfaceClass: '08' })],
+    });
     expect(devices[1]!.interfaces).toEqual([]);
     expect(parseDiskutilExternal(read(MAC, 'diskutil-list-external.plist'))).toEqual(['disk4']);
     expect(parseDiskutilList(read(MAC, 'diskutil-list-external.plist'))).toEqual([{ disk: 'disk4', volumes: [{ id: 'disk4s1', mountPoint: '/Volumes/USB' }] }]);
@@ -180,7 +205,13 @@ describe('macOS (reactive)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-mac-'));
     const store = openEventStore(path.join(dir, 'agent.db'));
     try {
-      await createReconciler({ store, enforcer: createMacEnforcer({ runner }), getPolicy: () => policy('block'), getExceptions: () => [], logger: silentLogger }).reconcile('start');
+      await createReconciler({
+        store,
+        enforcer: createMacEnforcer({ runner }),
+        getPolicy: () => policy('block'),
+        getExceptions: () => [],
+        logger: silentLogger,
+      }).reconcile('start');
       expect(calls).toContain('diskutil eject /dev/disk4');
       expect(store.readSince(0).filter((e) => e.type === 'device.blocked')).toHaveLength(1);
       expect(store.readSince(0).find((e) => e.type === 'policy.applied')?.payload).toMatchObject({ enforcement: 'active' });
@@ -207,7 +238,13 @@ describe('macOS read-only', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-mac-'));
     const store = openEventStore(path.join(dir, 'agent.db'));
     try {
-      const r = createReconciler({ store, enforcer: createMacEnforcer({ runner }), getPolicy: () => policy('readonly'), getExceptions: () => [], logger: silentLogger });
+      const r = createReconciler({
+        store,
+        enforcer: createMacEnforcer({ runner }),
+        getPolicy: () => policy('readonly'),
+        getExceptions: () => [],
+        logger: silentLogger,
+      });
       expect((await r.reconcile('start')).state).toBe('active');
       expect(calls).toContain('diskutil mount readOnly disk4s1');
       expect(calls).not.toContain('diskutil eject /dev/disk4');

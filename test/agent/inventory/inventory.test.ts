@@ -33,7 +33,15 @@ describe('USB devices from sysfs', () => {
     const devices = readLinuxUsbDevices(root);
     expect(devices.map((d) => d.port)).toEqual(['1-1', '1-2', '1-3', '1-4', 'usb1']);
     const stick = devices.find((d) => d.port === '1-2')!;
-    expect(stick).toMatchObject({ vendorId: '0781', productId: '5581', serial: '4C530001230101109473', manufacturer: 'SanDisk', product: 'Ultra', authorized: true, rootHub: false });
+    expect(stick).toMatchObject({
+      vendorId: '0781',
+      productId: '5581',
+      serial: '4C530001230101109473',
+      manufacturer: 'SanDisk',
+      product: 'Ultra',
+      authorized: true,
+      rootHub: false,
+    });
     expect(stick.interfaces).toEqual([expect.objectContaining({ name: '1-2:1.0', interfaceClass: '08', driver: 'usb-storage', authorized: true })]);
     expect(devices.find((d) => d.port === '1-3')!.serial).toBe('');
     expect(devices.find((d) => d.port === '1-4')!.interfaces.map((i) => i.interfaceClass)).toEqual(['03', '08']);
@@ -46,7 +54,10 @@ describe('USB devices from sysfs', () => {
     buildSysfs(root, [PRESETS.hub('1-5'), { ...PRESETS.stickWithSerial('1-5.2'), serial: 'BEHINDHUB' }, PRESETS.phoneMtp(), PRESETS.smartCardReader()]);
     const devices = readLinuxUsbDevices(root);
     expect(devices.find((d) => d.port === '1-5.2')!.serial).toBe('BEHINDHUB');
-    expect(devices.find((d) => d.port === '1-6')!.interfaces.map((i) => [i.interfaceClass, i.description])).toEqual([['06', 'MTP'], ['ff', 'MTP']]);
+    expect(devices.find((d) => d.port === '1-6')!.interfaces.map((i) => [i.interfaceClass, i.description])).toEqual([
+      ['06', 'MTP'],
+      ['ff', 'MTP'],
+    ]);
     expect(devices.find((d) => d.port === '1-7')!.interfaces[0]!.interfaceClass).toBe('0b');
   });
 
@@ -85,7 +96,13 @@ describe('inventory snapshot', () => {
     const collector = createInventoryCollector({
       systemRoot: root,
       platform: 'linux',
-      probes: { ...quiet, network: async () => { throw new Error('netlink refused'); }, cpu: () => new Promise(() => undefined) },
+      probes: {
+        ...quiet,
+        network: async () => {
+          throw new Error('netlink refused');
+        },
+        cpu: () => new Promise(() => undefined),
+      },
       probeTimeoutMs: 50,
       logger: { warn: (_o: object, msg: string) => void warnings.push(msg) } as never,
     });

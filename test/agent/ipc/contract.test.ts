@@ -8,15 +8,7 @@ import { createAgentService, type AgentServiceHost } from '../../../src/agent/ip
 import { connectIpc, startIpcServer, type IpcServer } from '../../../src/agent/ipc/socket';
 import { saveEnrollment } from '../../../src/agent/policy';
 import { openEventStore, type EventStore } from '../../../src/agent/store';
-import {
-  IPC_ERROR_CODES,
-  IpcError,
-  createIpcClient,
-  createMemoryTransportPair,
-  handleIpcLine,
-  makeUnlockCode,
-  type AgentService,
-} from '../../../src/shared';
+import { IPC_ERROR_CODES, IpcError, createIpcClient, createMemoryTransportPair, handleIpcLine, makeUnlockCode, type AgentService } from '../../../src/shared';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} } as never;
 const secret = Buffer.alloc(32, 3).toString('base64');
@@ -34,8 +26,28 @@ const me = { key: `uid:${uid}`, verified: true, uid, user: 'me' };
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-ipc-'));
   store = openEventStore(path.join(dir, 'agent.db'));
-  saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'agent-42', agentToken: 'secret-token', segment: 'mynumber', collectorPublicKey: 'k', unlockSecret: secret, enrolledAt: '2026-11-24T00:00:00.000Z' });
-  store.append({ type: 'device.blocked', payload: { vendorId: '0781', productId: '5581', serial: 'S1', manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2', reason: 'policy block' } });
+  saveEnrollment(store, {
+    collectorUrl: 'http://127.0.0.1:1',
+    agentId: 'agent-42',
+    agentToken: 'secret-token',
+    segment: 'mynumber',
+    collectorPublicKey: 'k',
+    unlockSecret: secret,
+    enrolledAt: '2026-11-24T00:00:00.000Z',
+  });
+  store.append({
+    type: 'device.blocked',
+    payload: {
+      vendorId: '0781',
+      productId: '5581',
+      serial: 'S1',
+      manufacturer: 'SanDisk',
+      product: 'Ultra',
+      deviceClass: '00',
+      port: '1-2',
+      reason: 'policy block',
+    },
+  });
   reconciles = 0;
   syncs = 0;
   host = createAgentService({
@@ -108,8 +120,12 @@ describe('IPC contract over an in-memory pair', () => {
   });
 
   it('refuses unknown methods and params that try to do more than the contract allows', async () => {
-    expect(JSON.parse((await handleIpcLine(service, '{"jsonrpc":"2.0","id":1,"method":"setPolicy","params":{"mode":"allow"}}'))!).error.data.code).toBe('method_not_found');
-    expect(JSON.parse((await handleIpcLine(service, '{"jsonrpc":"2.0","id":2,"method":"sessionEvent","params":{"kind":"lock","mode":"allow"}}'))!).error.data.code).toBe('invalid_params');
+    expect(JSON.parse((await handleIpcLine(service, '{"jsonrpc":"2.0","id":1,"method":"setPolicy","params":{"mode":"allow"}}'))!).error.data.code).toBe(
+      'method_not_found',
+    );
+    expect(
+      JSON.parse((await handleIpcLine(service, '{"jsonrpc":"2.0","id":2,"method":"sessionEvent","params":{"kind":"lock","mode":"allow"}}'))!).error.data.code,
+    ).toBe('invalid_params');
     expect(JSON.parse((await handleIpcLine(service, 'not json'))!).error.code).toBe(-32700);
     expect(JSON.parse((await handleIpcLine(service, '{"jsonrpc":"2.0","id":3,"method":"__proto__"}'))!).error.data.code).toBe('method_not_found');
   });

@@ -49,8 +49,19 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-users-'));
   fs.chmodSync(dir, 0o755); // other uids must reach the socket inside
   store = openEventStore(path.join(dir, 'agent.db'), { clock });
-  saveEnrollment(store, { collectorUrl: 'http://127.0.0.1:1', agentId: 'agent-42', agentToken: 't', segment: 'mynumber', collectorPublicKey: 'k', unlockSecret: secret, enrolledAt: clock.now().toISOString() });
-  store.append({ type: 'device.blocked', payload: { ...stick, manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2', reason: 'policy block' } });
+  saveEnrollment(store, {
+    collectorUrl: 'http://127.0.0.1:1',
+    agentId: 'agent-42',
+    agentToken: 't',
+    segment: 'mynumber',
+    collectorPublicKey: 'k',
+    unlockSecret: secret,
+    enrolledAt: clock.now().toISOString(),
+  });
+  store.append({
+    type: 'device.blocked',
+    payload: { ...stick, manufacturer: 'SanDisk', product: 'Ultra', deviceClass: '00', port: '1-2', reason: 'policy block' },
+  });
   syncs = 0;
 });
 afterEach(async () => {
@@ -65,8 +76,16 @@ afterEach(async () => {
  * the first, then asks `status` on every connection and reports how many were served (`open`),
  * the refusals the server sent, and every answer. Keeps its connections open until killed.
  */
-interface Plan { connections?: number; calls?: { method: string; params?: unknown }[]; settleMs?: number }
-interface Report { open: number; refusals: string[]; answers: { result?: unknown; error?: { data?: { code?: string } } }[] }
+interface Plan {
+  connections?: number;
+  calls?: { method: string; params?: unknown }[];
+  settleMs?: number;
+}
+interface Report {
+  open: number;
+  refusals: string[];
+  answers: { result?: unknown; error?: { data?: { code?: string } } }[];
+}
 const CLIENT = `
 const net = require('net');
 const [socketPath, planJson] = process.argv.slice(1);
@@ -123,7 +142,12 @@ afterEach(() => {
 });
 
 function runAs(uid: number, plan: Plan): Promise<Report> {
-  const child = spawn(process.execPath, ['-e', CLIENT, socketPath(), JSON.stringify(plan)], { uid, gid: uid === NOBODY ? 65534 : uid, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', CLIENT, socketPath(), JSON.stringify(plan)], {
+    uid,
+    gid: uid === NOBODY ? 65534 : uid,
+    cwd: '/',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -190,7 +214,10 @@ describe('local users over IPC, by peer identity (regression)', () => {
   it('1,000 wrong unlock codes append one tamper.detected with a count per window, not 1,000', async () => {
     await start({ writes: { capacity: 2_000, perMinute: 60 } });
     const before = store.head().seq;
-    const a = await runAs(NOBODY, { calls: Array.from({ length: 1_000 }, () => ({ method: 'redeemUnlockCode', params: { code: 'AAAA-BBBB-CCCC-DDDD' } })), settleMs: 50 });
+    const a = await runAs(NOBODY, {
+      calls: Array.from({ length: 1_000 }, () => ({ method: 'redeemUnlockCode', params: { code: 'AAAA-BBBB-CCCC-DDDD' } })),
+      settleMs: 50,
+    });
     expect(a.answers.map(codeOf).filter((c) => c === 'unlock_refused')).toHaveLength(1_000);
     expect(store.readSince(before).map((e) => e.type)).toEqual(['tamper.detected']);
     clock.advance(10 * 60_000);
@@ -211,7 +238,12 @@ describe('local users over IPC, by peer identity (regression)', () => {
 
   it('sessionEvent lock records are accepted only from the console session user', async () => {
     await start();
-    const a = await runAs(NOBODY, { calls: [{ method: 'sessionEvent', params: { kind: 'lock' } }, { method: 'sessionEvent', params: { kind: 'resume' } }] });
+    const a = await runAs(NOBODY, {
+      calls: [
+        { method: 'sessionEvent', params: { kind: 'lock' } },
+        { method: 'sessionEvent', params: { kind: 'resume' } },
+      ],
+    });
     expect(a.answers.map(codeOf)).toEqual(['not_session_user', undefined]);
     expect(store.recent(5, ['session.lock'])).toHaveLength(0);
     const b = await asB();
@@ -248,7 +280,12 @@ describe('local users over IPC, by peer identity (regression)', () => {
 
   it('syncSoon is throttled: a burst of writes asks for one sync, not one each', async () => {
     await start({ incidents: { count: 50, windowMs: 60_000 }, writes: { capacity: 50, perMinute: 60 } });
-    await runAs(NOBODY, { calls: [...Array.from({ length: 20 }, (_, i) => incident(`r${i}`)), ...Array.from({ length: 10 }, () => ({ method: 'requestException', params: { reason: 'x', minutes: 5 } }))] });
+    await runAs(NOBODY, {
+      calls: [
+        ...Array.from({ length: 20 }, (_, i) => incident(`r${i}`)),
+        ...Array.from({ length: 10 }, () => ({ method: 'requestException', params: { reason: 'x', minutes: 5 } })),
+      ],
+    });
     expect(syncs).toBe(1);
   });
 });

@@ -47,8 +47,13 @@ describe('wtmp and btmp on Linux', () => {
     expect(p.badRecords).toBe(0);
     // The same users, lines and order as util-linux's own reader.
     const last = execFileSync('last', ['-f', path.join(logDir(), 'wtmp')], { encoding: 'utf8' });
-    const lastUsers = last.split('\n').filter((l) => /^(suzuki|yamada)/.test(l)).map((l) => l.split(/\s+/).slice(0, 2).join(' '));
-    const ours = p.events.filter((e) => e.type === 'login.success').map((e) => `${(e.payload as { user: string }).user} ${(e.payload as { line: string }).line}`);
+    const lastUsers = last
+      .split('\n')
+      .filter((l) => /^(suzuki|yamada)/.test(l))
+      .map((l) => l.split(/\s+/).slice(0, 2).join(' '));
+    const ours = p.events
+      .filter((e) => e.type === 'login.success')
+      .map((e) => `${(e.payload as { user: string }).user} ${(e.payload as { line: string }).line}`);
     expect(ours).toEqual([...lastUsers].reverse());
   });
 

@@ -1,14 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  createMacLoginSource,
-  createWindowsLoginSource,
-  parseLast,
-  parseWevtutilXml,
-  securityQuery,
-  securityRecordToEvent,
-} from '../../../src/agent/logins';
+import { createMacLoginSource, createWindowsLoginSource, parseLast, parseWevtutilXml, securityQuery, securityRecordToEvent } from '../../../src/agent/logins';
 import { parseEventPayload, type NewEvent } from '../../../src/shared';
 
 const WIN = path.resolve(__dirname, '../../fixtures/windows/security-log');
@@ -16,7 +9,9 @@ const MAC = path.resolve(__dirname, '../../fixtures/macos/last');
 const read = (dir: string, f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
 
 function events(xml: string): NewEvent[] {
-  return parseWevtutilXml(xml).records.map(securityRecordToEvent).filter((e): e is NewEvent => e !== null);
+  return parseWevtutilXml(xml)
+    .records.map(securityRecordToEvent)
+    .filter((e): e is NewEvent => e !== null);
 }
 
 describe('Windows Security log', () => {
@@ -58,7 +53,9 @@ describe('Windows Security log', () => {
   });
 
   it('counts records it cannot read instead of failing', () => {
-    const { records, bad } = parseWevtutilXml("<Event><System><EventID>4624</EventID></System></Event><Event><System><EventID>x</EventID><EventRecordID>5</EventRecordID><TimeCreated SystemTime='2026-11-24T00:00:00Z'/></System></Event>");
+    const { records, bad } = parseWevtutilXml(
+      "<Event><System><EventID>4624</EventID></System></Event><Event><System><EventID>x</EventID><EventRecordID>5</EventRecordID><TimeCreated SystemTime='2026-11-24T00:00:00Z'/></System></Event>",
+    );
     expect(records).toEqual([]);
     expect(bad).toBe(2);
     expect(parseWevtutilXml('<<<not xml').bad).toBe(1);
@@ -76,7 +73,9 @@ describe('Windows Security log', () => {
     });
     const pass = await source.readNew();
     expect(calls[0]).toContain(`/q:${securityQuery(1000)}`);
-    expect(securityQuery(1000)).toBe('*[System[(EventID=4624 or EventID=4625 or EventID=4634 or EventID=4647 or EventID=4800 or EventID=4801) and EventRecordID>1000]]');
+    expect(securityQuery(1000)).toBe(
+      '*[System[(EventID=4624 or EventID=4625 or EventID=4634 or EventID=4647 or EventID=4800 or EventID=4801) and EventRecordID>1000]]',
+    );
     expect(pass.state).toEqual([['logins.security.record', '1010']]);
     expect(pass.events).toHaveLength(7);
   });
@@ -108,7 +107,11 @@ describe('macOS last', () => {
   it('emits each login and logout once across runs, and a logout when it appears later', async () => {
     const state = new Map<string, string>();
     let output = 'yamada    console                   Tue Nov 24 08:30   still logged in\n';
-    const source = createMacLoginSource({ runner: async () => ({ stdout: output, code: 0 }), state: { getState: (k) => state.get(k) ?? null }, now: () => reference });
+    const source = createMacLoginSource({
+      runner: async () => ({ stdout: output, code: 0 }),
+      state: { getState: (k) => state.get(k) ?? null },
+      now: () => reference,
+    });
     const run = async () => {
       const p = await source.readNew();
       for (const [k, v] of p.state) state.set(k, v);

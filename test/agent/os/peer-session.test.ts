@@ -14,10 +14,12 @@ const FIX = path.resolve(__dirname, '../../fixtures/os');
 const read = (name: string) => fs.readFileSync(path.join(FIX, name), 'utf8');
 
 /** Replays recorded output per command line; anything else exits 1 with nothing. */
-const replay = (outputs: Record<string, string>): CommandRunner => async (command, args) => {
-  const key = [command, ...args].join(' ');
-  return key in outputs ? { stdout: outputs[key]!, code: 0 } : { stdout: '', code: 1 };
-};
+const replay =
+  (outputs: Record<string, string>): CommandRunner =>
+  async (command, args) => {
+    const key = [command, ...args].join(' ');
+    return key in outputs ? { stdout: outputs[key]!, code: 0 } : { stdout: '', code: 1 };
+  };
 
 describe('Linux peer from ss -xpn and /proc (recorded on this machine)', () => {
   const recorded = JSON.parse(read('linux/ss-xpn.json')) as { serverInode: number; peerInode: number; peerPid: number };
@@ -39,10 +41,18 @@ describe('Linux peer from ss -xpn and /proc (recorded on this machine)', () => {
       '/proc/self/fd/20': `socket:[${recorded.serverInode}]`,
       [`/proc/${recorded.peerPid}/fd/${holder.fd}`]: `socket:[${recorded.peerInode}]`,
     };
-    const proc = { readlink: (p: string) => links[p] ?? null, readFile: (p: string) => (p === `/proc/${recorded.peerPid}/status` ? read('linux/proc-status-nobody.txt') : null) };
+    const proc = {
+      readlink: (p: string) => links[p] ?? null,
+      readFile: (p: string) => (p === `/proc/${recorded.peerPid}/status` ? read('linux/proc-status-nobody.txt') : null),
+    };
     const run = replay({ 'ss -xpn': read('linux/ss-xpn.txt'), 'getent passwd 65534': read('linux/getent-passwd-65534.txt') });
     const socket = { _handle: { fd: 20 } } as never;
-    expect(await createLinuxPeerResolver({ run, proc }).identify(socket)).toMatchObject({ key: 'uid:65534', verified: true, user: 'nobody', pid: recorded.peerPid });
+    expect(await createLinuxPeerResolver({ run, proc }).identify(socket)).toMatchObject({
+      key: 'uid:65534',
+      verified: true,
+      user: 'nobody',
+      pid: recorded.peerPid,
+    });
     // The pid now holds something else: no identity, and the connection is closed.
     links[`/proc/${recorded.peerPid}/fd/${holder.fd}`] = 'socket:[1]';
     expect(await createLinuxPeerResolver({ run, proc }).identify(socket)).toBeNull();

@@ -248,7 +248,11 @@ function runPrepare(): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('bash', [path.join(HERE, 'prepare.sh')], { encoding: 'utf8', timeout: 600_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`test/e2e/qemu/prepare.sh failed, so the real-kernel USB test cannot run (set MAMORI_SKIP_QEMU=1 to skip it on a machine without QEMU/root/apt):\n${stderr.trim() || err.message}`));
+        reject(
+          new Error(
+            `test/e2e/qemu/prepare.sh failed, so the real-kernel USB test cannot run (set MAMORI_SKIP_QEMU=1 to skip it on a machine without QEMU/root/apt):\n${stderr.trim() || err.message}`,
+          ),
+        );
         return;
       }
       resolve(stdout.trim().split('\n').pop()!);
@@ -283,13 +287,7 @@ describe.skipIf(SKIP)(title, () => {
     fs.truncateSync(stick, 16 * 1024 * 1024);
     fs.mkdirSync(path.join(work, 'mtp'));
     fs.writeFileSync(path.join(work, 'mtp', 'photo.txt'), 'not a photo\n');
-    const append = [
-      'console=ttyS0',
-      'panic=-1',
-      'quiet',
-      `mamori_node=${process.execPath}`,
-      `mamori_agent=${path.join(HERE, 'guest-agent.js')}`,
-    ].join(' ');
+    const append = ['console=ttyS0', 'panic=-1', 'quiet', `mamori_node=${process.execPath}`, `mamori_agent=${path.join(HERE, 'guest-agent.js')}`].join(' ');
     if (/\s/.test(process.execPath + HERE)) throw new Error('the QEMU test needs Node and the repository at paths without spaces');
     guest = new Guest([
       ...['-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '1024', '-smp', '1'],
@@ -315,7 +313,11 @@ describe.skipIf(SKIP)(title, () => {
     if (last) {
       const lines = last.events.map((e) => {
         const p = e.payload;
-        const what = p.control ? String(p.control) : p.vendorId ? `${String(p.vendorId)}:${String(p.productId)} ${String(p.serial ?? '')}`.trim() : String(p.mode ?? '');
+        const what = p.control
+          ? String(p.control)
+          : p.vendorId
+            ? `${String(p.vendorId)}:${String(p.productId)} ${String(p.serial ?? '')}`.trim()
+            : String(p.mode ?? '');
         return `  ${e.seq} ${e.type} ${what}`;
       });
       console.log(`guest event store:\n${lines.join('\n')}\nblock uevents:\n${last.uevents.map((u) => `  ${u.at} ${u.action} ${u.name}`).join('\n')}`);
@@ -362,7 +364,13 @@ describe.skipIf(SKIP)(title, () => {
     expect(find(before, SERIAL).map((i) => [i.interfaceClass, i.authorized])).toEqual([['ff', '1']]);
     // udev's own account of which of Mamori's rules it applies to each interface (udevadm test
     // parses the rules as udevd does, and reports a rule it cannot parse).
-    for (const [d, authorizes] of [[STICK, false], [MTP, false], [CCID, true], [KBD, true], [SERIAL, true]] as const) {
+    for (const [d, authorizes] of [
+      [STICK, false],
+      [MTP, false],
+      [CCID, true],
+      [KBD, true],
+      [SERIAL, true],
+    ] as const) {
       const iface = find(before, d)[0]!.name;
       const out = (await guest!.call<{ stdout: string }>('sh', { script: `udevadm test --action=add /sys/bus/usb/devices/${iface} 2>&1` })).stdout;
       expect(out, `udevadm test ${iface}`).toContain('Reading rules file: /etc/udev/rules.d/70-mamori-usb.rules');
@@ -387,9 +395,13 @@ describe.skipIf(SKIP)(title, () => {
     expect(after.blocks).toEqual([]);
 
     const blocked = eventsOf(after, 'device.blocked').map((e) => `${e.payload.vendorId}:${e.payload.productId}:${e.payload.serial}`);
-    expect(blocked.sort()).toEqual([`${MTP.vendorId}:${MTP.productId}:${find(after, MTP)[0]!.serial ?? ''}`, `${STICK.vendorId}:${STICK.productId}:${STICK.serial}`].sort());
+    expect(blocked.sort()).toEqual(
+      [`${MTP.vendorId}:${MTP.productId}:${find(after, MTP)[0]!.serial ?? ''}`, `${STICK.vendorId}:${STICK.productId}:${STICK.serial}`].sort(),
+    );
     const attached = eventsOf(after, 'device.attached').map((e) => `${e.payload.vendorId}:${e.payload.productId}`);
-    expect(attached).toEqual(expect.arrayContaining([`${CCID.vendorId}:${CCID.productId}`, `${KBD.vendorId}:${KBD.productId}`, `${SERIAL.vendorId}:${SERIAL.productId}`]));
+    expect(attached).toEqual(
+      expect.arrayContaining([`${CCID.vendorId}:${CCID.productId}`, `${KBD.vendorId}:${KBD.productId}`, `${SERIAL.vendorId}:${SERIAL.productId}`]),
+    );
     timings.plugAndBlock = Date.now() - t0;
   });
 
@@ -409,7 +421,9 @@ describe.skipIf(SKIP)(title, () => {
     const s = await guest!.call<Snapshot>('settle');
     expect(find(s, STICK)[0]).toMatchObject({ authorized: '0', driver: '' });
     expect(s.blocks).toEqual([]);
-    expect(eventsOf(s, 'policy.drift_corrected').map((e) => e.payload)).toContainEqual(expect.objectContaining({ control: `${stickIface} authorized`, expected: '0', found: '1' }));
+    expect(eventsOf(s, 'policy.drift_corrected').map((e) => e.payload)).toContainEqual(
+      expect.objectContaining({ control: `${stickIface} authorized`, expected: '0', found: '1' }),
+    );
   });
 
   it('an allowlisted stick (by serial) gets its block device', async () => {

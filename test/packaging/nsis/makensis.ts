@@ -45,7 +45,12 @@ export interface CompileOptions {
 export function compileWrapper(opts: CompileOptions): string {
   const args = [`-XTarget ${opts.target ?? 'x86-unicode'}`, '-WX', '-V2', '-INPUTCHARSET', 'UTF8'];
   for (const [k, v] of Object.entries(DEFINES)) args.push(`-D${k}=${v}`);
-  args.push(`-DEB_INCLUDE=${EB_INCLUDE}`, `-DMAMORI_INCLUDE=${path.join(ROOT, 'packaging', 'windows')}`, `-DOUT_FILE=${opts.out}`, `-DUNINSTALLER_OUT_FILE=${opts.uninstallerFile}`);
+  args.push(
+    `-DEB_INCLUDE=${EB_INCLUDE}`,
+    `-DMAMORI_INCLUDE=${path.join(ROOT, 'packaging', 'windows')}`,
+    `-DOUT_FILE=${opts.out}`,
+    `-DUNINSTALLER_OUT_FILE=${opts.uninstallerFile}`,
+  );
   if (opts.uninstaller) args.push('-DBUILD_UNINSTALLER');
   if (opts.appDir) args.push(`-DAPP_DIR=${opts.appDir}`);
   if (opts.wineRun) args.push('-DMAMORI_WINE_RUN');

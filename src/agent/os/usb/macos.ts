@@ -38,7 +38,15 @@ export function parseSystemProfilerUsb(json: string): UsbDevice[] {
           manufacturer: item.manufacturer ?? '',
           product: item._name ?? '',
           deviceClass: '00',
-          interfaces: disks.map((d) => ({ name: d, interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: null, driver: '' })),
+          interfaces: disks.map((d) => ({
+            name: d,
+            interfaceClass: '08',
+            interfaceSubClass: '06',
+            interfaceProtocol: '50',
+            description: '',
+            authorized: null,
+            driver: '',
+          })),
           authorized: null,
           rootHub: false,
         });

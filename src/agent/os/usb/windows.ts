@@ -42,7 +42,15 @@ export function parsePnputilDevices(output: string): PnpDevice[] {
 }
 
 function complete(d: Partial<PnpDevice>): PnpDevice {
-  return { instanceId: d.instanceId ?? '', description: d.description ?? '', className: d.className ?? '', classGuid: d.classGuid ?? '', manufacturer: d.manufacturer ?? '', status: d.status ?? '', driver: d.driver ?? '' };
+  return {
+    instanceId: d.instanceId ?? '',
+    description: d.description ?? '',
+    className: d.className ?? '',
+    classGuid: d.classGuid ?? '',
+    manufacturer: d.manufacturer ?? '',
+    status: d.status ?? '',
+    driver: d.driver ?? '',
+  };
 }
 
 /** The USB interface class a PnP device stands for, from its class and description. */
@@ -70,7 +78,17 @@ export function pnpToUsbDevices(list: PnpDevice[]): UsbDevice[] {
       manufacturer: d.manufacturer,
       product: d.description,
       deviceClass: '00',
-      interfaces: [{ name: d.instanceId, interfaceClass: interfaceClassOf(d), interfaceSubClass: '00', interfaceProtocol: '00', description: d.description, authorized: d.status.toLowerCase() !== 'disabled', driver: d.driver }],
+      interfaces: [
+        {
+          name: d.instanceId,
+          interfaceClass: interfaceClassOf(d),
+          interfaceSubClass: '00',
+          interfaceProtocol: '00',
+          description: d.description,
+          authorized: d.status.toLowerCase() !== 'disabled',
+          driver: d.driver,
+        },
+      ],
       authorized: d.status.toLowerCase() !== 'disabled',
       rootHub: /root hub/i.test(d.description),
     });

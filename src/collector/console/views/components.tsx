@@ -106,7 +106,23 @@ export interface Column<T> {
 }
 
 /** A table of rows, or the "nothing to show" line when there are none. */
-export function Table<T>({ v, id, rows, columns, rowAttrs, head = true, class: extra }: { v: View; id?: string; rows: T[]; columns: Column<T>[]; rowAttrs?: (row: T) => Record<string, string>; head?: boolean; class?: string }) {
+export function Table<T>({
+  v,
+  id,
+  rows,
+  columns,
+  rowAttrs,
+  head = true,
+  class: extra,
+}: {
+  v: View;
+  id?: string;
+  rows: T[];
+  columns: Column<T>[];
+  rowAttrs?: (row: T) => Record<string, string>;
+  head?: boolean;
+  class?: string;
+}) {
   if (rows.length === 0) return <Empty v={v} />;
   return (
     <table class={`table${extra ? ` ${extra}` : ''}`} id={id}>
@@ -166,7 +182,21 @@ export function TerminalLink({ v, id, hostname, segment }: { v: View; id: string
 }
 
 /** Previous/next links that keep the other query parameters. */
-export function Pager({ v, base, query, page, pageSize, total }: { v: View; base: string; query: Record<string, string | undefined>; page: number; pageSize: number; total: number }) {
+export function Pager({
+  v,
+  base,
+  query,
+  page,
+  pageSize,
+  total,
+}: {
+  v: View;
+  base: string;
+  query: Record<string, string | undefined>;
+  page: number;
+  pageSize: number;
+  total: number;
+}) {
   if (total === 0) return null;
   const href = (p: number) => {
     const params = new URLSearchParams();
@@ -186,7 +216,19 @@ export function Pager({ v, base, query, page, pageSize, total }: { v: View; base
 }
 
 /** A <select> of options with one chosen. */
-export function Select({ name, value, options, label, id }: { name: string; value: string | undefined; options: [string, string][]; label: string; id?: string }) {
+export function Select({
+  name,
+  value,
+  options,
+  label,
+  id,
+}: {
+  name: string;
+  value: string | undefined;
+  options: [string, string][];
+  label: string;
+  id?: string;
+}) {
   const fieldId = id ?? `f-${name}`;
   return (
     <label for={fieldId}>

@@ -11,6 +11,15 @@ export const eventRoutes = (ctx: CollectorContext): RouteHandlers<'listEvents'> 
     if (q.since !== undefined) query = query.where('seq', '>', q.since);
     const rows = await query.execute();
     await audit(ctx.db, actor, 'events.read', q.agentId ?? '*', { type: q.type ?? null, since: q.since ?? null, count: rows.length }, ctx.clock);
-    return rows.map((r) => ({ agentId: r.agent_id, seq: Number(r.seq), at: r.at, type: r.type, payload: JSON.parse(r.payload) as unknown, prevHash: r.prev_hash, hash: r.hash, receivedAt: r.received_at }));
+    return rows.map((r) => ({
+      agentId: r.agent_id,
+      seq: Number(r.seq),
+      at: r.at,
+      type: r.type,
+      payload: JSON.parse(r.payload) as unknown,
+      prevHash: r.prev_hash,
+      hash: r.hash,
+      receivedAt: r.received_at,
+    }));
   },
 });

@@ -8,7 +8,10 @@ export const policyRoutes = (ctx: CollectorContext): RouteHandlers<'getPolicy' |
   getPolicy: async ({ agent }) => policyForAgent(ctx.db, ctx.key, agent.segment as Segment, ctx.clock),
   getSegmentPolicy: async ({ params }) => {
     const history = await policyHistory(ctx.db, params.segment);
-    return { ...history[0]!.policy, history: history.map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode })) };
+    return {
+      ...history[0]!.policy,
+      history: history.map((h) => ({ version: h.policy.version, issuedAt: h.policy.issuedAt, by: h.createdBy, mode: h.policy.removableMedia.mode })),
+    };
   },
   putSegmentPolicy: async ({ actor, params, body }) => {
     if (body.segment !== params.segment) throw new MamoriError('bad_request', `the document is for segment ${body.segment}, the path says ${params.segment}`);

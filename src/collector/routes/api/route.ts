@@ -11,7 +11,11 @@ import { parse } from './parse';
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
 /** Who called: the admin (routes with roles) or the agent of the path (agent routes). */
-type Caller<R extends HttpRoute> = R['auth'] extends { kind: 'roles' } ? { actor: Actor } : R['auth'] extends { kind: 'agent' } ? { agent: AgentsTable } : object;
+type Caller<R extends HttpRoute> = R['auth'] extends { kind: 'roles' }
+  ? { actor: Actor }
+  : R['auth'] extends { kind: 'agent' }
+    ? { agent: AgentsTable }
+    : object;
 
 /** What a route's handler is given: the request's parts as its schemas parsed them, and the caller. */
 export type RouteInput<R extends HttpRoute> = {
@@ -51,7 +55,9 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, ht
     const value = data === null && what === 'body' ? undefined : data;
     if (what === 'header') {
       const result = schema.safeParse(value);
-      return result.success ? { value: result.data } : { error: new MamoriError('validation_failed', `header: ${result.error.issues[0]?.message ?? 'invalid'}`) };
+      return result.success
+        ? { value: result.data }
+        : { error: new MamoriError('validation_failed', `header: ${result.error.issues[0]?.message ?? 'invalid'}`) };
     }
     try {
       return { value: parse(schema, value, what) };
@@ -125,7 +131,13 @@ function fastifySchema(route: HttpRoute): FastifySchema {
 const callers = new WeakMap<FastifyRequest, { actor?: Actor; agent?: AgentsTable }>();
 
 /** Registers one route of `HTTP_ROUTES` on `app` (whose compilers are the two above). */
-export function registerRoute<N extends HttpRouteName>(app: FastifyInstance, ctx: CollectorContext, name: N, handler: RouteHandler<N>, opts: RouteOptions = {}): void {
+export function registerRoute<N extends HttpRouteName>(
+  app: FastifyInstance,
+  ctx: CollectorContext,
+  name: N,
+  handler: RouteHandler<N>,
+  opts: RouteOptions = {},
+): void {
   const route: HttpRoute = HTTP_ROUTES[name];
   app.withTypeProvider<ZodTypeProvider>().route({
     method: route.method,

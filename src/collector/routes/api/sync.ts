@@ -25,7 +25,13 @@ export const syncRoutes = (ctx: CollectorContext): RouteHandlers<'postEvents'> =
     const refusal = request.validationError;
     if (refusal) {
       // An authenticated terminal's batch that can never be accepted silences it: flag it.
-      if (refusal instanceof MamoriError) await flagRefusedBatch(ctx.db, params.agentId, new MamoriError(refusal.code, refusal.message, { seq: refusedSeq(refusal, request.body) }), firstSeq(request.body));
+      if (refusal instanceof MamoriError)
+        await flagRefusedBatch(
+          ctx.db,
+          params.agentId,
+          new MamoriError(refusal.code, refusal.message, { seq: refusedSeq(refusal, request.body) }),
+          firstSeq(request.body),
+        );
       throw refusal;
     }
     return { ackSeq: await ingestEvents(ctx.db, ctx.engine, params.agentId, body.events, ctx.clock) };

@@ -41,17 +41,33 @@ export function auditPages(scope: FastifyInstance, kit: ConsoleKit): void {
       },
     };
   };
-  scope.get('/audit', { config: { page: 'audit' }, schema: { querystring: AuditQuery } }, kit.guarded(async (request, reply, _s, v) => {
-    const { q, filter } = auditFilter(request);
-    const { rows, total, actions } = await searchAudit(ctx.db, filter);
-    return send(reply, <AuditPage v={v} rows={rows} total={total} actions={actions} filter={filter} query={{ actor: q.actor, action: q.action, from: q.from, to: q.to }} />);
-  }));
-  scope.get('/audit/export.csv', { config: { page: 'audit' }, schema: { querystring: AuditQuery } }, kit.guarded(async (request, reply, s, v) => {
-    const { filter } = auditFilter(request);
-    await audit(ctx.db, actorOf(request, s), 'audit.export', '*', { actor: filter.actor ?? null, action: filter.action ?? null, from: filter.from ?? null, to: filter.to ?? null });
-    attachment(reply, `${v.lang === 'ja' ? '操作履歴' : 'audit-log'}_${v.fmt.day(ctx.clock.now()).replace(/-/g, '')}.csv`, 'text/csv; charset=utf-8');
-    return reply.send(auditCsv(kit, request, v, filter));
-  }));
+  scope.get(
+    '/audit',
+    { config: { page: 'audit' }, schema: { querystring: AuditQuery } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const { q, filter } = auditFilter(request);
+      const { rows, total, actions } = await searchAudit(ctx.db, filter);
+      return send(
+        reply,
+        <AuditPage v={v} rows={rows} total={total} actions={actions} filter={filter} query={{ actor: q.actor, action: q.action, from: q.from, to: q.to }} />,
+      );
+    }),
+  );
+  scope.get(
+    '/audit/export.csv',
+    { config: { page: 'audit' }, schema: { querystring: AuditQuery } },
+    kit.guarded(async (request, reply, s, v) => {
+      const { filter } = auditFilter(request);
+      await audit(ctx.db, actorOf(request, s), 'audit.export', '*', {
+        actor: filter.actor ?? null,
+        action: filter.action ?? null,
+        from: filter.from ?? null,
+        to: filter.to ?? null,
+      });
+      attachment(reply, `${v.lang === 'ja' ? '操作履歴' : 'audit-log'}_${v.fmt.day(ctx.clock.now()).replace(/-/g, '')}.csv`, 'text/csv; charset=utf-8');
+      return reply.send(auditCsv(kit, request, v, filter));
+    }),
+  );
 }
 
 /** The audit log as CSV, streamed like the ledger: a year of audit entries need not sit in memory. */
@@ -61,7 +77,12 @@ function auditCsv(kit: ConsoleKit, request: FastifyRequest, v: View, filter: Par
   const write = async () => {
     await writeChunk(body, `\ufeff${headers.map((h) => csvField(v.t(h))).join(',')}\r\n`);
     for await (const batch of auditRowsFor(kit.ctx.db, filter)) {
-      await writeChunk(body, batch.map((r) => `${[v.fmt.dateTime(r.at), r.actor, r.role, r.action, r.target, detailText(r.detail), r.address].map(csvField).join(',')}\r\n`).join(''));
+      await writeChunk(
+        body,
+        batch
+          .map((r) => `${[v.fmt.dateTime(r.at), r.actor, r.role, r.action, r.target, detailText(r.detail), r.address].map(csvField).join(',')}\r\n`)
+          .join(''),
+      );
     }
     await endStream(body);
   };
@@ -82,7 +103,16 @@ function nextDay(day: string): string {
 export function zonedMidnight(day: string, zone: string): string {
   const guess = new Date(`${day}T00:00:00Z`);
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
       .formatToParts(guess)
       .map((p) => [p.type, p.value]),
   ) as Record<string, string>;

@@ -6,5 +6,9 @@ import { AnyQuery, type ConsoleKit } from './kit';
 /** The dashboard: the fleet at a glance. */
 export function dashboardPages(scope: FastifyInstance, kit: ConsoleKit): void {
   const { ctx, send } = kit;
-  scope.get('/', { config: { page: 'dashboard' }, schema: { querystring: AnyQuery } }, kit.guarded(async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db, ctx.clock.now())} />)));
+  scope.get(
+    '/',
+    { config: { page: 'dashboard' }, schema: { querystring: AnyQuery } },
+    kit.guarded(async (_request, reply, _s, v) => send(reply, <DashboardPage v={v} d={await dashboardData(ctx.db, ctx.clock.now())} />)),
+  );
 }

@@ -16,27 +16,39 @@ const StatusForm = z.object({ status: z.enum(INCIDENT_STATUSES) });
 export function incidentPages(scope: FastifyInstance, kit: ConsoleKit): void {
   const { ctx, send, actorOf, flashNext, redirect } = kit;
 
-  scope.get('/incidents', { config: { page: 'incidents' }, schema: { querystring: ListQuery } }, kit.guarded(async (request, reply, s, v) => {
-    const { status } = ListQuery.parse(request.query ?? {});
-    const rows = await listIncidents(ctx.db, status);
-    await audit(ctx.db, actorOf(request, s), 'incidents.read', status ?? '*', { count: rows.length });
-    return send(reply, <IncidentsPage v={v} rows={rows} status={status} />);
-  }));
+  scope.get(
+    '/incidents',
+    { config: { page: 'incidents' }, schema: { querystring: ListQuery } },
+    kit.guarded(async (request, reply, s, v) => {
+      const { status } = ListQuery.parse(request.query ?? {});
+      const rows = await listIncidents(ctx.db, status);
+      await audit(ctx.db, actorOf(request, s), 'incidents.read', status ?? '*', { count: rows.length });
+      return send(reply, <IncidentsPage v={v} rows={rows} status={status} />);
+    }),
+  );
 
-  scope.get('/incidents/:id', { config: { page: 'incidents' }, schema: { params: IncidentParams } }, kit.guarded(async (request, reply, s, v) => {
-    const { id } = request.params as { id: string };
-    const incident = await incidentById(ctx.db, id.slice(0, 100));
-    if (!incident) throw new MamoriError('not_found', `no incident ${id}`);
-    await audit(ctx.db, actorOf(request, s), 'incidents.read', incident.id, { count: 1 });
-    return send(reply, <IncidentPage v={v} i={incident} />);
-  }));
+  scope.get(
+    '/incidents/:id',
+    { config: { page: 'incidents' }, schema: { params: IncidentParams } },
+    kit.guarded(async (request, reply, s, v) => {
+      const { id } = request.params as { id: string };
+      const incident = await incidentById(ctx.db, id.slice(0, 100));
+      if (!incident) throw new MamoriError('not_found', `no incident ${id}`);
+      await audit(ctx.db, actorOf(request, s), 'incidents.read', incident.id, { count: 1 });
+      return send(reply, <IncidentPage v={v} i={incident} />);
+    }),
+  );
 
   // The status is checked by the handler, so a bad one answers the console's 400 page.
-  scope.post('/incidents/:id/status', { config: { page: 'incidentWorkflow' }, schema: { params: IncidentParams, body: form({ status: FormField }) } }, kit.guarded(async (request, reply, s, v) => {
-    const { id } = request.params as { id: string };
-    const { status } = StatusForm.parse(request.body);
-    await moveIncident(ctx.db, actorOf(request, s), id.slice(0, 100), status, ctx.clock);
-    flashNext(reply, 'ok', 'incidents.moved', { id: parseIncidentId(id).receipt, status: v.t(`incident.status.${status}`) });
-    return redirect(reply, `/incidents/${encodeURIComponent(id)}`);
-  }));
+  scope.post(
+    '/incidents/:id/status',
+    { config: { page: 'incidentWorkflow' }, schema: { params: IncidentParams, body: form({ status: FormField }) } },
+    kit.guarded(async (request, reply, s, v) => {
+      const { id } = request.params as { id: string };
+      const { status } = StatusForm.parse(request.body);
+      await moveIncident(ctx.db, actorOf(request, s), id.slice(0, 100), status, ctx.clock);
+      flashNext(reply, 'ok', 'incidents.moved', { id: parseIncidentId(id).receipt, status: v.t(`incident.status.${status}`) });
+      return redirect(reply, `/incidents/${encodeURIComponent(id)}`);
+    }),
+  );
 }

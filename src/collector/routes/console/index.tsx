@@ -42,7 +42,8 @@ export async function registerConsole(app: FastifyInstance, ctx: CollectorContex
     });
     // Unknown pages under the console get its 404 page (the API keeps its JSON 404).
     scope.setNotFoundHandler(async (request, reply) => {
-      if (request.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+      if (request.url.startsWith('/api/'))
+        return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
       const session = await resolveSession(ctx.db, request.cookies[kit.names.session], ctx.clock.now());
       const v = kit.viewFor(request, session, session?.csrf ?? '');
       return kit.problem(reply, v, 404, 'error.notFound.title', v.t('error.notFound.body'));

@@ -86,7 +86,16 @@ export function createConsoleKit(ctx: CollectorContext, opts: ConsoleOptions): C
     zoneOf,
     viewFor: (request, user, csrf, flash) => {
       const lang = langOf(request);
-      return { t: translator(lang), fmt: createFormatter(lang, zoneOf(request)), lang, user: user ? { username: user.username, role: user.role } : null, csrf, path: request.url, flash, now: ctx.clock.now() };
+      return {
+        t: translator(lang),
+        fmt: createFormatter(lang, zoneOf(request)),
+        lang,
+        user: user ? { username: user.username, role: user.role } : null,
+        csrf,
+        path: request.url,
+        flash,
+        now: ctx.clock.now(),
+      };
     },
     actorOf: (request, s) => ({ username: s.username, role: s.role, address: request.ip }),
     send,
@@ -99,7 +108,11 @@ export function createConsoleKit(ctx: CollectorContext, opts: ConsoleOptions): C
       if (!raw) return undefined;
       reply.clearCookie(names.flash, cookieBase);
       try {
-        const { kind, key, vars } = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { kind: Flash['kind']; key: MessageKey; vars: Record<string, string | number> };
+        const { kind, key, vars } = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as {
+          kind: Flash['kind'];
+          key: MessageKey;
+          vars: Record<string, string | number>;
+        };
         const t = translator(langOf(request));
         return { kind: kind === 'error' ? 'error' : 'ok', text: t(key, vars) };
       } catch {

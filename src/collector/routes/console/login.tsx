@@ -27,13 +27,27 @@ export function loginPages(scope: FastifyInstance, kit: ConsoleKit): void {
       return problem(reply, v, 403, 'error.csrf.title', v.t('error.csrf.body'));
     }
     // Counted before the password is checked, so a guessing run costs no scrypt once over the limit.
-    const wait = (await opts.limiters.take('loginPerAddress', request, request.ip)) ?? (await opts.limiters.take('loginPerAccount', request, str(body.username).trim().slice(0, 64).toLowerCase()));
+    const wait =
+      (await opts.limiters.take('loginPerAddress', request, request.ip)) ??
+      (await opts.limiters.take('loginPerAccount', request, str(body.username).trim().slice(0, 64).toLowerCase()));
     if (wait !== null) {
       const v = viewFor(request, null, nonce);
       reply.header('retry-after', String(wait));
-      return send(reply, <LoginPage v={{ ...v, flash: { kind: 'error', text: v.t('login.rateLimited', { seconds: wait }) } }} next={next} username={str(body.username).slice(0, 64)} />, 429);
+      return send(
+        reply,
+        <LoginPage
+          v={{ ...v, flash: { kind: 'error', text: v.t('login.rateLimited', { seconds: wait }) } }}
+          next={next}
+          username={str(body.username).slice(0, 64)}
+        />,
+        429,
+      );
     }
-    const result = await login(ctx.db, { username: str(body.username), password: str(body.password), address: request.ip, userAgent: str(request.headers['user-agent']) }, ctx.clock.now());
+    const result = await login(
+      ctx.db,
+      { username: str(body.username), password: str(body.password), address: request.ip, userAgent: str(request.headers['user-agent']) },
+      ctx.clock.now(),
+    );
     if (!result.ok) {
       const v = viewFor(request, null, nonce);
       const text = result.reason === 'locked' ? v.t('login.locked', { until: v.fmt.dateTime(result.lockedUntil) }) : v.t('login.failed');

@@ -26,14 +26,24 @@ const TerminalParams = z.object({ id: z.string() });
 export function terminalPages(scope: FastifyInstance, kit: ConsoleKit): void {
   const { ctx, send, actorOf } = kit;
 
-  scope.get('/terminals', { config: { page: 'terminals' }, schema: { querystring: TerminalQuery } }, kit.guarded(async (request, reply, _s, v) => {
-    const q = TerminalQuery.parse(request.query ?? {});
-    const filter = { ...q, q: q.q || undefined, pageSize: TERMINALS_PAGE };
-    const { rows, total } = await searchTerminals(ctx.db, filter, ctx.clock.now());
-    return send(reply, <TerminalsPage v={v} filter={filter} rows={rows} total={total} />);
-  }));
+  scope.get(
+    '/terminals',
+    { config: { page: 'terminals' }, schema: { querystring: TerminalQuery } },
+    kit.guarded(async (request, reply, _s, v) => {
+      const q = TerminalQuery.parse(request.query ?? {});
+      const filter = { ...q, q: q.q || undefined, pageSize: TERMINALS_PAGE };
+      const { rows, total } = await searchTerminals(ctx.db, filter, ctx.clock.now());
+      return send(reply, <TerminalsPage v={v} filter={filter} rows={rows} total={total} />);
+    }),
+  );
 
-  const terminalPage = async (request: FastifyRequest, reply: FastifyReply, s: ConsoleSession, v: View, verified?: Parameters<typeof TerminalPage>[0]['verified']) => {
+  const terminalPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    s: ConsoleSession,
+    v: View,
+    verified?: Parameters<typeof TerminalPage>[0]['verified'],
+  ) => {
     const { id } = request.params as { id: string };
     const t = await terminalDetail(ctx.db, id.slice(0, 100), ctx.clock.now());
     if (!t) throw new MamoriError('not_found', `no terminal ${id}`);
@@ -45,18 +55,34 @@ export function terminalPages(scope: FastifyInstance, kit: ConsoleKit): void {
     const usb = await usbHistory(ctx.db, t.id);
     // The page shows log-ons with user names: reading it is an admin read of personal data.
     await audit(ctx.db, actorOf(request, s), 'terminal.view', t.id, { hostname: t.hostname, type: type ?? null, before: q.before ?? null });
-    return send(reply, <TerminalPage v={v} t={t} usb={usb} events={shown} eventType={type} before={q.before} nextBefore={more ? shown[shown.length - 1]!.seq : undefined} verified={verified} />);
+    return send(
+      reply,
+      <TerminalPage
+        v={v}
+        t={t}
+        usb={usb}
+        events={shown}
+        eventType={type}
+        before={q.before}
+        nextBefore={more ? shown[shown.length - 1]!.seq : undefined}
+        verified={verified}
+      />,
+    );
   };
   scope.get('/terminals/:id', { config: { page: 'terminals' }, schema: { params: TerminalParams, querystring: EventsQuery } }, kit.guarded(terminalPage));
 
-  scope.post('/terminals/:id/verify', { config: { page: 'terminals' }, schema: { params: TerminalParams, body: form({}) } }, kit.guarded(async (request, reply, s, v) => {
-    const { id } = request.params as { id: string };
-    const result = await verifyStoredChain(ctx.db, id.slice(0, 100));
-    await audit(ctx.db, actorOf(request, s), 'terminal.verify', id, { count: result.count, broken: result.broken });
-    if (result.broken) {
-      // A stored history that no longer verifies is flagged like one refused at ingest.
-      await ctx.db.updateTable('agents').set({ chain_broken_seq: result.broken.seq }).where('id', '=', id).where('chain_broken_seq', 'is', null).execute();
-    }
-    return terminalPage(request, reply, s, { ...v, path: `/terminals/${encodeURIComponent(id)}` }, result);
-  }));
+  scope.post(
+    '/terminals/:id/verify',
+    { config: { page: 'terminals' }, schema: { params: TerminalParams, body: form({}) } },
+    kit.guarded(async (request, reply, s, v) => {
+      const { id } = request.params as { id: string };
+      const result = await verifyStoredChain(ctx.db, id.slice(0, 100));
+      await audit(ctx.db, actorOf(request, s), 'terminal.verify', id, { count: result.count, broken: result.broken });
+      if (result.broken) {
+        // A stored history that no longer verifies is flagged like one refused at ingest.
+        await ctx.db.updateTable('agents').set({ chain_broken_seq: result.broken.seq }).where('id', '=', id).where('chain_broken_seq', 'is', null).execute();
+      }
+      return terminalPage(request, reply, s, { ...v, path: `/terminals/${encodeURIComponent(id)}` }, result);
+    }),
+  );
 }

@@ -13,7 +13,21 @@ export function detailText(detail: unknown): string {
     .join(', ');
 }
 
-export function AuditPage({ v, rows, total, actions, filter, query }: { v: View; rows: AuditRow[]; total: number; actions: string[]; filter: AuditFilter; query: Record<string, string | undefined> }) {
+export function AuditPage({
+  v,
+  rows,
+  total,
+  actions,
+  filter,
+  query,
+}: {
+  v: View;
+  rows: AuditRow[];
+  total: number;
+  actions: string[];
+  filter: AuditFilter;
+  query: Record<string, string | undefined>;
+}) {
   const csv = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => !!e[1] && e[0] !== 'page')).toString();
   return (
     <Layout v={v} title={v.t('auditlog.title')}>
@@ -22,7 +36,12 @@ export function AuditPage({ v, rows, total, actions, filter, query }: { v: View;
           <span>{v.t('auditlog.actor')}</span>
           <input id="f-actor" name="actor" value={filter.actor ?? ''} maxLength={100} />
         </label>
-        <Select name="action" value={filter.action} label={v.t('auditlog.action')} options={[['', v.t('auditlog.allActions')], ...actions.map((a): [string, string] => [a, labelOr(v.t, `audit.${a}`, a)])]} />
+        <Select
+          name="action"
+          value={filter.action}
+          label={v.t('auditlog.action')}
+          options={[['', v.t('auditlog.allActions')], ...actions.map((a): [string, string] => [a, labelOr(v.t, `audit.${a}`, a)])]}
+        />
         <label for="f-from">
           <span>{v.t('auditlog.from')}</span>
           <input id="f-from" name="from" type="date" value={query.from ?? ''} />

@@ -38,9 +38,15 @@ function SegmentCard({ v, d }: { v: View; d: DashboardData }) {
         <thead>
           <tr>
             <th scope="col">{v.t('terminals.segment')}</th>
-            <th scope="col" class="num">{v.t('dashboard.terminals')}</th>
-            <th scope="col" class="num">{v.t('dashboard.online')}</th>
-            <th scope="col" class="num">{v.t('dashboard.offline')}</th>
+            <th scope="col" class="num">
+              {v.t('dashboard.terminals')}
+            </th>
+            <th scope="col" class="num">
+              {v.t('dashboard.online')}
+            </th>
+            <th scope="col" class="num">
+              {v.t('dashboard.offline')}
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -86,7 +92,12 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
         <Stat label={v.t('dashboard.offline')} value={d.total - online} href="/terminals?state=offline" tone={d.total - online > 0 ? 'warn' : ''} />
         <Stat label={v.t('dashboard.degraded')} value={d.degraded} href="/terminals?state=degraded" tone={d.degraded > 0 ? 'bad' : ''} />
         <Stat label={v.t('dashboard.openIncidents')} value={d.openIncidents} href="/incidents" tone={d.openIncidents > 0 ? 'bad' : ''} />
-        <Stat label={v.t('dashboard.pendingExceptions')} value={d.pendingExceptions} href={mayOpen(role, 'exceptions') ? '/exceptions' : undefined} tone={d.pendingExceptions > 0 ? 'warn' : ''} />
+        <Stat
+          label={v.t('dashboard.pendingExceptions')}
+          value={d.pendingExceptions}
+          href={mayOpen(role, 'exceptions') ? '/exceptions' : undefined}
+          tone={d.pendingExceptions > 0 ? 'warn' : ''}
+        />
         <Stat label={v.t('dashboard.brokenChains')} value={d.broken.length} href="/terminals?state=chain_broken" tone={d.broken.length > 0 ? 'bad' : ''} />
       </ul>
 
@@ -108,7 +119,14 @@ export function DashboardPage({ v, d }: { v: View; d: DashboardData }) {
             rows={d.recentIncidents}
             head={false}
             columns={[
-              { head: v.t('incidents.receipt'), cell: (i) => <a href={incidentHref(i)} class="mono">{i.receipt}</a> },
+              {
+                head: v.t('incidents.receipt'),
+                cell: (i) => (
+                  <a href={incidentHref(i)} class="mono">
+                    {i.receipt}
+                  </a>
+                ),
+              },
               { head: v.t('incidents.terminal'), class: 'untrusted', cell: (i) => i.hostname },
               { head: v.t('incidents.category'), cell: (i) => labelOr(v.t, `incident.category.${i.category}`, i.category) },
               { head: v.t('incidents.status'), cell: (i) => <IncidentStatusBadge v={v} status={i.status} /> },

@@ -91,11 +91,28 @@ export function ExceptionsPage({ v, pending, decided }: { v: View; pending: Exce
         <PostForm v={v} action="/exceptions/unlock" class="filters">
           <label for="request-code" class="grow">
             <span>{v.t('exceptions.unlock.code')}</span>
-            <input id="request-code" name="requestCode" required maxLength={40} placeholder="XXXXX-XXXXX-XXXXXX" autocomplete="off" spellcheck={false} class="mono" />
+            <input
+              id="request-code"
+              name="requestCode"
+              required
+              maxLength={40}
+              placeholder="XXXXX-XXXXX-XXXXXX"
+              autocomplete="off"
+              spellcheck={false}
+              class="mono"
+            />
           </label>
           <label for="unlock-device" class="grow">
             <span>{v.t('exceptions.unlock.device')}</span>
-            <input id="unlock-device" name="device" maxLength={300} placeholder="0781:5583 serial 4C530001" autocomplete="off" spellcheck={false} class="mono" />
+            <input
+              id="unlock-device"
+              name="device"
+              maxLength={300}
+              placeholder="0781:5583 serial 4C530001"
+              autocomplete="off"
+              spellcheck={false}
+              class="mono"
+            />
           </label>
           <label for="unlock-minutes">
             <span>{v.t('exceptions.duration')}</span>

@@ -24,11 +24,23 @@ export function IncidentsPage({ v, rows, status }: { v: View; rows: IncidentRow[
         id="incidents"
         rows={rows}
         columns={[
-          { head: v.t('incidents.receipt'), rowHeader: true, cell: (r) => <a href={incidentHref(r)} class="mono">{r.receipt}</a> },
+          {
+            head: v.t('incidents.receipt'),
+            rowHeader: true,
+            cell: (r) => (
+              <a href={incidentHref(r)} class="mono">
+                {r.receipt}
+              </a>
+            ),
+          },
           { head: v.t('incidents.reportedAt'), cell: (r) => <Time v={v} at={r.reportedAt} /> },
           { head: v.t('incidents.terminal'), cell: (r) => <TerminalLink v={v} id={r.agentId} hostname={r.hostname} segment={r.segment} /> },
           { head: v.t('incidents.category'), cell: (r) => category(v, r.category) },
-          { head: v.t('incidents.description'), class: 'untrusted clip', cell: (r) => (r.description.length > 80 ? `${r.description.slice(0, 80)}…` : r.description) },
+          {
+            head: v.t('incidents.description'),
+            class: 'untrusted clip',
+            cell: (r) => (r.description.length > 80 ? `${r.description.slice(0, 80)}…` : r.description),
+          },
           { head: v.t('incidents.status'), cell: (r) => <IncidentStatusBadge v={v} status={r.status} /> },
         ]}
       />
@@ -53,12 +65,18 @@ export function IncidentPage({ v, i }: { v: View; i: Incident }) {
             [v.t('incidents.category'), category(v, i.category)],
             [v.t('incidents.reportedAt'), <Time v={v} at={i.reportedAt} />],
             [v.t('incidents.occurredAt'), <Time v={v} at={i.occurredAt} />],
-            [
-              v.t('incidents.terminal'),
-              <TerminalLink v={v} id={i.agentId} hostname={i.hostname} segment={i.segment} />,
-            ],
+            [v.t('incidents.terminal'), <TerminalLink v={v} id={i.agentId} hostname={i.hostname} segment={i.segment} />],
             [v.t('incidents.contact'), <span class="untrusted">{i.contact ?? ''}</span>],
-            [v.t('incidents.updated'), i.updatedBy ? <><Time v={v} at={i.updatedAt} /> {i.updatedBy}</> : ''],
+            [
+              v.t('incidents.updated'),
+              i.updatedBy ? (
+                <>
+                  <Time v={v} at={i.updatedAt} /> {i.updatedBy}
+                </>
+              ) : (
+                ''
+              ),
+            ],
           ]}
         />
         <h2>{v.t('incidents.description')}</h2>

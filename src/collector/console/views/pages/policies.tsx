@@ -58,7 +58,8 @@ function FieldError({ errors, name }: { errors: DraftErrors; name: string }) {
 }
 
 /** Attributes that mark a field invalid and point at its message. */
-const invalid = (errors: DraftErrors, name: string) => (errors[name] ? { 'aria-invalid': 'true' as const, 'aria-describedby': `err-${name.replace(/\./g, '-')}` } : {});
+const invalid = (errors: DraftErrors, name: string) =>
+  errors[name] ? { 'aria-invalid': 'true' as const, 'aria-describedby': `err-${name.replace(/\./g, '-')}` } : {};
 
 /** Spare empty rows under the allowlist, so a few can be added without script. */
 const SPARE_ROWS = 3;
@@ -83,19 +84,48 @@ function AllowlistFieldset({ v, rows, errors }: { v: View; rows: PolicyDraft['al
           {rows.map((r, i) => (
             <tr data-row={i}>
               <td>
-                <input name={`allow.${i}.vendorId`} value={r.vendorId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.vendorId')} ${i + 1}`} {...invalid(errors, `allow.${i}.vendorId`)} />
+                <input
+                  name={`allow.${i}.vendorId`}
+                  value={r.vendorId}
+                  maxLength={4}
+                  size={5}
+                  class="mono"
+                  aria-label={`${v.t('policies.vendorId')} ${i + 1}`}
+                  {...invalid(errors, `allow.${i}.vendorId`)}
+                />
                 <FieldError errors={errors} name={`allow.${i}.vendorId`} />
               </td>
               <td>
-                <input name={`allow.${i}.productId`} value={r.productId} maxLength={4} size={5} class="mono" aria-label={`${v.t('policies.productId')} ${i + 1}`} {...invalid(errors, `allow.${i}.productId`)} />
+                <input
+                  name={`allow.${i}.productId`}
+                  value={r.productId}
+                  maxLength={4}
+                  size={5}
+                  class="mono"
+                  aria-label={`${v.t('policies.productId')} ${i + 1}`}
+                  {...invalid(errors, `allow.${i}.productId`)}
+                />
                 <FieldError errors={errors} name={`allow.${i}.productId`} />
               </td>
               <td>
-                <input name={`allow.${i}.serial`} value={r.serial} maxLength={255} class="mono" aria-label={`${v.t('policies.serial')} ${i + 1}`} {...invalid(errors, `allow.${i}.serial`)} />
+                <input
+                  name={`allow.${i}.serial`}
+                  value={r.serial}
+                  maxLength={255}
+                  class="mono"
+                  aria-label={`${v.t('policies.serial')} ${i + 1}`}
+                  {...invalid(errors, `allow.${i}.serial`)}
+                />
                 <FieldError errors={errors} name={`allow.${i}.serial`} />
               </td>
               <td>
-                <input name={`allow.${i}.note`} value={r.note} maxLength={1024} aria-label={`${v.t('policies.note')} ${i + 1}`} {...invalid(errors, `allow.${i}.note`)} />
+                <input
+                  name={`allow.${i}.note`}
+                  value={r.note}
+                  maxLength={1024}
+                  aria-label={`${v.t('policies.note')} ${i + 1}`}
+                  {...invalid(errors, `allow.${i}.note`)}
+                />
                 <FieldError errors={errors} name={`allow.${i}.note`} />
               </td>
               <td class="center">
@@ -112,7 +142,25 @@ function AllowlistFieldset({ v, rows, errors }: { v: View; rows: PolicyDraft['al
   );
 }
 
-export function PolicyEditPage({ v, segment, current, by, draft, errors, history, terminals }: { v: View; segment: Segment; current: Policy; by: string; draft: PolicyDraft; errors: DraftErrors; history: HistoryEntry[]; terminals: number }) {
+export function PolicyEditPage({
+  v,
+  segment,
+  current,
+  by,
+  draft,
+  errors,
+  history,
+  terminals,
+}: {
+  v: View;
+  segment: Segment;
+  current: Policy;
+  by: string;
+  draft: PolicyDraft;
+  errors: DraftErrors;
+  history: HistoryEntry[];
+  terminals: number;
+}) {
   const rows = [...draft.allow, ...Array.from({ length: SPARE_ROWS }, () => ({ vendorId: '', productId: '', serial: '', note: '' }))];
   return (
     <Layout v={v} title={v.t('policies.editTitle', { segment: segmentName(v, segment) })} active="policies">
@@ -145,12 +193,26 @@ export function PolicyEditPage({ v, segment, current, by, draft, errors, history
         <fieldset>
           <label for="syncIntervalSeconds">
             <span>{v.t('policies.syncInterval')}</span>
-            <input id="syncIntervalSeconds" name="syncIntervalSeconds" inputMode="numeric" value={draft.syncIntervalSeconds} size={8} {...invalid(errors, 'syncIntervalSeconds')} />
+            <input
+              id="syncIntervalSeconds"
+              name="syncIntervalSeconds"
+              inputMode="numeric"
+              value={draft.syncIntervalSeconds}
+              size={8}
+              {...invalid(errors, 'syncIntervalSeconds')}
+            />
             <FieldError errors={errors} name="syncIntervalSeconds" />
           </label>
           <label for="incidentContact">
             <span>{v.t('policies.incidentContact')}</span>
-            <input id="incidentContact" name="incidentContact" value={draft.incidentContact} maxLength={500} class="wide" {...invalid(errors, 'incidentContact')} />
+            <input
+              id="incidentContact"
+              name="incidentContact"
+              value={draft.incidentContact}
+              maxLength={500}
+              class="wide"
+              {...invalid(errors, 'incidentContact')}
+            />
             <FieldError errors={errors} name="incidentContact" />
           </label>
         </fieldset>
@@ -184,7 +246,21 @@ function HistoryTable({ v, segment, history }: { v: View; segment: Segment; hist
   );
 }
 
-export function PolicyPreviewPage({ v, segment, current, input, document, terminals }: { v: View; segment: Segment; current: Policy; input: Parameters<typeof policyChanges>[1]; document: string; terminals: number }) {
+export function PolicyPreviewPage({
+  v,
+  segment,
+  current,
+  input,
+  document,
+  terminals,
+}: {
+  v: View;
+  segment: Segment;
+  current: Policy;
+  input: Parameters<typeof policyChanges>[1];
+  document: string;
+  terminals: number;
+}) {
   const changes = policyChanges(current, input, v.t);
   return (
     <Layout v={v} title={v.t('policies.previewTitle', { segment: segmentName(v, segment) })} active="policies">
@@ -248,7 +324,15 @@ export function PolicyVersionPage({ v, segment, policy, previous, by }: { v: Vie
         {previous ? (
           <>
             <h2>v{previous.version} →</h2>
-            {changes.length === 0 ? <p class="empty">{v.t('policies.nochange')}</p> : <ul class="changes">{changes.map((c) => <li class="untrusted">{c}</li>)}</ul>}
+            {changes.length === 0 ? (
+              <p class="empty">{v.t('policies.nochange')}</p>
+            ) : (
+              <ul class="changes">
+                {changes.map((c) => (
+                  <li class="untrusted">{c}</li>
+                ))}
+              </ul>
+            )}
           </>
         ) : null}
         <a class="button-link" href={`/policies/${segment}?from=${policy.version}`}>

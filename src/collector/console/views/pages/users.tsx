@@ -22,7 +22,16 @@ function Manage({ v, u, locked }: { v: View; u: AdminAccount; locked: boolean })
           <button type="submit">{v.t('users.setRole')}</button>
         </PostForm>
         <PostForm v={v} action={`/users/${enc}/password`} class="inline">
-          <input type="password" name="password" autocomplete="new-password" minLength={12} maxLength={1024} required aria-label={v.t('users.password')} placeholder={v.t('users.password')} />
+          <input
+            type="password"
+            name="password"
+            autocomplete="new-password"
+            minLength={12}
+            maxLength={1024}
+            required
+            aria-label={v.t('users.password')}
+            placeholder={v.t('users.password')}
+          />
           <button type="submit">{v.t('users.setPassword')}</button>
         </PostForm>
         {locked ? (
@@ -85,7 +94,9 @@ export function UsersPage({ v, users, errors }: { v: View; users: AdminAccount[]
             <span>{v.t('users.role')}</span>
             <select id="new-role" name="role">
               {ROLES.map((r) => (
-                <option value={r} selected={r === 'auditor'}>{v.t(`role.${r}`)}</option>
+                <option value={r} selected={r === 'auditor'}>
+                  {v.t(`role.${r}`)}
+                </option>
               ))}
             </select>
           </label>
