@@ -59,7 +59,7 @@ function refuseUnknown(input: Record<string, unknown>, known: readonly string[],
  * @throws MamoriError `validation_failed`.
  */
 export function parseRecipient(text: string): Recipient {
-  const match = /^(.*?)(?::(ja|en))?$/.exec(text)!;
+  const match = /^([\s\S]*?)(?::(ja|en))?$/.exec(text)!;
   if (!isPlainAddress(match[1])) fail(`recipient: a plain mail address (optionally :ja or :en), not '${text.replace(/[\r\n]/g, ' ')}'`);
   return { address: match[1]!, language: (match[2] as Language | undefined) ?? 'ja' };
 }
@@ -102,6 +102,8 @@ export interface AlertFacts {
   kind: AlertKind;
   /** Unique per happening: the same key is mailed once to each recipient. */
   key: string;
+  /** Raised by one rule's own check (a digest, a silent terminal): for that rule only. */
+  ruleId?: number;
   segment?: string;
   /** Facts in the order the body lists them; values are untrusted text. */
   facts: [FactLabel, string | number][];
@@ -214,7 +216,8 @@ export function ruleTypeOf(kind: AlertKind): AlertType | undefined {
 }
 
 /** True when `rule` asks for `alert`. */
-export function ruleMatches(rule: RuleConfig, alert: AlertFacts): boolean {
+export function ruleMatches(rule: RuleConfig | Rule, alert: AlertFacts): boolean {
+  if (alert.ruleId !== undefined && 'id' in rule && rule.id !== alert.ruleId) return false;
   return ruleTypeOf(alert.kind) === rule.type && (rule.segment === '*' || rule.segment === alert.segment);
 }
 

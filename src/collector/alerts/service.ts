@@ -93,6 +93,7 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
       for (const a of silent)
         alerts.push({
           kind: 'not_seen',
+          ruleId: rule.id,
           key: `not_seen:${rule.id}:${a.id}:${a.last_seen}`,
           segment: a.segment,
           facts: [['hostname', a.hostname], ['agentId', a.id], ['segment', a.segment], ['lastSeen', a.last_seen ?? '']],
@@ -117,6 +118,7 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
       if (total > 0)
         alerts.push({
           kind: 'blocked_digest',
+          ruleId: rule.id,
           key: `digest:${rule.id}:${from.toISOString()}`,
           segment: rule.segment === '*' ? undefined : rule.segment,
           facts: [['period', period], ['at', from.toISOString()], ['count', total], ...counts.slice(0, 200).map((c) => ['hostname', `${c.hostname} (${Number(c.n)})`] as ['hostname', string])],
@@ -125,12 +127,8 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
     }
   }
   if (alerts.length === 0) return;
-  // A digest's segment is the rule's own: match it to its rule only.
   await db.transaction().execute(async (trx) => {
-    for (const alert of alerts) {
-      const own = alert.kind === 'blocked_digest' || alert.kind === 'not_seen' ? rules.filter((r) => alert.key.startsWith(`${alert.kind === 'blocked_digest' ? 'digest' : 'not_seen'}:${r.id}:`)) : rules;
-      await enqueueAlert(trx, own.map((r) => (alert.kind === 'blocked_digest' ? { ...r, segment: '*' } : r)), alert, consoleUrl, now);
-    }
+    for (const alert of alerts) await enqueueAlert(trx, rules, alert, consoleUrl, now);
   });
 }
 
