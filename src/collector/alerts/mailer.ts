@@ -4,7 +4,8 @@ import type { MailText } from './format';
 
 /** One connection's worth of sending, closed after a pass. */
 export interface Mailer {
-  send(to: string, mail: MailText): Promise<void>;
+  /** `messageId` stays the same across retries, so a mail sent twice (the at-least-once window) can be told apart. */
+  send(to: string, mail: MailText, messageId?: string): Promise<void>;
   close(): void;
 }
 
@@ -32,8 +33,8 @@ export function createMailer(smtp: SmtpSettings, password: string | undefined, t
     disableUrlAccess: true,
   });
   return {
-    async send(to, mail) {
-      await transport.sendMail({ from: smtp.from, to, subject: mail.subject, text: mail.body, textEncoding: 'base64', disableFileAccess: true, disableUrlAccess: true });
+    async send(to, mail, messageId) {
+      await transport.sendMail({ from: smtp.from, to, subject: mail.subject, text: mail.body, messageId, textEncoding: 'base64', disableFileAccess: true, disableUrlAccess: true });
     },
     close() {
       transport.close();

@@ -137,7 +137,9 @@ export async function sendDue(db: Kysely<Database>, smtp: SmtpSettings, mailer: 
   let sent = 0;
   for (const mail of await dueMails(db, now(), limit)) {
     try {
-      await mailer.send(mail.recipient, { subject: mail.subject, body: mail.body });
+      const domain = smtp.from.split('@')[1]!;
+      const tag = crypto.createHash('sha256').update(mail.dedup_key).digest('hex').slice(0, 16);
+      await mailer.send(mail.recipient, { subject: mail.subject, body: mail.body }, `<mamori-alert-${Number(mail.id)}.${tag}@${domain}>`);
     } catch (err) {
       const message = describeSmtpError(err);
       const attempts = Number(mail.attempts) + 1;
@@ -169,6 +171,9 @@ export function startAlerts(ctx: CollectorContext, options: Partial<AlertOptions
   let wake: (() => void) | undefined;
   let failures = 0;
   let leaseAt: number | undefined;
+  // The relay's own backoff: while it is down, evaluation goes on and sending waits.
+  let relayFailures = 0;
+  let relayRetryAt = 0;
 
   async function pass(): Promise<number> {
     const now = clock.now();
@@ -186,16 +191,19 @@ export function startAlerts(ctx: CollectorContext, options: Partial<AlertOptions
       } while (read === opts.batchSize && !stopped);
       await evaluateState(db, rules, smtp?.consoleUrl, clock.now());
     }
-    if (!smtp || (await dueMails(db, clock.now(), 1)).length === 0) return opts.pollMs;
+    if (!smtp || Date.now() < relayRetryAt || (await dueMails(db, clock.now(), 1)).length === 0) return opts.pollMs;
     let mailer: Mailer | undefined;
     try {
       mailer = createMailer(smtp, smtpPassword(smtp, opts.secretFile), opts);
       const result = await sendDue(db, smtp, mailer, () => clock.now(), opts.maxBackoffMs);
+      if (result.failed > 0) relayRetryAt = Date.now() + retryDelayMs(++relayFailures, opts.maxBackoffMs);
+      else relayFailures = 0;
       return result.failed > 0 ? opts.pollMs : result.sent > 0 ? 0 : opts.pollMs;
     } catch (err) {
       // The password cannot be decrypted: shown with the relay, retried as the file may be restored.
       await recordSmtpError(db, describeSmtpError(err), clock.now());
-      return opts.pollMs * 4;
+      relayRetryAt = Date.now() + retryDelayMs(++relayFailures, opts.maxBackoffMs);
+      return opts.pollMs;
     } finally {
       mailer?.close();
     }
