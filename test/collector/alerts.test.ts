@@ -128,6 +128,14 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
     expect((await dueMails(handle.db, clock.now(), 10)).length).toBe(2);
   });
 
+  it.skipIf(skip)('a rule added later mails nothing about incidents received before it', async () => {
+    await store('incident.reported', incident('R-OLD'), new Date(clock.now().getTime() - 60_000));
+    await addRule(handle.db, ACTOR, { type: 'incident', segment: '*', recipients: [{ address: 'csirt@city.jp', language: 'ja' }], options: {} }, clock.now());
+    await store('incident.reported', incident('R-NEW'));
+    await evaluate();
+    expect((await dueMails(handle.db, clock.now(), 10)).map((m) => m.subject)).toEqual(['【Mamori】インシデントの報告 受付番号 R-NEW (SOUMU-PC01)']);
+  });
+
   it.skipIf(skip)('a rule over its hourly limit keeps the rest as suppressed, not sent', async () => {
     await addRule(handle.db, ACTOR, { type: 'tamper', segment: '*', recipients: [{ address: 'csirt@city.jp', language: 'ja' }], options: { ratePerHour: 3 } }, clock.now());
     for (let i = 0; i < 5; i++) await store('tamper.detected', { what: 'service', detail: `stop ${i}` });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -225,6 +226,31 @@ describe('alert mail through a real SMTP server', () => {
 
     expect((await cli(smtp, '正しい-pass\n')).code).toBe(0);
     await waitFor(() => sink.mails().some((m) => m.subject.includes('R-AUTH')), 'the queued mail after the fix', 30_000);
+  });
+});
+
+describe('a relay that accepts and never answers', () => {
+  it('stalls no ingest; the collector stops within the greeting timeout (10 s)', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    });
+    const port = (silent.address() as net.AddressInfo).port;
+    const { collector, url, cli } = await collectorOn(`sqlite:${path.join(dir, `h-${crypto.randomUUID()}.db`)}`, fs.mkdtempSync(path.join(dir, 'keys-')));
+    await cli(['smtp', '--host', '127.0.0.1', '--port', String(port), '--security', 'none', '--from', 'mamori@city.example.lg.jp']);
+    await cli(['add', 'incident', '--to', CSIRT]);
+    const pc = await terminal(collector, url, 'pc-hang');
+    await pc.send([incident('R-HANG', 'pc-hang')]);
+    await waitFor(() => sockets.length > 0, 'the collector to connect to the relay');
+    const started = Date.now();
+    await pc.send([{ type: 'tamper.detected', payload: { what: 'x', detail: 'y' } }]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const stopping = Date.now();
+    await collector.stop();
+    expect(Date.now() - stopping).toBeLessThan(12_000);
   });
 });
 

@@ -6,7 +6,7 @@ import { audit, type Actor } from '../admins';
 import type { CollectorContext } from '../context';
 import type { Database } from '../db/schema';
 import { retryDelayMs } from '../forward/forwarder';
-import { eventsAfter, stampPending } from '../forward/store';
+import { stampPending } from '../forward/store';
 import { formatMail } from './format';
 import { createMailer, describeSmtpError, type Mailer, type MailerTimeouts } from './mailer';
 import type { Language } from './messages';
@@ -16,6 +16,7 @@ import {
   acquireAlertLease,
   advanceAlertCursor,
   alertCursor,
+  alertEventsAfter,
   dueMails,
   enqueueAlert,
   getSmtp,
@@ -53,15 +54,19 @@ export function smtpPassword(smtp: { passwordEnc: string | null }, secretFile: s
   return smtp.passwordEnc === null ? undefined : decryptSecret(loadAlertSecret(secretFile), smtp.passwordEnc);
 }
 
-/** One pass over new events: the mails they raise and the cursor move, in one transaction. Returns the events read. */
+/**
+ * One pass over new events: the mails they raise (each rule for the events received since it was
+ * added) and the cursor move, in one transaction. Returns the events read.
+ */
 export async function evaluateEvents(db: Kysely<Database>, rules: Rule[], owner: string, consoleUrl: string | undefined, now: Date, batchSize: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const cursor = await alertCursor(trx);
-    const events = await eventsAfter(trx, cursor, batchSize);
+    const events = await alertEventsAfter(trx, cursor, batchSize);
     if (events.length === 0) return 0;
     for (const e of events) {
-      const alert = alertForEvent({ ...e, seq: Number(e.seq) });
-      if (alert) await enqueueAlert(trx, rules, alert, consoleUrl, now);
+      const alert = alertForEvent(e);
+      // A rule speaks for events received after it was added, not for the history before it.
+      if (alert) await enqueueAlert(trx, rules.filter((r) => r.createdAt <= e.received_at), alert, consoleUrl, now);
     }
     if (!(await advanceAlertCursor(trx, owner, events.at(-1)!.forward_order))) throw new LeaseLost();
     return events.length;

@@ -232,6 +232,19 @@ export async function outboxSummary(db: Kysely<Database>): Promise<OutboxSummary
   };
 }
 
+/** Events after `cursor` in forwarding order, with their terminal and when the collector received them. */
+export async function alertEventsAfter(db: Kysely<Database>, cursor: number, limit: number) {
+  const rows = await db
+    .selectFrom('events as e')
+    .innerJoin('agents as a', 'a.id', 'e.agent_id')
+    .select(['e.agent_id', 'e.seq', 'e.at', 'e.type', 'e.payload', 'e.received_at', 'e.forward_order', 'a.hostname', 'a.segment'])
+    .where('e.forward_order', '>', cursor)
+    .orderBy('e.forward_order')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ ...r, seq: Number(r.seq), forward_order: Number(r.forward_order) }));
+}
+
 /** Takes or renews the evaluator's lease for `ms`: true when this collector evaluates and sends. */
 export async function acquireAlertLease(db: Kysely<Database>, owner: string, now: Date, ms: number): Promise<boolean> {
   const result = await db
