@@ -20,7 +20,10 @@ function withDbOptions(command: Command): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'collector data directory').default(defaultCollectorDataDir()))
     .option('--db <url>', 'sqlite:PATH or postgres://… (default: sqlite:<data-dir>/collector.db)')
-    .option('--key-file <file>', `the policy-signing key file; the alert secret (alert-smtp.key) lives beside it (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`);
+    .option(
+      '--key-file <file>',
+      `the policy-signing key file; the alert secret (alert-smtp.key) lives beside it (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`,
+    );
 }
 
 const dbUrl = (opts: DbOptions) => opts.db ?? `sqlite:${path.join(path.resolve(opts.dataDir), 'collector.db')}`;
@@ -52,7 +55,9 @@ function whole(name: string) {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** One line per rule. */
@@ -78,14 +83,23 @@ export function registerAlertCommands(collector: Command): void {
       .option('--password-stdin', 'read the password from standard input')
       .requiredOption('--from <address>', 'the sender address')
       .option('--console-url <url>', "the console's address, for links in mails (e.g. https://collector.example:8443)"),
-  ).action(async (opts: DbOptions & { host: string; port: number; security: string; user?: string; passwordStdin?: boolean; from: string; consoleUrl?: string }) => {
-    const config = validateSmtp({ host: opts.host, port: opts.port, security: opts.security, username: opts.user, from: opts.from, consoleUrl: opts.consoleUrl });
-    if (opts.passwordStdin && !opts.user) throw new UsageError('--password-stdin needs --user');
-    const password = opts.passwordStdin ? await readStdin() : undefined;
-    const enc = password === undefined ? (opts.user ? undefined : null) : encryptSecret(loadAlertSecret(secretFile(opts)), password);
-    await withDb(opts, ({ db }) => setSmtp(db, cliActor(), config, enc, systemClock.now()));
-    process.stdout.write(`relay set: ${config.host}:${config.port} (${config.security})\n`);
-  });
+  ).action(
+    async (opts: DbOptions & { host: string; port: number; security: string; user?: string; passwordStdin?: boolean; from: string; consoleUrl?: string }) => {
+      const config = validateSmtp({
+        host: opts.host,
+        port: opts.port,
+        security: opts.security,
+        username: opts.user,
+        from: opts.from,
+        consoleUrl: opts.consoleUrl,
+      });
+      if (opts.passwordStdin && !opts.user) throw new UsageError('--password-stdin needs --user');
+      const password = opts.passwordStdin ? await readStdin() : undefined;
+      const enc = password === undefined ? (opts.user ? undefined : null) : encryptSecret(loadAlertSecret(secretFile(opts)), password);
+      await withDb(opts, ({ db }) => setSmtp(db, cliActor(), config, enc, systemClock.now()));
+      process.stdout.write(`relay set: ${config.host}:${config.port} (${config.security})\n`);
+    },
+  );
 
   withDbOptions(
     alerts
@@ -106,31 +120,39 @@ export function registerAlertCommands(collector: Command): void {
     process.stdout.write(`added rule ${id}\n`);
   });
 
-  withDbOptions(alerts.command('list').description('the relay with when it last worked, the rules and the outbox').option('--json', 'as JSON')).action(async (opts: DbOptions & { json?: boolean }) => {
-    const { smtp, rules, outbox } = await withDb(opts, async ({ db }) => ({ smtp: await getSmtp(db), rules: await listRules(db), outbox: await outboxSummary(db) }));
-    const relay = smtp ? (({ passwordEnc: _, ...rest }) => rest)(smtp) : null;
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ smtp: relay, rules, outbox }, null, 2)}\n`);
-      return;
-    }
-    const lines = [
-      relay
-        ? `relay\t${relay.host}:${relay.port} ${relay.security}${relay.username ? ` user=${relay.username}` : ''} from=${relay.from}\t${relay.lastError ? `ERROR ${relay.lastError} (at ${relay.lastErrorAt})` : relay.lastSuccessAt ? 'ok' : 'not yet used'}\tlast worked: ${relay.lastSuccessAt ?? 'never'}`
-        : 'relay\tnot set',
-      ...(rules.length === 0 ? ['no rules'] : rules.map(describeRule)),
-      `outbox\tpending ${outbox.pending}, sent ${outbox.sent}, suppressed ${outbox.suppressed}${outbox.oldestPendingAt ? `, oldest pending ${outbox.oldestPendingAt}` : ''}${outbox.lastError ? `, last error: ${outbox.lastError}` : ''}`,
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
-  });
+  withDbOptions(alerts.command('list').description('the relay with when it last worked, the rules and the outbox').option('--json', 'as JSON')).action(
+    async (opts: DbOptions & { json?: boolean }) => {
+      const { smtp, rules, outbox } = await withDb(opts, async ({ db }) => ({
+        smtp: await getSmtp(db),
+        rules: await listRules(db),
+        outbox: await outboxSummary(db),
+      }));
+      const relay = smtp ? (({ passwordEnc: _, ...rest }) => rest)(smtp) : null;
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ smtp: relay, rules, outbox }, null, 2)}\n`);
+        return;
+      }
+      const lines = [
+        relay
+          ? `relay\t${relay.host}:${relay.port} ${relay.security}${relay.username ? ` user=${relay.username}` : ''} from=${relay.from}\t${relay.lastError ? `ERROR ${relay.lastError} (at ${relay.lastErrorAt})` : relay.lastSuccessAt ? 'ok' : 'not yet used'}\tlast worked: ${relay.lastSuccessAt ?? 'never'}`
+          : 'relay\tnot set',
+        ...(rules.length === 0 ? ['no rules'] : rules.map(describeRule)),
+        `outbox\tpending ${outbox.pending}, sent ${outbox.sent}, suppressed ${outbox.suppressed}${outbox.oldestPendingAt ? `, oldest pending ${outbox.oldestPendingAt}` : ''}${outbox.lastError ? `, last error: ${outbox.lastError}` : ''}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    },
+  );
 
   withDbOptions(alerts.command('remove <id>').description('remove a rule')).action(async (id: string, opts: DbOptions) => {
     await withDb(opts, ({ db }) => removeRule(db, cliActor(), whole('rule id')(id), systemClock.now()));
     process.stdout.write(`removed rule ${id}\n`);
   });
 
-  withDbOptions(alerts.command('test <recipient>').description('send a test mail now (ADDRESS or ADDRESS:en)')).action(async (recipient: string, opts: DbOptions) => {
-    const to = parseRecipient(recipient);
-    await withDb(opts, ({ db }) => sendTestMail(db, cliActor(), secretFile(opts), to, () => systemClock.now()));
-    process.stdout.write(`sent a test mail to ${to.address}\n`);
-  });
+  withDbOptions(alerts.command('test <recipient>').description('send a test mail now (ADDRESS or ADDRESS:en)')).action(
+    async (recipient: string, opts: DbOptions) => {
+      const to = parseRecipient(recipient);
+      await withDb(opts, ({ db }) => sendTestMail(db, cliActor(), secretFile(opts), to, () => systemClock.now()));
+      process.stdout.write(`sent a test mail to ${to.address}\n`);
+    },
+  );
 }

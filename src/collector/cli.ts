@@ -27,7 +27,10 @@ function keyFile(opts: DbOptions): string {
 
 /** Adds `--key-file` to a command that signs or reads the policy-signing key. */
 function keyFileOption(command: Command): Command {
-  return command.option('--key-file <file>', `policy-signing key file, mode 0600 (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`);
+  return command.option(
+    '--key-file <file>',
+    `policy-signing key file, mode 0600 (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`,
+  );
 }
 
 function dbUrl(opts: DbOptions): string {
@@ -69,7 +72,8 @@ export function parseDuration(text: string): number {
 
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^\d{1,16}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(`${name} takes a whole number from 1 to ${max}, not '${value}'`);
+    if (!/^\d{1,16}$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new UsageError(`${name} takes a whole number from 1 to ${max}, not '${value}'`);
     return Number(value);
   };
 }
@@ -119,19 +123,24 @@ export function registerCollectorCommands(program: Command): void {
   const collector = program
     .command('collector')
     .description('the central collector: API, policies, ledger')
-    .addHelpText('after', `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`);
+    .addHelpText(
+      'after',
+      `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`,
+    );
   registerForwardCommands(collector);
   registerAlertCommands(collector);
 
-  keyFileOption(dbOptions(
-    collector
-      .command('serve')
-      .description('serve the collector API (and console) until SIGINT or SIGTERM')
-      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8765')
-      .option('--tls-cert <file>', 'TLS certificate (PEM)')
-      .option('--tls-key <file>', 'TLS private key (PEM)')
-      .option('--insecure-http', 'allow plain HTTP on a non-loopback address'),
-  )).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
+  keyFileOption(
+    dbOptions(
+      collector
+        .command('serve')
+        .description('serve the collector API (and console) until SIGINT or SIGTERM')
+        .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8765')
+        .option('--tls-cert <file>', 'TLS certificate (PEM)')
+        .option('--tls-key <file>', 'TLS private key (PEM)')
+        .option('--insecure-http', 'allow plain HTTP on a non-loopback address'),
+    ),
+  ).action(async (opts: DbOptions & { listen: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) => {
     const { host, port } = parseListen(opts.listen);
     if (!!opts.tlsCert !== !!opts.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
     const https = opts.tlsCert && opts.tlsKey ? readTls(opts.tlsCert, opts.tlsKey) : undefined;
@@ -165,7 +174,8 @@ export function registerCollectorCommands(program: Command): void {
     const actor = { username: `cli:${os.userInfo().username}`, role: 'admin' as const, address: os.hostname() };
     const token = await withDb(opts, ({ db }) =>
       usage(addAdmin(db, user, opts.role, password, { reset: !!opts.reset, actor })).catch((err: unknown) => {
-        if (err instanceof UsageError && !opts.reset && /already exists/.test(err.message)) throw new UsageError(`${err.message}; give --reset to replace its role, password and API token`);
+        if (err instanceof UsageError && !opts.reset && /already exists/.test(err.message))
+          throw new UsageError(`${err.message}; give --reset to replace its role, password and API token`);
         throw err;
       }),
     );
@@ -182,7 +192,9 @@ export function registerCollectorCommands(program: Command): void {
     dbOptions(
       key
         .command('rotate')
-        .description('make a new policy-signing key, re-sign every segment\'s policy with it and publish the change signed by the old key; prints the new public key'),
+        .description(
+          "make a new policy-signing key, re-sign every segment's policy with it and publish the change signed by the old key; prints the new public key",
+        ),
     ),
   ).action(async (_opts: DbOptions, command: Command) => {
     // `--data-dir` and the others may be parsed by `key` itself: read them with the parent's.
@@ -193,7 +205,11 @@ export function registerCollectorCommands(program: Command): void {
       await ensureDefaultPolicies(db, await loadSigningKey(db, file));
       return rotateSigningKey(db, file, actor);
     });
-    process.stderr.write(`rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions).map(([s, v]) => `${s} v${v}`).join(', ')}\n`);
+    process.stderr.write(
+      `rotated the policy-signing key in ${file}; policies re-signed: ${Object.entries(result.versions)
+        .map(([s, v]) => `${s} v${v}`)
+        .join(', ')}\n`,
+    );
     process.stdout.write(`${result.publicKey}\n`);
   });
 
@@ -216,13 +232,20 @@ export function registerCollectorCommands(program: Command): void {
       .command('unlock')
       .description("answer a terminal's request code (申請コード) with an unlock code (許可コード)")
       .requiredOption('--request <code>', 'the request code the terminal shows, e.g. 3F7K9-QM2X9-ABCD12')
-      .option('--device <scope>', "the device as the terminal shows it, when the request has not reached the collector: 'VVVV:PPPP serial S' or 'VVVV:PPPP port P'")
+      .option(
+        '--device <scope>',
+        "the device as the terminal shows it, when the request has not reached the collector: 'VVVV:PPPP serial S' or 'VVVV:PPPP port P'",
+      )
       .option('--minutes <n>', 'how long the stick may be used', positiveInt('--minutes', MAX_UNLOCK_MINUTES), 60),
   ).action(async (opts: DbOptions & { request: string; minutes: number; device?: string }) => {
     const result = await withDb(opts, async ({ db }) => {
       const answer = await usage(unlockCode(db, opts.request, opts.minutes, opts.device));
       const who = `cli:${os.userInfo().username}`;
-      await audit(db, { username: who, role: 'admin', address: os.hostname() }, 'unlock', answer.agentId, { requestCode: opts.request, minutes: opts.minutes, device: answer.scopeText });
+      await audit(db, { username: who, role: 'admin', address: os.hostname() }, 'unlock', answer.agentId, {
+        requestCode: opts.request,
+        minutes: opts.minutes,
+        device: answer.scopeText,
+      });
       return answer;
     });
     // The exact scope, so whoever reads the code out knows what it lets through.

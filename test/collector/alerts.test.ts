@@ -17,7 +17,12 @@ function event(type: string, payload: unknown, over: Partial<AlertEvent> = {}): 
   return { agent_id: 'a1', seq: 7, at: clock.now().toISOString(), type, payload: JSON.stringify(payload), hostname: 'SOUMU-PC01', segment: 'lgwan', ...over };
 }
 
-const incident = (receipt: string) => ({ receipt, category: 'malware', description: '画面に身代金要求が表示された', context: { hostname: 'SOUMU-PC01', osUser: 'tanaka', inventoryHash: '', recentEvents: [] } });
+const incident = (receipt: string) => ({
+  receipt,
+  category: 'malware',
+  description: '画面に身代金要求が表示された',
+  context: { hostname: 'SOUMU-PC01', osUser: 'tanaka', inventoryHash: '', recentEvents: [] },
+});
 
 describe('alert mail text', () => {
   it('says what an incident is in Japanese, with receipt, category, terminal and console link', () => {
@@ -55,17 +60,29 @@ describe('alert mail text', () => {
   });
 
   it('refuses a rule field it does not know, by name, and a recipient that is not a plain address', () => {
-    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'csirt@city.example.lg.jp', language: 'ja' }], cc: 'x' })).toThrow("unknown field 'cc'");
-    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'a@b.jp', language: 'ja', name: 'x' }] })).toThrow("recipients[0]: unknown field 'name'");
+    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'csirt@city.example.lg.jp', language: 'ja' }], cc: 'x' })).toThrow(
+      "unknown field 'cc'",
+    );
+    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'a@b.jp', language: 'ja', name: 'x' }] })).toThrow(
+      "recipients[0]: unknown field 'name'",
+    );
     expect(() => parseRecipient('csirt@city.jp\r\nBcc: x@y.jp')).toThrow(/plain mail address/);
     expect(() => parseRecipient('"CSIRT" <csirt@city.jp>')).toThrow(/plain mail address/);
     expect(parseRecipient('csirt@city.jp:en')).toEqual({ address: 'csirt@city.jp', language: 'en' });
-    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'a@b.jp', language: 'ja' }], options: { days: 3 } })).toThrow('options.days applies to not_seen only');
+    expect(() => validateRule({ type: 'incident', segment: '*', recipients: [{ address: 'a@b.jp', language: 'ja' }], options: { days: 3 } })).toThrow(
+      'options.days applies to not_seen only',
+    );
   });
 
   it('a daily digest covers the last full day in Japan time', () => {
-    expect(lastDigestPeriod('daily', new Date('2026-11-22T00:05:00Z'))).toEqual({ from: new Date('2026-11-20T15:00:00Z'), to: new Date('2026-11-21T15:00:00Z') });
-    expect(lastDigestPeriod('hourly', new Date('2026-11-22T00:05:00Z'))).toEqual({ from: new Date('2026-11-21T23:00:00Z'), to: new Date('2026-11-22T00:00:00Z') });
+    expect(lastDigestPeriod('daily', new Date('2026-11-22T00:05:00Z'))).toEqual({
+      from: new Date('2026-11-20T15:00:00Z'),
+      to: new Date('2026-11-21T15:00:00Z'),
+    });
+    expect(lastDigestPeriod('hourly', new Date('2026-11-22T00:05:00Z'))).toEqual({
+      from: new Date('2026-11-21T23:00:00Z'),
+      to: new Date('2026-11-22T00:00:00Z'),
+    });
   });
 
   it('the stored password is unreadable without the key and readable with it', () => {
@@ -91,7 +108,20 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
     seq = 0;
     await handle.db
       .insertInto('agents')
-      .values({ id: 'a1', hostname: 'SOUMU-PC01', machine_id: 'm', segment: 'lgwan', token_hash: 'x', unlock_secret: 'x', enrolled_at: clock.now().toISOString(), last_seen: clock.now().toISOString(), ack_seq: 0, last_hash: '', chain_broken_seq: null, policy_version: null })
+      .values({
+        id: 'a1',
+        hostname: 'SOUMU-PC01',
+        machine_id: 'm',
+        segment: 'lgwan',
+        token_hash: 'x',
+        unlock_secret: 'x',
+        enrolled_at: clock.now().toISOString(),
+        last_seen: clock.now().toISOString(),
+        ack_seq: 0,
+        last_hash: '',
+        chain_broken_seq: null,
+        policy_version: null,
+      })
       .execute();
   });
   afterEach(async () => {
@@ -102,7 +132,19 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
 
   const store = async (type: string, payload: unknown, at = clock.now()) => {
     seq++;
-    await handle.db.insertInto('events').values({ agent_id: 'a1', seq, at: at.toISOString(), type, payload: JSON.stringify(payload), prev_hash: '', hash: `h${seq}`, received_at: at.toISOString() }).execute();
+    await handle.db
+      .insertInto('events')
+      .values({
+        agent_id: 'a1',
+        seq,
+        at: at.toISOString(),
+        type,
+        payload: JSON.stringify(payload),
+        prev_hash: '',
+        hash: `h${seq}`,
+        received_at: at.toISOString(),
+      })
+      .execute();
   };
   const evaluate = async (owner = 'c1') => {
     expect(await acquireAlertLease(handle.db, owner, clock.now(), 30_000)).toBe(true);
@@ -111,8 +153,26 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
   };
 
   it.skipIf(skip)('each recipient gets one mail per event, in their language, and evaluating again adds none', async () => {
-    await addRule(handle.db, ACTOR, { type: 'incident', segment: '*', recipients: [{ address: 'csirt@city.jp', language: 'ja' }, { address: 'vendor@example.com', language: 'en' }], options: {} }, clock.now());
-    await addRule(handle.db, ACTOR, { type: 'incident', segment: 'mynumber', recipients: [{ address: 'mn@city.jp', language: 'ja' }], options: {} }, clock.now());
+    await addRule(
+      handle.db,
+      ACTOR,
+      {
+        type: 'incident',
+        segment: '*',
+        recipients: [
+          { address: 'csirt@city.jp', language: 'ja' },
+          { address: 'vendor@example.com', language: 'en' },
+        ],
+        options: {},
+      },
+      clock.now(),
+    );
+    await addRule(
+      handle.db,
+      ACTOR,
+      { type: 'incident', segment: 'mynumber', recipients: [{ address: 'mn@city.jp', language: 'ja' }], options: {} },
+      clock.now(),
+    );
     await store('incident.reported', incident('R-1'));
     await store('login.success', { user: 'tanaka', source: 'wtmp' });
     expect(await evaluate()).toBe(2);
@@ -137,7 +197,12 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
   });
 
   it.skipIf(skip)('a rule over its hourly limit keeps the rest as suppressed, not sent', async () => {
-    await addRule(handle.db, ACTOR, { type: 'tamper', segment: '*', recipients: [{ address: 'csirt@city.jp', language: 'ja' }], options: { ratePerHour: 3 } }, clock.now());
+    await addRule(
+      handle.db,
+      ACTOR,
+      { type: 'tamper', segment: '*', recipients: [{ address: 'csirt@city.jp', language: 'ja' }], options: { ratePerHour: 3 } },
+      clock.now(),
+    );
     for (let i = 0; i < 5; i++) await store('tamper.detected', { what: 'service', detail: `stop ${i}` });
     await evaluate();
     expect(await outboxSummary(handle.db)).toMatchObject({ pending: 3, suppressed: 2 });
@@ -161,11 +226,18 @@ describe.each(ENGINES)('alert outbox on %s', (engine) => {
     const dev = { vendorId: '0781', productId: '5567', serial: 'S1', manufacturer: 'SanDisk', product: 'Cruzer', deviceClass: '08', port: '1-1' };
     await store('device.blocked', dev, new Date(clock.now().getTime() - 20 * 60_000));
     await store('device.blocked', dev, new Date(clock.now().getTime() - 10 * 60_000));
-    await handle.db.updateTable('agents').set({ chain_broken_seq: 4, chain_broken_reason: 'hash mismatch', last_seen: new Date(clock.now().getTime() - 4 * 86_400_000).toISOString() }).execute();
+    await handle.db
+      .updateTable('agents')
+      .set({ chain_broken_seq: 4, chain_broken_reason: 'hash mismatch', last_seen: new Date(clock.now().getTime() - 4 * 86_400_000).toISOString() })
+      .execute();
     const rules = await listRules(handle.db);
     await evaluateState(handle.db, rules, undefined, clock.now());
     await evaluateState(handle.db, rules, undefined, clock.now());
     const subjects = (await dueMails(handle.db, clock.now(), 10)).map((m) => m.subject);
-    expect(subjects).toEqual(['【Mamori】ログの完全性: 異常 (SOUMU-PC01)', '【Mamori】3 日以上接続のない端末 (SOUMU-PC01)', '【Mamori】外部記録媒体の使用禁止 2 件 (1 時間)']);
+    expect(subjects).toEqual([
+      '【Mamori】ログの完全性: 異常 (SOUMU-PC01)',
+      '【Mamori】3 日以上接続のない端末 (SOUMU-PC01)',
+      '【Mamori】外部記録媒体の使用禁止 2 件 (1 時間)',
+    ]);
   });
 });

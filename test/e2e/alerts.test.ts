@@ -39,7 +39,9 @@ interface Received {
 function smtpSink(port: number, box: string, extra: string[] = []) {
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn('/usr/bin/python3', [path.join(ROOT, 'test', 'helpers', 'smtp-sink.py'), '--port', String(port), '--dir', box, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn('/usr/bin/python3', [path.join(ROOT, 'test', 'helpers', 'smtp-sink.py'), '--port', String(port), '--dir', box, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     await waitFor(() => out.includes('ready'), 'the SMTP sink to listen', 10_000);
@@ -82,7 +84,10 @@ function mamoriIn(args: string[], input = ''): Promise<RunResult> {
 }
 
 /** A collector on 127.0.0.1 (real HTTP) over `db`, with its key (and alert secret) in `keyDir`. */
-async function collectorOn(db: string, keyDir: string): Promise<{ collector: Collector; url: string; cli: (args: string[], input?: string) => Promise<RunResult> }> {
+async function collectorOn(
+  db: string,
+  keyDir: string,
+): Promise<{ collector: Collector; url: string; cli: (args: string[], input?: string) => Promise<RunResult> }> {
   const keyFile = path.join(keyDir, 'policy-signing.key');
   const collector = await createCollector({ db, logger: false, keyFile });
   const url = await collector.listen({ host: '127.0.0.1', port: 0 });
@@ -97,13 +102,21 @@ async function collectorOn(db: string, keyDir: string): Promise<{ collector: Col
 /** A terminal enrolled over HTTP, sending chained events like an agent. */
 async function terminal(collector: Collector, url: string, hostname: string) {
   const token = await createEnrollmentToken(collector.ctx.db, { segment: 'lgwan', ttlMs: 3_600_000, uses: 1 });
-  const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname, machineId: crypto.randomUUID() }) });
+  const res = await fetch(`${url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, hostname, machineId: crypto.randomUUID() }),
+  });
   expect(res.status).toBe(200);
   const agent = (await res.json()) as EnrollResponse;
   let seq = 0;
   let prev = GENESIS_HASH;
   const post = (events: StoredEvent[]) =>
-    fetch(`${url}/api/v1/agents/${agent.agentId}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.agentToken}` }, body: JSON.stringify({ events }) });
+    fetch(`${url}/api/v1/agents/${agent.agentId}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.agentToken}` },
+      body: JSON.stringify({ events }),
+    });
   return {
     agentId: agent.agentId,
     async send(events: { type: string; payload: unknown }[]): Promise<void> {
@@ -128,14 +141,35 @@ async function terminal(collector: Collector, url: string, hostname: string) {
 
 const incident = (receipt: string, hostname: string) => ({
   type: 'incident.reported',
-  payload: { receipt, category: 'suspicious_email', description: '添付ファイルを開いてしまった\r\nBcc: attacker@evil.example', context: { hostname, osUser: 'tanaka', inventoryHash: '', recentEvents: [] } },
+  payload: {
+    receipt,
+    category: 'suspicious_email',
+    description: '添付ファイルを開いてしまった\r\nBcc: attacker@evil.example',
+    context: { hostname, osUser: 'tanaka', inventoryHash: '', recentEvents: [] },
+  },
 });
 
 describe('alert mail through a real SMTP server', () => {
   it('an incident, a tamper event, a chain break and a test mail arrive with subject, recipient and body; a hostile host name adds no header', async () => {
     const sink = await startSink();
     const { collector, url, cli } = await collectorOn(`sqlite:${path.join(dir, `a-${crypto.randomUUID()}.db`)}`, fs.mkdtempSync(path.join(dir, 'keys-')));
-    expect((await cli(['smtp', '--host', '127.0.0.1', '--port', String(sink.port), '--security', 'none', '--from', 'mamori@city.example.lg.jp', '--console-url', 'https://collector.city.example.lg.jp:8443'])).code).toBe(0);
+    expect(
+      (
+        await cli([
+          'smtp',
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(sink.port),
+          '--security',
+          'none',
+          '--from',
+          'mamori@city.example.lg.jp',
+          '--console-url',
+          'https://collector.city.example.lg.jp:8443',
+        ])
+      ).code,
+    ).toBe(0);
     for (const type of ['incident', 'tamper', 'chain_broken']) {
       const r = await cli(['add', type, '--to', CSIRT, `${VENDOR}:en`]);
       expect(r.stderr).toBe('');
@@ -153,10 +187,27 @@ describe('alert mail through a real SMTP server', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const mails = sink.mails();
     expect(mails).toHaveLength(7);
-    const to = (address: string) => mails.filter((m) => m.rcptTos.join() === address).map((m) => m.subject).sort();
+    const to = (address: string) =>
+      mails
+        .filter((m) => m.rcptTos.join() === address)
+        .map((m) => m.subject)
+        .sort();
     const host = 'SOUMU-PC01 Bcc: attacker@evil.example';
-    expect(to(CSIRT)).toEqual([`【Mamori】インシデントの報告 受付番号 20261203-0001 (${host})`, '【Mamori】テストメール', `【Mamori】ログの完全性: 異常 (${host})`, `【Mamori】改ざんを検知 (${host})`].sort());
-    expect(to(VENDOR)).toEqual([`[Mamori] Incident reported, receipt number 20261203-0001 (${host})`, `[Mamori] Log integrity: broken (${host})`, `[Mamori] Tamper detected (${host})`].sort());
+    expect(to(CSIRT)).toEqual(
+      [
+        `【Mamori】インシデントの報告 受付番号 20261203-0001 (${host})`,
+        '【Mamori】テストメール',
+        `【Mamori】ログの完全性: 異常 (${host})`,
+        `【Mamori】改ざんを検知 (${host})`,
+      ].sort(),
+    );
+    expect(to(VENDOR)).toEqual(
+      [
+        `[Mamori] Incident reported, receipt number 20261203-0001 (${host})`,
+        `[Mamori] Log integrity: broken (${host})`,
+        `[Mamori] Tamper detected (${host})`,
+      ].sort(),
+    );
     const ja = mails.find((m) => m.rcptTos[0] === CSIRT && m.subject.includes('インシデント'))!;
     expect(ja.body).toContain('受付番号: 20261203-0001');
     expect(ja.body).toContain('区分 (インシデント): 不審なメール');
@@ -165,7 +216,16 @@ describe('alert mail through a real SMTP server', () => {
     for (const m of mails) {
       expect(m.mailFrom).toBe('mamori@city.example.lg.jp');
       // No header but the ones we set: the CR/LF in the host name and description stayed inert.
-      expect(m.headers.map(([k]) => k.toLowerCase()).sort()).toEqual(['content-transfer-encoding', 'content-type', 'date', 'from', 'message-id', 'mime-version', 'subject', 'to']);
+      expect(m.headers.map(([k]) => k.toLowerCase()).sort()).toEqual([
+        'content-transfer-encoding',
+        'content-type',
+        'date',
+        'from',
+        'message-id',
+        'mime-version',
+        'subject',
+        'to',
+      ]);
       expect(m.rcptTos).toHaveLength(1);
     }
     const list = await cli(['list']);
@@ -202,7 +262,20 @@ describe('alert mail through a real SMTP server', () => {
     const keyDir = fs.mkdtempSync(path.join(dir, 'keys-'));
     const db = `sqlite:${path.join(dir, `p-${crypto.randomUUID()}.db`)}`;
     const { collector, url, cli } = await collectorOn(db, keyDir);
-    const smtp = ['smtp', '--host', '127.0.0.1', '--port', String(sink.port), '--security', 'none', '--from', 'mamori@city.example.lg.jp', '--user', 'mamori', '--password-stdin'];
+    const smtp = [
+      'smtp',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(sink.port),
+      '--security',
+      'none',
+      '--from',
+      'mamori@city.example.lg.jp',
+      '--user',
+      'mamori',
+      '--password-stdin',
+    ];
     expect((await cli(smtp, '正しい-pass\n')).code).toBe(0);
     // The password is nowhere in the database file; the secret file beside the key is 0600.
     expect(fs.readFileSync(db.slice('sqlite:'.length)).includes(Buffer.from('正しい-pass'))).toBe(false);

@@ -34,7 +34,16 @@ export function createMailer(smtp: SmtpSettings, password: string | undefined, t
   });
   return {
     async send(to, mail, messageId) {
-      await transport.sendMail({ from: smtp.from, to, subject: mail.subject, text: mail.body, messageId, textEncoding: 'base64', disableFileAccess: true, disableUrlAccess: true });
+      await transport.sendMail({
+        from: smtp.from,
+        to,
+        subject: mail.subject,
+        text: mail.body,
+        messageId,
+        textEncoding: 'base64',
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      });
     },
     close() {
       transport.close();

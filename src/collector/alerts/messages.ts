@@ -74,7 +74,10 @@ const en: Catalogue = {
     degraded: { subject: 'Protection degraded ({hostname})', lead: "Part of a terminal's protection has stopped." },
     not_seen: { subject: 'Terminal not seen for {days} days ({hostname})', lead: 'A terminal has not reached the collector for {days} days or more.' },
     agent_stopped: { subject: 'Agent stopped ({hostname})', lead: "A terminal's agent stopped or was released." },
-    exception_requested: { subject: 'Temporary exception request, request code {requestCode} ({hostname})', lead: 'A terminal requested the use of removable media.' },
+    exception_requested: {
+      subject: 'Temporary exception request, request code {requestCode} ({hostname})',
+      lead: 'A terminal requested the use of removable media.',
+    },
     blocked_digest: { subject: 'Removable media blocked: {count} ({period})', lead: 'Removable media was blocked in this period.' },
     test: { subject: 'Test mail', lead: "This is a test of Mamori's alert mail settings." },
   },

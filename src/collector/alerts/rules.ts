@@ -2,7 +2,17 @@ import { MamoriError, SEGMENTS } from '../../shared';
 import { LANGUAGES, type AlertKind, type FactLabel, type Language } from './messages';
 
 /** The alert types a rule can name (docs/design.md#alert-mail). */
-export const ALERT_TYPES = ['incident', 'tamper', 'drift', 'chain_broken', 'degraded', 'not_seen', 'agent_stopped', 'exception_requested', 'blocked_digest'] as const;
+export const ALERT_TYPES = [
+  'incident',
+  'tamper',
+  'drift',
+  'chain_broken',
+  'degraded',
+  'not_seen',
+  'agent_stopped',
+  'exception_requested',
+  'blocked_digest',
+] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 
 export const DIGEST_PERIODS = ['hourly', 'daily'] as const;
@@ -131,7 +141,12 @@ function str(v: unknown): string {
 function deviceText(d: unknown): string {
   if (typeof d !== 'object' || d === null) return '';
   const dev = d as Record<string, unknown>;
-  return [dev.vendorId && dev.productId ? `${str(dev.vendorId)}:${str(dev.productId)}` : '', str(dev.manufacturer), str(dev.product), dev.serial ? `serial ${str(dev.serial)}` : '']
+  return [
+    dev.vendorId && dev.productId ? `${str(dev.vendorId)}:${str(dev.productId)}` : '',
+    str(dev.manufacturer),
+    str(dev.product),
+    dev.serial ? `serial ${str(dev.serial)}` : '',
+  ]
     .filter(Boolean)
     .join(' ');
 }

@@ -58,7 +58,14 @@ export function smtpPassword(smtp: { passwordEnc: string | null }, secretFile: s
  * One pass over new events: the mails they raise (each rule for the events received since it was
  * added) and the cursor move, in one transaction. Returns the events read.
  */
-export async function evaluateEvents(db: Kysely<Database>, rules: Rule[], owner: string, consoleUrl: string | undefined, now: Date, batchSize: number): Promise<number> {
+export async function evaluateEvents(
+  db: Kysely<Database>,
+  rules: Rule[],
+  owner: string,
+  consoleUrl: string | undefined,
+  now: Date,
+  batchSize: number,
+): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const cursor = await alertCursor(trx);
     const events = await alertEventsAfter(trx, cursor, batchSize);
@@ -66,7 +73,14 @@ export async function evaluateEvents(db: Kysely<Database>, rules: Rule[], owner:
     for (const e of events) {
       const alert = alertForEvent(e);
       // A rule speaks for events received after it was added, not for the history before it.
-      if (alert) await enqueueAlert(trx, rules.filter((r) => r.createdAt <= e.received_at), alert, consoleUrl, now);
+      if (alert)
+        await enqueueAlert(
+          trx,
+          rules.filter((r) => r.createdAt <= e.received_at),
+          alert,
+          consoleUrl,
+          now,
+        );
     }
     if (!(await advanceAlertCursor(trx, owner, events.at(-1)!.forward_order))) throw new LeaseLost();
     return events.length;
@@ -80,13 +94,23 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
   const wanted = new Set(rules.map((r) => r.type));
   const alerts: AlertFacts[] = [];
   if (wanted.has('chain_broken')) {
-    const broken = await db.selectFrom('agents').select(['id', 'hostname', 'segment', 'chain_broken_seq', 'chain_broken_reason']).where('chain_broken_seq', 'is not', null).execute();
+    const broken = await db
+      .selectFrom('agents')
+      .select(['id', 'hostname', 'segment', 'chain_broken_seq', 'chain_broken_reason'])
+      .where('chain_broken_seq', 'is not', null)
+      .execute();
     for (const a of broken)
       alerts.push({
         kind: 'chain_broken',
         key: `chain:${a.id}:${a.chain_broken_seq}`,
         segment: a.segment,
-        facts: [['hostname', a.hostname], ['agentId', a.id], ['segment', a.segment], ['seq', Number(a.chain_broken_seq)], ['reason', a.chain_broken_reason ?? '']],
+        facts: [
+          ['hostname', a.hostname],
+          ['agentId', a.id],
+          ['segment', a.segment],
+          ['seq', Number(a.chain_broken_seq)],
+          ['reason', a.chain_broken_reason ?? ''],
+        ],
         vars: { hostname: a.hostname },
       });
   }
@@ -101,7 +125,12 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
           ruleId: rule.id,
           key: `not_seen:${rule.id}:${a.id}:${a.last_seen}`,
           segment: a.segment,
-          facts: [['hostname', a.hostname], ['agentId', a.id], ['segment', a.segment], ['lastSeen', a.last_seen ?? '']],
+          facts: [
+            ['hostname', a.hostname],
+            ['agentId', a.id],
+            ['segment', a.segment],
+            ['lastSeen', a.last_seen ?? ''],
+          ],
           vars: { hostname: a.hostname, days },
         });
     }
@@ -126,7 +155,12 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
           ruleId: rule.id,
           key: `digest:${rule.id}:${from.toISOString()}`,
           segment: rule.segment === '*' ? undefined : rule.segment,
-          facts: [['period', period], ['at', from.toISOString()], ['count', total], ...counts.slice(0, 200).map((c) => ['hostname', `${c.hostname} (${Number(c.n)})`] as ['hostname', string])],
+          facts: [
+            ['period', period],
+            ['at', from.toISOString()],
+            ['count', total],
+            ...counts.slice(0, 200).map((c) => ['hostname', `${c.hostname} (${Number(c.n)})`] as ['hostname', string]),
+          ],
           vars: { count: total, period },
         });
     }
@@ -138,7 +172,14 @@ export async function evaluateState(db: Kysely<Database>, rules: Rule[], console
 }
 
 /** Sends what is due over one connection; stops at the first relay failure (the rest waits its turn). */
-export async function sendDue(db: Kysely<Database>, smtp: SmtpSettings, mailer: Mailer, now: () => Date, maxBackoffMs: number, limit = 50): Promise<{ sent: number; failed: number }> {
+export async function sendDue(
+  db: Kysely<Database>,
+  smtp: SmtpSettings,
+  mailer: Mailer,
+  now: () => Date,
+  maxBackoffMs: number,
+  limit = 50,
+): Promise<{ sent: number; failed: number }> {
   let sent = 0;
   for (const mail of await dueMails(db, now(), limit)) {
     try {
@@ -251,7 +292,14 @@ export function startAlerts(ctx: CollectorContext, options: Partial<AlertOptions
  * with the relay and in the audit log.
  * @throws MamoriError `not_found` without a relay, `bad_request` with the relay's error.
  */
-export async function sendTestMail(db: Kysely<Database>, actor: Actor, secretFile: string, to: { address: string; language: Language }, now: () => Date, timeouts: MailerTimeouts = DEFAULT_ALERTS): Promise<void> {
+export async function sendTestMail(
+  db: Kysely<Database>,
+  actor: Actor,
+  secretFile: string,
+  to: { address: string; language: Language },
+  now: () => Date,
+  timeouts: MailerTimeouts = DEFAULT_ALERTS,
+): Promise<void> {
   const smtp = await getSmtp(db);
   if (!smtp) throw new MamoriError('not_found', 'no SMTP relay is set: set one with `alerts smtp`');
   const mail = formatMail({ kind: 'test', key: 'test', facts: [['at', now().toISOString()]], vars: {} }, to.language, smtp.consoleUrl);

@@ -82,8 +82,19 @@ export async function setSmtp(db: Kysely<Database>, actor: Actor, config: SmtpCo
       updated_at: now.toISOString(),
     };
     if (existing) await trx.updateTable('alert_smtp').set(values).where('name', '=', 'default').execute();
-    else await trx.insertInto('alert_smtp').values({ name: 'default', ...values }).execute();
-    await audit(trx, actor, 'alerts.smtp', `${config.host}:${config.port}`, { ...config, password: passwordEnc === undefined ? 'kept' : passwordEnc === null ? 'none' : 'set' }, { now: () => now });
+    else
+      await trx
+        .insertInto('alert_smtp')
+        .values({ name: 'default', ...values })
+        .execute();
+    await audit(
+      trx,
+      actor,
+      'alerts.smtp',
+      `${config.host}:${config.port}`,
+      { ...config, password: passwordEnc === undefined ? 'kept' : passwordEnc === null ? 'none' : 'set' },
+      { now: () => now },
+    );
   });
 }
 
@@ -112,7 +123,13 @@ export async function addRule(db: Kysely<Database>, actor: Actor, rule: RuleConf
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .insertInto('alert_rules')
-      .values({ alert_type: rule.type, segment: rule.segment, recipients: JSON.stringify(rule.recipients), options: JSON.stringify(rule.options), created_at: now.toISOString() })
+      .values({
+        alert_type: rule.type,
+        segment: rule.segment,
+        recipients: JSON.stringify(rule.recipients),
+        options: JSON.stringify(rule.options),
+        created_at: now.toISOString(),
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     await audit(trx, actor, 'alerts.add', String(row.id), rule, { now: () => now });
@@ -166,7 +183,18 @@ export async function enqueueAlert(trx: Kysely<Database>, rules: Rule[], alert: 
       const state = Number(recent.n) >= (rule.options.ratePerHour ?? DEFAULT_RATE_PER_HOUR) ? 'suppressed' : 'pending';
       const result = await trx
         .insertInto('alert_outbox')
-        .values({ dedup_key: key, rule_id: rule.id, recipient: r.address, language: r.language, subject: mail.subject, body: mail.body, state, attempts: 0, next_attempt_at: at, created_at: at })
+        .values({
+          dedup_key: key,
+          rule_id: rule.id,
+          recipient: r.address,
+          language: r.language,
+          subject: mail.subject,
+          body: mail.body,
+          state,
+          attempts: 0,
+          next_attempt_at: at,
+          created_at: at,
+        })
         .onConflict((oc) => oc.column('dedup_key').doNothing())
         .returning('id')
         .executeTakeFirst();
@@ -222,7 +250,14 @@ export async function outboxSummary(db: Kysely<Database>): Promise<OutboxSummary
     .groupBy('state')
     .execute();
   const count = (s: string) => Number(rows.find((r) => r.state === s)?.n ?? 0);
-  const err = await db.selectFrom('alert_outbox').select('last_error').where('state', '=', 'pending').where('last_error', 'is not', null).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const err = await db
+    .selectFrom('alert_outbox')
+    .select('last_error')
+    .where('state', '=', 'pending')
+    .where('last_error', 'is not', null)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return {
     pending: count('pending'),
     sent: count('sent'),
@@ -267,6 +302,11 @@ export async function alertCursor(db: Kysely<Database>): Promise<number> {
 
 /** Moves the cursor, in the transaction that queued the mails; false when the lease was lost (the caller rolls back). */
 export async function advanceAlertCursor(trx: Kysely<Database>, owner: string, cursor: number): Promise<boolean> {
-  const result = await trx.updateTable('alert_state').set({ event_cursor: cursor }).where('name', '=', 'alerts').where('lease_owner', '=', owner).executeTakeFirst();
+  const result = await trx
+    .updateTable('alert_state')
+    .set({ event_cursor: cursor })
+    .where('name', '=', 'alerts')
+    .where('lease_owner', '=', owner)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
