@@ -3,6 +3,8 @@ import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { CanonicalJsonError, HTTP_STATUS, MamoriError, UsageError, systemClock, type Clock, type ErrorCode } from '../shared';
+import { startAlerts } from './alerts/service';
+import { alertSecretFileFor } from './alerts/secret';
 import type { CollectorContext } from './context';
 import { KEY_FILE_NAME, loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
@@ -129,6 +131,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     await registerConsole(web, ctx, { secure: !!opts.https, limiters });
   });
   const forwarding = startForwarding(ctx);
+  const alerts = startAlerts(ctx, { secretFile: alertSecretFileFor(keyFileFor(url, opts.keyFile)) });
 
   return {
     ctx,
@@ -143,6 +146,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     async stop() {
       await app.close();
       await forwarding.stop();
+      await alerts.stop();
       await destroy();
     },
   };

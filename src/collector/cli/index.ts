@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAdminCommands } from './admin';
+import { registerAlertCommands } from './alerts';
 import { defaultCollectorDataDir } from '../server';
 import { registerExportCommands } from './export';
 import { registerForwardCommands } from './forward';
@@ -25,5 +26,6 @@ export function registerCollectorCommands(program: Command): void {
   registerTokenCommands(collector);
   registerUnlockCommand(collector);
   registerForwardCommands(collector);
+  registerAlertCommands(collector);
   registerExportCommands(program);
 }

@@ -259,6 +259,64 @@ function migrations(engine: DbEngine): Record<string, Migration> {
         await sql`INSERT INTO forward_counters (name, value) VALUES ('events', 0), ('audit', 0)`.execute(db);
       },
     },
+    '0005_alerts': {
+      async up(db: Kysely<unknown>) {
+        // Alert mail (docs/design.md#alert-mail). One relay; its password is stored encrypted with a
+        // key kept in a 0600 file beside the signing key, never readable from the database alone.
+        await db.schema
+          .createTable('alert_smtp')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull())
+          .addColumn('security', 'text', (c) => c.notNull())
+          .addColumn('username', 'text')
+          .addColumn('password_enc', 'text')
+          .addColumn('from_address', 'text', (c) => c.notNull())
+          .addColumn('console_url', 'text')
+          .addColumn('last_success_at', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('last_error_at', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await autoId('alert_rules').execute(db);
+        for (const col of ['alert_type', 'segment', 'recipients', 'options', 'created_at']) {
+          await db.schema
+            .alterTable('alert_rules')
+            .addColumn(col, 'text', (c) => c.notNull().defaultTo(''))
+            .execute();
+        }
+        // The outbox: one row per mail, written in the same transaction as the cursor move that found it.
+        await autoId('alert_outbox').execute(db);
+        for (const col of ['dedup_key', 'recipient', 'language', 'subject', 'body', 'state', 'created_at', 'next_attempt_at']) {
+          await db.schema
+            .alterTable('alert_outbox')
+            .addColumn(col, 'text', (c) => c.notNull().defaultTo(''))
+            .execute();
+        }
+        await db.schema
+          .alterTable('alert_outbox')
+          .addColumn('rule_id', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('alert_outbox')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('alert_outbox').addColumn('last_error', 'text').execute();
+        await db.schema.alterTable('alert_outbox').addColumn('sent_at', 'text').execute();
+        await db.schema.createIndex('alert_outbox_dedup').unique().on('alert_outbox').column('dedup_key').execute();
+        await db.schema.createIndex('alert_outbox_due').on('alert_outbox').columns(['state', 'next_attempt_at']).execute();
+        await db.schema.createIndex('alert_outbox_rule').on('alert_outbox').columns(['rule_id', 'created_at']).execute();
+        // The evaluator's cursor over events.forward_order and its lease (several collectors on one PostgreSQL).
+        await db.schema
+          .createTable('alert_state')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('event_cursor', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .execute();
+        await sql`INSERT INTO alert_state (name, event_cursor) VALUES ('alerts', 0)`.execute(db);
+      },
+    },
   };
 }
 

@@ -191,6 +191,61 @@ export interface ForwardCountersTable {
   value: number | string;
 }
 
+/** The SMTP relay of alert mail (0005); see src/collector/alerts/store.ts. */
+export interface AlertSmtpTable {
+  name: string;
+  host: string;
+  port: number;
+  /** `starttls`, `tls` or `none`. */
+  security: string;
+  username: string | null;
+  /** AES-256-GCM with the key in the alert secret file: `v1:iv:tag:ciphertext` (base64). */
+  password_enc: string | null;
+  from_address: string;
+  console_url: string | null;
+  last_success_at: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  updated_at: string;
+}
+
+/** An alert rule (0005): which alerts, for which segment (`*` for all), to whom. */
+export interface AlertRulesTable {
+  id: Generated<number>;
+  alert_type: string;
+  segment: string;
+  /** JSON: `[{address, language}]`. */
+  recipients: string;
+  /** JSON: `{days?, period?, ratePerHour?}`. */
+  options: string;
+  created_at: string;
+}
+
+/** One mail (0005): `pending` until sent, `sent`, or `suppressed` by the rule's rate limit. */
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  dedup_key: string;
+  rule_id: number;
+  recipient: string;
+  language: string;
+  subject: string;
+  body: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
+/** The evaluator's cursor over `events.forward_order`, with its lease (0005). */
+export interface AlertStateTable {
+  name: string;
+  event_cursor: number | string;
+  lease_owner: string | null;
+  lease_until: string | null;
+}
+
 export interface Database {
   agents: AgentsTable;
   enrollment_tokens: EnrollmentTokensTable;
@@ -207,4 +262,8 @@ export interface Database {
   console_sessions: ConsoleSessionsTable;
   forward_destinations: ForwardDestinationsTable;
   forward_counters: ForwardCountersTable;
+  alert_smtp: AlertSmtpTable;
+  alert_rules: AlertRulesTable;
+  alert_outbox: AlertOutboxTable;
+  alert_state: AlertStateTable;
 }
