@@ -5,6 +5,7 @@ import { MAX_UNLOCK_MINUTES, MamoriError, SEGMENTS, UsageError, type Segment } f
 import os from 'node:os';
 import { addAdmin, audit, ROLES } from './admins';
 import { registerForwardCommands } from './cli-forward';
+import { registerRetentionCommands } from './cli-retention';
 import { createEnrollmentToken } from './agents';
 import { KEY_FILE_NAME, loadSigningKey, rotateSigningKey } from './crypto';
 import { unlockCode } from './exceptions';
@@ -120,6 +121,7 @@ export function registerCollectorCommands(program: Command): void {
     .description('the central collector: API, policies, ledger')
     .addHelpText('after', `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`);
   registerForwardCommands(collector);
+  registerRetentionCommands(collector);
 
   keyFileOption(dbOptions(
     collector

@@ -7,6 +7,8 @@ import type { CollectorContext } from './context';
 import { KEY_FILE_NAME, loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
 import { startForwarding } from './forward/forwarder';
+import { addIngestMetrics } from './metrics/metrics';
+import { startRetentionJob } from './retention/job';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
 import { cookies } from './plugins/cookies';
@@ -112,6 +114,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   });
 
   await app.register(nulCheck);
+  addIngestMetrics(app, ctx);
   const limiters = await registerRateLimits(app, ctx.clock, { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits });
   await registerApi(app, ctx);
   // The console's pages, in a scope of their own with what only they need: security headers for
@@ -125,6 +128,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     await registerConsole(web, ctx, { secure: !!opts.https, limiters });
   });
   const forwarding = startForwarding(ctx);
+  const retention = startRetentionJob(ctx, { onError: (err) => app.log.error({ err }, 'retention pass failed') });
 
   return {
     ctx,
@@ -139,6 +143,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
     async stop() {
       await app.close();
       await forwarding.stop();
+      await retention.stop();
       await destroy();
     },
   };

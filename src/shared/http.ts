@@ -237,6 +237,10 @@ export const HTTP_ROUTES = {
     method: 'GET', path: '/api/v1/admin/audit', summary: 'The audit log, newest first', auth: READERS,
     query: z.object({ limit: z.coerce.number().int().min(1).max(5000).default(500) }), response: { 200: z.array(AuditRow) }, errors: ADMIN_ERRORS,
   },
+  metrics: {
+    method: 'GET', path: '/metrics', summary: 'Prometheus metrics (text format): terminals, ingest, outbox and forwarding lag', auth: READERS,
+    query: NoFields, response: { 200: 'file' }, errors: ADMIN_ERRORS,
+  },
 } as const satisfies Record<string, HttpRoute>;
 
 export type HttpRouteName = keyof typeof HTTP_ROUTES;

@@ -1,6 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
 import { outboxState } from '../agents';
+import { chainStart } from '../retention/retention';
 import type { Database } from '../db/schema';
 import { storedSnapshot } from '../export/ledger';
 import { listIncidents } from '../incidents';
@@ -278,7 +279,10 @@ function safeJson(text: string): Record<string, unknown> {
  * pages so a long history does not sit in memory at once.
  */
 export async function verifyStoredChain(db: Kysely<Database>, agentId: string): Promise<{ count: number; broken: ChainBreak | null }> {
-  let last = { seq: 0, hash: '0'.repeat(64) };
+  // After retention pruned older events, the chain verifies from the signed checkpoint on.
+  const start = await chainStart(db, agentId);
+  if ('broken' in start) return { count: 0, broken: start.broken };
+  let last = start;
   let count = 0;
   for (;;) {
     const rows = await db.selectFrom('events').select(['seq', 'at', 'type', 'payload', 'prev_hash', 'hash']).where('agent_id', '=', agentId).where('seq', '>', last.seq).orderBy('seq').limit(2000).execute();

@@ -191,6 +191,28 @@ export interface ForwardCountersTable {
   value: number | string;
 }
 
+/** A retention setting (0006): `events` keeps events this many years; no row keeps everything. */
+export interface RetentionSettingsTable {
+  name: string;
+  years: number;
+  updated_at: string;
+  updated_by: string;
+}
+
+/**
+ * Where a terminal's stored chain starts after retention pruned what came before (0006): the seq,
+ * hash and time of the last pruned event, signed with the policy-signing key (`public_key`).
+ */
+export interface ChainCheckpointsTable {
+  agent_id: string;
+  seq: number | string;
+  hash: string;
+  at: string;
+  pruned_at: string;
+  public_key: string;
+  signature: string;
+}
+
 export interface Database {
   agents: AgentsTable;
   enrollment_tokens: EnrollmentTokensTable;
@@ -207,4 +229,6 @@ export interface Database {
   console_sessions: ConsoleSessionsTable;
   forward_destinations: ForwardDestinationsTable;
   forward_counters: ForwardCountersTable;
+  retention_settings: RetentionSettingsTable;
+  chain_checkpoints: ChainCheckpointsTable;
 }
