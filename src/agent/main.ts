@@ -14,7 +14,7 @@ import { execRunner } from './os/command';
 import { createSessionProbe } from './os/session';
 import { defaultIpcPath } from './paths';
 import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
-import { openEventStore, type EventStore } from './store';
+import { AGENT_RETENTION_DAYS, openEventStore, type EventStore } from './store';
 import { syncEvents } from './sync';
 import { CollectorRefusedError, CollectorUnreachableError, createSyncClient, type SyncClient } from './sync-client';
 
@@ -227,6 +227,7 @@ export function createAgent(opts: AgentOptions): Agent {
     // An approval takes effect in this cycle, and its exception.granted goes out with it.
     if (granted) await reconciler.reconcile('exception');
     const { sent, ackSeq } = await syncEvents(store, api);
+    store.pruneAcknowledged(new Date(clock.now().getTime() - AGENT_RETENTION_DAYS * 86_400_000));
     store.setState(STATE.lastSyncAt, clock.now().toISOString());
     store.deleteState(STATE.lastSyncError);
     return { enrolled: true, collectorReachable: true, sent, ackSeq };
