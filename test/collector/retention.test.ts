@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { addAdmin } from '../../src/collector/admins';
 import { createEnrollmentToken, enroll, ingestEvents } from '../../src/collector/agents';
 import { verifyStoredChain } from '../../src/collector/console/queries';
 import { addDestination } from '../../src/collector/forward/store';
@@ -7,6 +8,7 @@ import { chainStart, getRetention, keptSince, pruneEvents, retentionCutoff, setR
 import { createCollector, type Collector } from '../../src/collector/server';
 import { fixedClock, type StoredEvent } from '../../src/shared';
 import { makeChain } from '../helpers/chain';
+import { consoleLogin } from '../helpers/console-login';
 import { PG_URL, createEngineDatabase } from '../helpers/pg';
 
 const ENGINES = (process.env.MAMORI_TEST_DB ?? 'sqlite,postgres').split(',');
@@ -142,6 +144,29 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     // Nothing is stamped or sent yet: nothing of b goes.
     expect((await pruneEvents(collector.ctx)).find((r) => r.agentId === b)).toBeUndefined();
     expect((await stored(b)).length).toBe(208);
+  });
+
+  it.skipIf(skip)("a pruned terminal's console page says what is kept since when, and its re-verification starts at the checkpoint", async () => {
+    const a = await terminal('LG-PC001');
+    await twoYears(a, 2);
+    await addAdmin(collector.ctx.db, 'kansa', 'auditor', 'correct horse battery staple');
+    const session = await consoleLogin(collector, 'kansa', 'correct horse battery staple');
+    const page = async () => (await collector.app.inject({ method: 'GET', url: `/terminals/${a}`, headers: { cookie: `${session.cookie}; mamori_lang=en` } })).body;
+    expect(await page()).not.toContain('id="kept-since"');
+    await setRetention(collector.ctx.db, ADMIN, 1, clock);
+    await pruneEvents(collector.ctx);
+    const kept = (await keptSince(collector.ctx.db, a))!;
+    const html = await page();
+    expect(html).toContain('id="kept-since"');
+    expect(html).toContain(`from seq ${kept.fromSeq}. Older records past the retention period`);
+    expect(html).toContain(`datetime="${kept.before}"`);
+    const verified = await collector.app.inject({
+      method: 'POST',
+      url: `/terminals/${a}/verify`,
+      headers: { cookie: `${session.cookie}; mamori_lang=en`, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ _csrf: session.csrf }).toString(),
+    });
+    expect(verified.body).toContain(`from the signed retention checkpoint, the hash chain of seq ${kept.fromSeq}–208 is intact`);
   });
 
   it.skipIf(skip)('refuses a period that is not 1 to 100 whole years, changing nothing', async () => {

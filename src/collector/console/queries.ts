@@ -1,7 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
 import { outboxState } from '../agents';
-import { chainStart } from '../retention/retention';
+import { chainStart, keptSince } from '../retention/retention';
 import type { Database } from '../db/schema';
 import { storedSnapshot } from '../export/ledger';
 import { listIncidents } from '../incidents';
@@ -247,6 +247,8 @@ export async function terminalDetail(db: Kysely<Database>, agentId: string, at: 
     blocked7d: blocked.get(agentId) ?? 0,
     snapshot,
     snapshotReceivedAt: inv?.received_at ?? null,
+    /** What retention kept (docs/design.md#retention): null while nothing was pruned. */
+    kept: await keptSince(db, agentId),
   };
 }
 

@@ -237,7 +237,7 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
       </p>
       {verified ? (
         <div class={`flash ${verified.broken ? 'error' : 'ok'}`} role="status">
-          <p>{verified.broken ? v.t('terminal.verified.bad', { seq: verified.broken.seq, reason: verified.broken.reason }) : v.t('terminal.verified.ok', { n: verified.count })}</p>
+          <p>{verified.broken ? v.t('terminal.verified.bad', { seq: verified.broken.seq, reason: verified.broken.reason }) : t.kept ? v.t('terminal.verified.okFrom', { from: t.kept.fromSeq, to: t.kept.fromSeq + verified.count - 1 }) : v.t('terminal.verified.ok', { n: verified.count })}</p>
         </div>
       ) : null}
       <section class="card">
@@ -263,6 +263,9 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
             ],
             [v.t('terminals.chain'), <span id="chain-status">{t.chainBroken === null ? <span class="badge ok">{v.t('chain.intact')}</span> : <span class="badge bad">{v.t('chain.broken', { seq: t.chainBroken })}</span>}</span>],
             ...(t.chainBrokenReason ? [[v.t('terminal.chainReason'), <span id="chain-reason" class="untrusted">{t.chainBrokenReason}</span>] as [string, ComponentChildren]] : []),
+            ...(t.kept
+              ? [[v.t('terminal.kept'), <span id="kept-since">{v.t('terminal.kept.from', { seq: t.kept.fromSeq })} <Time v={v} at={t.kept.before} />{v.t('terminal.kept.pruned')} <Time v={v} at={t.kept.prunedAt} /></span>] as [string, ComponentChildren]]
+              : []),
           ]}
         />
         <PostForm v={v} action={`/terminals/${encodeURIComponent(t.id)}/verify`}>
