@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAdmin } from '../../src/collector/admins';
 import { createEnrollmentToken } from '../../src/collector/agents';
@@ -93,6 +94,23 @@ describe.each(ENGINES)('GET /metrics on %s', (engine) => {
     expect(m.get('mamori_agent_outbox_pending_events{segment="mynumber"}')).toBe(0);
     expect(m.get('mamori_forward_lag{destination="siem1",kind="events"}')).toBe(10);
     expect(m.get('mamori_forward_failing{destination="siem1"}')).toBe(0);
+  });
+
+  it.skipIf(skip)('reports alert mails by state once the alerts tables exist, and nothing for alerts before', async () => {
+    const before = parseMetrics((await inject('GET', '/metrics', auditorToken)).body);
+    expect([...before.keys()].filter((k) => k.startsWith('mamori_alert_'))).toEqual([]);
+    // The columns of 0005_alerts' outbox that the metrics read.
+    await sql`CREATE TABLE alert_outbox (id INTEGER PRIMARY KEY, state TEXT NOT NULL, last_error TEXT)`.execute(collector.ctx.db);
+    try {
+      await sql`INSERT INTO alert_outbox (id, state, last_error) VALUES (1, 'sent', NULL), (2, 'sent', NULL), (3, 'pending', '535 authentication failed'), (4, 'pending', NULL), (5, 'suppressed', NULL)`.execute(collector.ctx.db);
+      const m = parseMetrics((await inject('GET', '/metrics', auditorToken)).body);
+      expect(m.get('mamori_alert_mails{state="sent"}')).toBe(2);
+      expect(m.get('mamori_alert_mails{state="pending"}')).toBe(2);
+      expect(m.get('mamori_alert_mails{state="suppressed"}')).toBe(1);
+      expect(m.get('mamori_alert_mails_failing')).toBe(1);
+    } finally {
+      await sql`DROP TABLE alert_outbox`.execute(collector.ctx.db);
+    }
   });
 
   it.skipIf(skip)('answers 401 without a token and 401 with a wrong one, showing nothing', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { HTTP_ROUTES, SEGMENTS } from '../../shared';
 import { outboxState } from '../agents';
@@ -32,6 +33,29 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
   const forwardLag = new Gauge({ name: 'mamori_forward_lag', help: 'Records stored and ordered but not yet sent, per destination and kind (events, audit)', labelNames: ['destination', 'kind'], registers });
   const forwardFailing = new Gauge({ name: 'mamori_forward_failing', help: '1 while the last attempt to a destination failed, else 0', labelNames: ['destination'], registers });
   const forwardSuccess = new Gauge({ name: 'mamori_forward_last_success_timestamp_seconds', help: 'When a destination last took a batch (0: never)', labelNames: ['destination'], registers });
+
+  // The alerts tables come with their own migration (0005_alerts): read them by name, and report
+  // nothing for alerts (no metric at all) while they do not exist.
+  let alerts: { mails: Gauge; failing: Gauge } | undefined;
+  async function readAlerts(): Promise<void> {
+    let rows: { state: string; n: number | string; failing: number | string | null }[];
+    try {
+      rows = (await sql<{ state: string; n: number | string; failing: number | string | null }>`SELECT state, COUNT(*) AS n, SUM(CASE WHEN last_error IS NULL THEN 0 ELSE 1 END) AS failing FROM alert_outbox GROUP BY state`.execute(ctx.db)).rows;
+    } catch {
+      return;
+    }
+    alerts ??= {
+      mails: new Gauge({ name: 'mamori_alert_mails', help: 'Alert mails in the outbox by state (pending, sent, suppressed)', labelNames: ['state'], registers }),
+      failing: new Gauge({ name: 'mamori_alert_mails_failing', help: 'Pending alert mails whose last attempt failed', registers }),
+    };
+    alerts.mails.reset();
+    let failing = 0;
+    for (const r of rows) {
+      alerts.mails.set({ state: r.state }, Number(r.n));
+      if (r.state === 'pending') failing += Number(r.failing ?? 0);
+    }
+    alerts.failing.set(failing);
+  }
 
   async function readFleet(): Promise<void> {
     const now = ctx.clock.now();
@@ -78,6 +102,7 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
     async scrape() {
       await readFleet();
       await readForwarding();
+      await readAlerts();
       return registry.metrics();
     },
     ingest(outcome, count, seconds) {
