@@ -19,26 +19,32 @@ describe('collector retention CLI', () => {
   let db: string;
   let agentId: string;
 
-  beforeAll(async () => {
-    requireBuild();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-retention-cli-'));
-    db = `sqlite:${path.join(dir, 'collector.db')}`;
+  /** A SQLite collector database with two years of one terminal's events, five a month. */
+  async function twoYearsDb(file: string): Promise<string> {
     const now = Date.now();
     const clock = fixedClock(now - 730 * DAY);
-    const collector = await createCollector({ db, logger: false, clock });
+    const collector = await createCollector({ db: `sqlite:${file}`, logger: false, clock });
     try {
       const token = await createEnrollmentToken(collector.ctx.db, { segment: 'mynumber', ttlMs: 3_600_000, uses: 1 }, clock);
-      agentId = (await enroll(collector.ctx.db, collector.ctx.key, { token, hostname: 'MN-PC001', machineId: crypto.randomUUID() }, clock)).agentId;
+      const id = (await enroll(collector.ctx.db, collector.ctx.key, { token, hostname: 'MN-PC001', machineId: crypto.randomUUID() }, clock)).agentId;
       let last = { seq: 0, hash: '0'.repeat(64) };
       for (let month = 24; month >= 1; month--) {
         clock.set(now - month * 30 * DAY);
         const batch = makeChain(5, { from: last.seq + 1, prevHash: last.hash, start: clock.now() });
-        await ingestEvents(collector.ctx.db, collector.ctx.engine, agentId, batch, clock);
+        await ingestEvents(collector.ctx.db, collector.ctx.engine, id, batch, clock);
         last = { seq: batch[4]!.seq, hash: batch[4]!.hash };
       }
+      return id;
     } finally {
       await collector.stop();
     }
+  }
+
+  beforeAll(async () => {
+    requireBuild();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mamori-retention-cli-'));
+    db = `sqlite:${path.join(dir, 'collector.db')}`;
+    agentId = await twoYearsDb(path.join(dir, 'collector.db'));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -65,6 +71,22 @@ describe('collector retention CLI', () => {
       const audit = await collector.ctx.db.selectFrom('audit_log').select(['action', 'actor']).where('action', 'like', 'retention.%').orderBy('id').execute();
       expect(audit.map((a) => a.action)).toEqual(['retention.set', 'retention.prune']);
       expect(audit.every((a) => a.actor.startsWith('cli:'))).toBe(true);
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  it('two passes at once on one SQLite file (two processes) both finish and prune each event once', async () => {
+    const file = path.join(dir, 'twice.db');
+    const id = await twoYearsDb(file);
+    expect((await mamori(['collector', 'retention', 'set', '--events', '1', '--db', `sqlite:${file}`])).code).toBe(0);
+    const runs = await Promise.all([0, 1].map(() => mamori(['collector', 'retention', 'run', '--db', `sqlite:${file}`])));
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    const pruned = runs.map((r) => Number(/pruned (\d+)/.exec(r.stdout)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
+    expect(pruned).toBe(60);
+    const collector = await createCollector({ db: `sqlite:${file}`, logger: false });
+    try {
+      expect(await verifyStoredChain(collector.ctx.db, id)).toEqual({ count: 60, broken: null });
     } finally {
       await collector.stop();
     }

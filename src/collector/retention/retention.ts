@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { GENESIS_HASH, MamoriError, checkpointSigningPayload, verifyChain, type ChainBreak, type ChainCheckpoint, type Clock } from '../../shared';
 import { audit, type Actor } from '../admins';
 import type { CollectorContext } from '../context';
@@ -136,10 +136,11 @@ interface PruneStep {
  */
 async function pruneBatch(ctx: CollectorContext, step: PruneStep): Promise<{ pruned: number; seq: number; broken?: ChainBreak }> {
   return ctx.db.transaction().execute(async (trx) => {
-    // The agent row serialises pruning with ingest of the same terminal (and two collectors' passes).
-    let lock = trx.selectFrom('agents').select('id').where('id', '=', step.agentId);
-    if (ctx.engine === 'postgres') lock = lock.forUpdate();
-    await lock.executeTakeFirst();
+    // A write first: it locks the agent row on PostgreSQL (serialising pruning with ingest of the
+    // terminal and with other collectors' passes) and takes SQLite's write lock before anything is
+    // read, so a pass beside another writer (`retention run` beside `collector serve`) waits for
+    // it instead of failing with SQLITE_BUSY when its read snapshot goes stale.
+    await sql`UPDATE agents SET id = id WHERE id = ${step.agentId}`.execute(trx);
     const start = await chainStart(trx, step.agentId);
     if ('broken' in start) return { pruned: 0, seq: start.broken.seq, broken: start.broken };
     const rows = await trx.selectFrom('events').selectAll().where('agent_id', '=', step.agentId).orderBy('seq').limit(step.batch).execute();
