@@ -17,11 +17,7 @@ const { createEnrollmentToken } = require('../dist/collector/agents');
 const { openEventStore } = require('../dist/agent/store');
 const { createSyncClient } = require('../dist/agent/sync-client');
 const { syncEvents } = require('../dist/agent/sync');
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const { arg } = require('./lib');
 
 /** One event of an ordinary day, the i-th: logins and blocked sticks in turn. */
 function dayEvent(i) {

@@ -13,39 +13,15 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { createCollector } = require('../dist/collector/server');
 const { createEnrollmentToken } = require('../dist/collector/agents');
-const { GENESIS_HASH, eventHash } = require('../dist/shared');
+const { arg, chainOf, pool } = require('./lib');
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
+/** One terminal's `count` chained events. */
 function chain(agentIndex, count) {
-  const out = [];
-  let prev = GENESIS_HASH;
-  for (let seq = 1; seq <= count; seq++) {
-    const e = {
-      seq,
-      at: new Date(Date.UTC(2026, 10, 24, 9) + seq * 1000).toISOString(),
-      type: 'login.success',
-      payload: { user: `staff${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console' },
-    };
-    const hash = eventHash(prev, e);
-    out.push({ ...e, prevHash: prev, hash });
-    prev = hash;
-  }
-  return out;
+  return chainOf(count, () => ({ type: 'login.success', payload: { user: `staff${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console' } }));
 }
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-async function pool(items, concurrency, fn) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
 }
 
 async function measure(label, dbUrl, opts, rawInsert) {

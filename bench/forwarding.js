@@ -16,35 +16,11 @@ const path = require('node:path');
 const { createCollector } = require('../dist/collector/server');
 const { createEnrollmentToken } = require('../dist/collector/agents');
 const { addDestination } = require('../dist/collector/forward/store');
-const { GENESIS_HASH, eventHash } = require('../dist/shared');
+const { arg, chainOf, pool } = require('./lib');
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
+/** One terminal's `count` chained events. */
 function chain(agentIndex, count) {
-  const out = [];
-  let prev = GENESIS_HASH;
-  for (let seq = 1; seq <= count; seq++) {
-    const e = {
-      seq,
-      at: new Date(Date.UTC(2026, 10, 24, 9) + seq * 1000).toISOString(),
-      type: 'login.failure',
-      payload: { user: `職員${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console', reason: 'パスワードが違います' },
-    };
-    const hash = eventHash(prev, e);
-    out.push({ ...e, prevHash: prev, hash });
-    prev = hash;
-  }
-  return out;
-}
-
-async function pool(items, concurrency, fn) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  return chainOf(count, () => ({ type: 'login.failure', payload: { user: `職員${agentIndex % 97}`, source: 'security-log', logonType: 2, line: 'console', reason: 'パスワードが違います' } }));
 }
 
 function freePort() {

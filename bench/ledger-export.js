@@ -28,14 +28,10 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { prng } = require('../scripts/prng');
+const { arg } = require('./lib');
 
 const DAY = 24 * 3600 * 1000;
 const AT = Date.parse('2026-11-24T03:00:00.000Z');
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 
 const MODELS = [

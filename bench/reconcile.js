@@ -20,7 +20,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { requireTs } = require('./require-ts');
 const { createLinuxEnforcer, createReconciler } = require('../dist/agent/enforcement');
-const { readLinuxUsbDevices } = require('../dist/agent/inventory/linux-usb');
+const { readLinuxUsbDevices } = require('../dist/agent/os/usb/linux');
 const { openEventStore } = require('../dist/agent/store');
 
 

@@ -6,6 +6,7 @@ import { UsageError, systemClock, type Clock } from '../shared';
 import { acceptPolicy, isEd25519PublicKey, loadEnrollment, saveEnrollment, verifyPolicySignature, type Enrollment } from './policy';
 import type { EventStore } from './store';
 import { createSyncClient, type SyncClient } from './sync-client';
+import { STATE_KEYS } from './state-keys';
 
 /**
  * The terminal's stable machine id: /etc/machine-id under the system root where there is one,
@@ -20,10 +21,10 @@ export function machineId(store: EventStore, systemRoot: string): string {
       // not on this OS: fall through to the stored id
     }
   }
-  let id = store.getState('machine.id');
+  let id = store.getState(STATE_KEYS.machineId);
   if (!id) {
     id = crypto.randomUUID();
-    store.setState('machine.id', id);
+    store.setState(STATE_KEYS.machineId, id);
   }
   return id;
 }

@@ -9,6 +9,7 @@ import {
   type ExceptionScope,
   type StoredEvent,
 } from '../shared';
+import { STATE_KEYS, type StateKey } from './state-keys';
 import type { EventStore } from './store';
 
 /**
@@ -37,13 +38,13 @@ interface PendingRequest {
   owner?: string;
 }
 
-const KEYS = { pending: 'exceptions.pending', active: 'exceptions.active' } as const;
+const KEYS = { pending: STATE_KEYS.exceptionsPending, active: STATE_KEYS.exceptionsActive } as const;
 /** A request code stays redeemable this long. */
 const REQUEST_LIFETIME_MS = 72 * 60 * 60 * 1000;
 /** Open requests kept per user; a user's new request drops only that user's oldest. */
 export const MAX_PENDING_PER_USER = 10;
 
-function readJson<T>(store: EventStore, key: string, fallback: T): T {
+function readJson<T>(store: EventStore, key: StateKey, fallback: T): T {
   const json = store.getState(key);
   return json ? (JSON.parse(json) as T) : fallback;
 }

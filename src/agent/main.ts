@@ -1,33 +1,24 @@
 import os from 'node:os';
-import { InventorySnapshot, MAMORI_VERSION, diffInventory, inventoryHash, sanitizeText, systemClock, type Clock } from '../shared';
+import { MAMORI_VERSION, sanitizeText, systemClock, type Clock } from '../shared';
+import { createCycle, type Cycle, type CycleResult } from './cycle';
+import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type DeviceHints, type EnforcementService, type Enforcer, type Reconciler } from './enforcement';
+import { createExceptionBook, type ExceptionBook } from './exceptions';
 import { createInventoryCollector, type InventoryCollector } from './inventory';
-import { createLoginSource, type LoginSource } from './logins';
-import type { Logger } from './logger';
-import { nextDelayMs } from './backoff';
-import { createDeviceHints, createEnforcementService, createEnforcer, createReconciler, loadLocalAllow, withLocalAllow, type DeviceHints, type Enforcer } from './enforcement';
-import { storeFile } from './paths';
-import { enrollFromProvision } from './provision';
-import { createExceptionBook } from './exceptions';
 import { createAgentService } from './ipc/service';
 import { startIpcServer, type IpcServer } from './ipc/socket';
 import { execRunner } from './os/command';
 import { createSessionProbe } from './os/session';
-import { defaultIpcPath } from './paths';
-import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
-import { AGENT_RETENTION_DAYS, openEventStore, type EventStore } from './store';
+import { defaultIpcPath } from './ipc-path';
+import type { Logger } from './logger';
+import { createLoginSource, type LoginSource } from './logins';
+import { createUsbReader } from './os/usb';
+import { storeFile } from './paths';
+import { loadEnrollment, loadPolicy } from './policy';
+import { createScheduler, type Scheduler } from './scheduler';
+import { STATE_KEYS } from './state-keys';
+import { openEventStore, type EventStore } from './store';
 import { syncEvents } from './sync';
-import { CollectorRefusedError, CollectorUnreachableError, createSyncClient, type SyncClient } from './sync-client';
-
-/** State keys the agent keeps in its store. */
-export const STATE = {
-  inventory: 'inventory.snapshot',
-  inventoryHash: 'inventory.hash',
-  inventorySentHash: 'inventory.sent_hash',
-  lastSyncAt: 'sync.last_at',
-  lastSyncError: 'sync.last_error',
-  /** Why enrolling from the installer's provision last failed; empty once it worked. */
-  provisionError: 'provision.last_error',
-} as const;
+import { createSyncClient, type SyncClient } from './sync-client';
 
 export interface AgentOptions {
   dataDir: string;
@@ -53,15 +44,7 @@ export interface AgentOptions {
   hints?: DeviceHints;
 }
 
-/** What one cycle achieved with the collector. */
-export interface CycleResult {
-  enrolled: boolean;
-  /** Not enrolled yet, with an installer's provision that could not enroll this time. */
-  provisionPending?: boolean;
-  collectorReachable: boolean;
-  sent: number;
-  ackSeq: number;
-}
+export type { CycleResult } from './cycle';
 
 /** The agent service: the composition root of everything that runs privileged on a terminal. */
 export interface Agent {
@@ -76,21 +59,11 @@ export interface Agent {
   requestCycle(): void;
 }
 
-/**
- * Opens the store and wires the agent's parts.
- * @throws StoreError when the store cannot be opened (it is never overwritten).
- */
-export function createAgent(opts: AgentOptions): Agent {
-  const clock = opts.clock ?? systemClock;
-  const now = () => clock.now();
-  const store = openEventStore(storeFile(opts.dataDir), { clock });
+/** The enforcement parts: the enforcer on the shared USB reader, the reconciler and its service. */
+function wireEnforcement(opts: AgentOptions, store: EventStore, exceptions: ExceptionBook, now: () => Date): { reconciler: Reconciler; enforcement: EnforcementService; usb: ReturnType<typeof createUsbReader> } {
   const log = opts.logger;
-  const inventory =
-    opts.inventory ??
-    createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION, now });
-
-  const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store, now });
-  const exceptions = createExceptionBook(store, now);
+  // One USB reader for the inventory and the enforcer: both see the devices the same way.
+  const usb = createUsbReader({ platform: process.platform, systemRoot: opts.systemRoot });
   const reconciler = createReconciler({
     store,
     enforcer:
@@ -98,7 +71,8 @@ export function createAgent(opts: AgentOptions): Agent {
       createEnforcer({
         platform: process.platform,
         systemRoot: opts.systemRoot,
-        memory: { load: () => store.getState('enforcement.set'), save: (json) => store.setState('enforcement.set', json) },
+        usb,
+        memory: { load: () => store.getState(STATE_KEYS.enforcementSet), save: (json) => store.setState(STATE_KEYS.enforcementSet, json) },
       }),
     getPolicy: () => withLocalAllow(loadPolicy(store), loadLocalAllow(store)),
     getExceptions: () => exceptions.active(now()),
@@ -115,23 +89,45 @@ export function createAgent(opts: AgentOptions): Agent {
     intervalMs,
     logger: log,
     onHintsUnavailable: (error) => {
-      if (store.getState('hints.failure') === error) return;
+      if (store.getState(STATE_KEYS.hintsFailure) === error) return;
       const message = sanitizeText(`USB device notices unavailable (${error}); enforcing every ${Math.round(intervalMs / 1000)} s`, 500);
       store.append({ type: 'agent.warning', payload: { component: 'device-hints', code: 'unavailable', message } });
-      store.setState('hints.failure', error);
+      store.setState(STATE_KEYS.hintsFailure, error);
     },
   });
-  let collectorReachable = false;
-  let stopping = false;
-  let wakeNow: (() => void) | null = null;
-  // Set when something asks for a cycle while one is running, so the request is not lost.
-  let cycleRequested = false;
-  const requestCycle = () => {
-    cycleRequested = true;
-    wakeNow?.();
+  return { reconciler, enforcement, usb };
+}
+
+/** The agent's parts, wired in order; `createAgent` drives them. */
+interface Wiring {
+  store: EventStore;
+  log: Logger;
+  cycle: Cycle;
+  scheduler: Scheduler;
+  enforcement: EnforcementService;
+  service: ReturnType<typeof createAgentService>;
+  client(): SyncClient | null;
+}
+
+function wire(opts: AgentOptions): Wiring {
+  const clock = opts.clock ?? systemClock;
+  const now = () => clock.now();
+  const store = openEventStore(storeFile(opts.dataDir), { clock });
+  const log = opts.logger;
+  const exceptions = createExceptionBook(store, now);
+  const { reconciler, enforcement, usb } = wireEnforcement(opts, store, exceptions, now);
+  const inventory = opts.inventory ?? createInventoryCollector({ systemRoot: opts.systemRoot, logger: log, agentVersion: MAMORI_VERSION, now, usb });
+  const logins = opts.logins ?? createLoginSource({ platform: process.platform, systemRoot: opts.systemRoot, state: store, now });
+  const client = (): SyncClient | null => {
+    if (opts.client) return opts.client;
+    const enrollment = loadEnrollment(store);
+    if (!enrollment) return null;
+    return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, head: () => store.head() });
   };
   // The console session's user keeps IPC slots and alone records locks (docs/design.md#ipc-peers).
   const sessions = createSessionProbe({ platform: process.platform, run: execRunner, systemRoot: opts.systemRoot, now: () => clock.now().getTime() });
+  const cycle = createCycle({ store, clock, log, dataDir: opts.dataDir, systemRoot: opts.systemRoot, inventory, logins, exceptions, reconciler, enforcement, client });
+  const scheduler = createScheduler({ cycle: () => cycle.run(), intervalSeconds: () => loadPolicy(store)?.syncIntervalSeconds ?? 300, log });
   const service = createAgentService({
     store,
     sessions,
@@ -139,222 +135,47 @@ export function createAgent(opts: AgentOptions): Agent {
     now,
     enforcement: () => enforcement.state(),
     degradedReasons: () => enforcement.reasons(),
-    collectorReachable: () => collectorReachable,
-    syncSoon: requestCycle,
+    collectorReachable: () => cycle.collectorReachable(),
+    syncSoon: () => scheduler.requestCycle(),
     reconcileNow: () => void reconciler.reconcile('exception'),
   });
+  return { store, log, cycle, scheduler, enforcement, service, client };
+}
 
-  function client(): SyncClient | null {
-    if (opts.client) return opts.client;
-    const enrollment = loadEnrollment(store);
-    if (!enrollment) return null;
-    return createSyncClient({ baseUrl: enrollment.collectorUrl, agentId: enrollment.agentId, agentToken: enrollment.agentToken, head: () => store.head() });
-  }
-
-  /**
-   * A terminal installed with a provision enrolls itself: at start, and again every cycle until it
-   * has, since a PC is often installed before it can reach the collector. Each new reason for a
-   * failure is recorded once.
-   */
-  async function provisionIfNeeded(): Promise<void> {
-    try {
-      if (await enrollFromProvision(store, opts.dataDir, opts.systemRoot)) {
-        log.info({}, 'enrolled from the installer provision');
-        store.setState(STATE.provisionError, '');
-      }
-    } catch (err) {
-      const message = sanitizeText((err as Error).message, 500);
-      log.error({ err: message }, 'enrollment from the installer provision failed; retrying at the next cycle');
-      if (store.getState(STATE.provisionError) === message) return;
-      store.setState(STATE.provisionError, message);
-      store.append({ type: 'agent.warning', payload: { component: 'provision', code: 'enroll_failed', message } });
-    }
-  }
-
-  function recordStart(): void {
-    store.append({
-      type: 'agent.started',
-      payload: { version: MAMORI_VERSION, platform: process.platform, hostname: os.hostname(), pid: process.pid },
-    });
-  }
-
-  function recordStop(reason: string): void {
-    store.append({ type: 'agent.stopped', payload: { reason } });
-  }
-
-  /** The last snapshot kept, read as the schema says (one from an older agent gains defaults). */
-  function storedSnapshot(): InventorySnapshot | null {
-    const json = store.getState(STATE.inventory);
-    if (!json) return null;
-    try {
-      const parsed = InventorySnapshot.safeParse(JSON.parse(json));
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** Records `inventory.changed` when the snapshot differs from the last one, never otherwise. */
-  async function refreshInventory(): Promise<InventorySnapshot> {
-    const snapshot: InventorySnapshot = { ...(await inventory.collect()), enforcement: enforcement.state(), enforcementReasons: enforcement.reasons() };
-    const hash = inventoryHash(snapshot);
-    const previousHash = store.getState(STATE.inventoryHash);
-    if (hash !== previousHash) {
-      const previous = storedSnapshot();
-      const changes = diffInventory(previous, snapshot).slice(0, 500);
-      store.append({ type: 'inventory.changed', payload: { hash, previousHash, changes } });
-      store.setState(STATE.inventoryHash, hash);
-    }
-    // The latest snapshot is kept even when unchanged in substance, for the next upload.
-    store.setState(STATE.inventory, JSON.stringify(snapshot));
-    for (const w of snapshot.warnings) log.warn({ section: w.section }, `inventory probe failed: ${w.message}`);
-    return snapshot;
-  }
-
-  async function talkToCollector(api: SyncClient, snapshot: InventorySnapshot): Promise<CycleResult> {
-    const enrollment = loadEnrollment(store);
-    const response = await api.getPolicy();
-    if (enrollment) acceptPolicy(store, response, enrollment, { clock });
-    const hash = inventoryHash(snapshot);
-    if (store.getState(STATE.inventorySentHash) !== hash) {
-      await api.putInventory(snapshot);
-      store.setState(STATE.inventorySentHash, hash);
-    }
-    let granted = false;
-    for (const approval of await api.getApprovedExceptions()) {
-      if (exceptions.grantApproved(approval.requestId, approval.expiresAt)) granted = true;
-    }
-    // An approval takes effect in this cycle, and its exception.granted goes out with it.
-    if (granted) await reconciler.reconcile('exception');
-    const { sent, ackSeq } = await syncEvents(store, api);
-    store.pruneAcknowledged(new Date(clock.now().getTime() - AGENT_RETENTION_DAYS * 86_400_000));
-    store.setState(STATE.lastSyncAt, clock.now().toISOString());
-    store.deleteState(STATE.lastSyncError);
-    return { enrolled: true, collectorReachable: true, sent, ackSeq };
-  }
-
-  /**
-   * Records new logon, logoff, failure, lock and boot records. The events and the file positions
-   * are committed together, so each record becomes exactly one event whatever stops the agent.
-   */
-  async function readLogins(): Promise<void> {
-    let pass;
-    try {
-      pass = await logins.readNew();
-    } catch (err) {
-      // Recorded once per distinct failure, not once per cycle.
-      const message = sanitizeText((err as Error).message, 500);
-      if (store.getState('logins.failure') !== message) {
-        store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'source_failed', message } });
-        store.setState('logins.failure', message);
-      }
-      return;
-    }
-    store.deleteState('logins.failure');
-    store.transaction(() => {
-      for (const event of pass.events) store.append(event);
-      if (pass.badRecords > 0) {
-        store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'bad_records', message: `${pass.badRecords} unreadable login record(s) skipped`, count: pass.badRecords } });
-      }
-      for (const [key, value] of pass.state) store.setState(key, value);
-    });
-  }
-
-  async function cycle(): Promise<CycleResult> {
-    // The policy in force is enforced before anything else, whatever the collector says today.
-    await reconciler.reconcile('cycle');
-    const snapshot = await refreshInventory();
-    await readLogins();
-    let api = client();
-    if (!api) {
-      await provisionIfNeeded();
-      api = client();
-    }
-    if (!api) return { enrolled: false, provisionPending: !!store.getState(STATE.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
-    try {
-      const version = loadPolicy(store)?.version;
-      const result = await talkToCollector(api, snapshot);
-      // A new policy takes effect in this cycle, and its policy.applied goes out with it.
-      if (loadPolicy(store)?.version !== version) {
-        await reconciler.reconcile('policy');
-        const more = await syncEvents(store, api);
-        result.sent += more.sent;
-        result.ackSeq = more.ackSeq;
-      }
-      collectorReachable = true;
-      return result;
-    } catch (err) {
-      if (err instanceof CollectorUnreachableError || err instanceof CollectorRefusedError) {
-        collectorReachable = false;
-        store.setState(STATE.lastSyncError, err.message);
-        log.warn({ code: err.code }, err.message);
-        return { enrolled: true, collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
-      }
-      throw err;
-    }
-  }
+/**
+ * Opens the store and wires the agent's parts.
+ * @throws StoreError when the store cannot be opened (it is never overwritten).
+ */
+export function createAgent(opts: AgentOptions): Agent {
+  const { store, log, cycle, scheduler, enforcement, service, client } = wire(opts);
+  const recordStart = () =>
+    store.append({ type: 'agent.started', payload: { version: MAMORI_VERSION, platform: process.platform, hostname: os.hostname(), pid: process.pid } });
+  const recordStop = (reason: string) => store.append({ type: 'agent.stopped', payload: { reason } });
 
   return {
     store,
     async runOnce() {
       try {
-        await provisionIfNeeded();
+        await cycle.provisionIfNeeded();
         recordStart();
-        const first = await cycle();
+        const first = await cycle.run();
         recordStop('once');
         // Deliver the stop record too, so the collector sees the whole run.
-        if (first.collectorReachable) return await cycleSyncOnly(first);
+        if (first.collectorReachable) return await cycle.syncOnly(first);
         return first;
       } finally {
         store.close();
       }
     },
-    requestCycle,
-    stop() {
-      stopping = true;
-      wakeNow?.();
-    },
+    requestCycle: () => scheduler.requestCycle(),
+    stop: () => scheduler.stop(),
     async runForever() {
-      stopping = false;
-      await provisionIfNeeded();
+      scheduler.reset();
+      await cycle.provisionIfNeeded();
       recordStart();
       const ipc: IpcServer = await startIpcServer({ path: opts.ipcPath ?? defaultIpcPath(), service, logger: log });
       await enforcement.start();
-      const stop = (signal: string) => {
-        stopping = true;
-        log.info({ signal }, 'stopping');
-        wakeNow?.();
-      };
-      const onSigint = () => stop('SIGINT');
-      const onSigterm = () => stop('SIGTERM');
-      process.once('SIGINT', onSigint);
-      process.once('SIGTERM', onSigterm);
-      let failures = 0;
-      while (!stopping) {
-        // A request made before this cycle starts is served by it; only one made while it runs
-        // asks for another (a request during the wait wakes the loop and is consumed here).
-        cycleRequested = false;
-        try {
-          const result = await cycle();
-          // Offline, or installed before the collector could be reached: retry with backoff.
-          failures = (result.enrolled && !result.collectorReachable) || result.provisionPending ? failures + 1 : 0;
-        } catch (err) {
-          failures += 1;
-          log.error({ err }, 'cycle failed');
-        }
-        if (stopping) break;
-        const delay = cycleRequested ? 0 : nextDelayMs(loadPolicy(store)?.syncIntervalSeconds ?? 300, failures);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          wakeNow = () => {
-            clearTimeout(timer);
-            wakeNow = null;
-            resolve();
-          };
-        });
-      }
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
+      await scheduler.run();
       await enforcement.stop();
       await ipc.stop();
       service.stop();
@@ -364,15 +185,4 @@ export function createAgent(opts: AgentOptions): Agent {
       store.close();
     },
   };
-
-  async function cycleSyncOnly(previous: CycleResult): Promise<CycleResult> {
-    const api = client();
-    if (!api) return previous;
-    try {
-      const { sent, ackSeq } = await syncEvents(store, api);
-      return { ...previous, sent: previous.sent + sent, ackSeq };
-    } catch {
-      return previous;
-    }
-  }
 }

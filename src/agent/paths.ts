@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { defaultIpcPathFor } from '../shared';
+
+// No import of ../shared here: the start-up path (docs/design.md#agent-cycle) reads these before
+// the schemas are loaded.
 
 /** Where the agent keeps its store and state on each OS, unless `--data-dir` says otherwise. */
 export function defaultAgentDataDir(
@@ -14,11 +16,6 @@ export function defaultAgentDataDir(
     default:
       return '/var/lib/mamori';
   }
-}
-
-/** The agent's IPC endpoint on each OS, unless `--ipc` says otherwise. */
-export function defaultIpcPath(platform: NodeJS.Platform = process.platform): string {
-  return defaultIpcPathFor(platform);
 }
 
 /** The event store file inside a data directory. */

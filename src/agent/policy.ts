@@ -12,6 +12,7 @@ import {
   type Clock,
   type Segment,
 } from '../shared';
+import { STATE_KEYS } from './state-keys';
 import type { EventStore } from './store';
 
 /** What the agent learnt at enrollment. Kept in the store, which only the service can read. */
@@ -26,26 +27,18 @@ export interface Enrollment {
   enrolledAt: string;
 }
 
-const KEYS = {
-  enrollment: 'enrollment',
-  policy: 'policy.current',
-  rejected: 'policy.rejected',
-  /** The newest policy version this terminal has seen signed: nothing older is accepted again. */
-  newest: 'policy.newest_version',
-} as const;
-
 export function loadEnrollment(store: EventStore): Enrollment | null {
-  const json = store.getState(KEYS.enrollment);
+  const json = store.getState(STATE_KEYS.enrollment);
   return json ? (JSON.parse(json) as Enrollment) : null;
 }
 
 export function saveEnrollment(store: EventStore, enrollment: Enrollment): void {
-  store.setState(KEYS.enrollment, JSON.stringify(enrollment));
+  store.setState(STATE_KEYS.enrollment, JSON.stringify(enrollment));
 }
 
 /** The last good policy, or null before enrollment. */
 export function loadPolicy(store: EventStore): Policy | null {
-  const json = store.getState(KEYS.policy);
+  const json = store.getState(STATE_KEYS.policy);
   if (!json) return null;
   const parsed = Policy.safeParse(JSON.parse(json));
   return parsed.success ? parsed.data : null;
@@ -115,7 +108,7 @@ function judge(store: EventStore, candidate: unknown, enrollment: Enrollment, op
   const key = rotations.success ? followRotations(enrollment.collectorPublicKey, rotations.data) : enrollment.collectorPublicKey;
   if (!verifyPolicySignature(policy, key)) return { code: `signature:${policy.version}`, problem: 'policy signature does not verify with the pinned collector key' };
   if (policy.segment !== enrollment.segment) return { code: `segment:${policy.version}`, problem: `policy is for segment ${policy.segment}, this terminal is ${enrollment.segment}` };
-  const newest = Math.max(current?.version ?? 0, Number(store.getState(KEYS.newest) ?? 0));
+  const newest = Math.max(current?.version ?? 0, Number(store.getState(STATE_KEYS.policyNewestVersion) ?? 0));
   if (policy.version < newest) return { code: `older:${policy.version}`, problem: `policy version ${policy.version} is older than version ${newest} already seen` };
   if (opts.requireFreshness !== false || rawFreshness !== undefined) {
     const freshness = PolicyFreshness.safeParse(rawFreshness);
@@ -143,9 +136,9 @@ export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: 
     const verdict = judge(store, candidate, enrollment, opts, current);
     if ('problem' in verdict) {
       const fingerprint = sha256Hex(verdict.code);
-      if (store.getState(KEYS.rejected) !== fingerprint) {
+      if (store.getState(STATE_KEYS.policyRejected) !== fingerprint) {
         store.append({ type: 'tamper.detected', payload: { what: 'policy', detail: `${verdict.problem}; keeping version ${current?.version ?? 'none'}` } });
-        store.setState(KEYS.rejected, fingerprint);
+        store.setState(STATE_KEYS.policyRejected, fingerprint);
       }
       return 'rejected';
     }
@@ -155,10 +148,10 @@ export function acceptPolicy(store: EventStore, candidate: unknown, enrollment: 
       saveEnrollment(store, { ...enrollment, collectorPublicKey: key });
       store.append({ type: 'policy.key_rotated', payload: { previousKey: keyId(enrollment.collectorPublicKey), key: keyId(key), rotatedAt: (opts.clock ?? systemClock).now().toISOString() } });
     }
-    if (policy.version > Number(store.getState(KEYS.newest) ?? 0)) store.setState(KEYS.newest, String(policy.version));
+    if (policy.version > Number(store.getState(STATE_KEYS.policyNewestVersion) ?? 0)) store.setState(STATE_KEYS.policyNewestVersion, String(policy.version));
     if (current && current.version === policy.version && current.signature === policy.signature) return 'unchanged';
     // The reconciler records policy.applied once it has enforced this version.
-    store.setState(KEYS.policy, JSON.stringify(policy));
+    store.setState(STATE_KEYS.policy, JSON.stringify(policy));
     return 'applied';
   });
 }

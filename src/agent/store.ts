@@ -14,9 +14,9 @@ import {
   type NewEvent,
   type StoredEvent,
 } from '../shared';
+import { STATE_KEYS, type StateKey } from './state-keys';
+import { APPLICATION_ID } from './store-id';
 
-/** Marks a SQLite file as Mamori's agent store (`PRAGMA application_id`, "MMRA"). */
-const APPLICATION_ID = 0x4d4d5241;
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** Why a store could not be opened or written. The message always names the file. */
@@ -48,8 +48,6 @@ const MIGRATIONS: readonly string[] = [
 
 /** Acknowledged events older than this many days are pruned after each sync (docs/design.md#retention). */
 export const AGENT_RETENTION_DAYS = 90;
-/** The state key of the local checkpoint: JSON `{seq, hash, at}` of the last pruned event. */
-export const CHECKPOINT_KEY = 'chain.checkpoint';
 
 /** The agent's local, append-only, hash-chained event log plus its small key-value state. */
 export interface EventStore {
@@ -83,9 +81,9 @@ export interface EventStore {
    * @returns how many events were removed.
    */
   pruneAcknowledged(before: Date, batch?: number): number;
-  getState(key: string): string | null;
-  setState(key: string, value: string): void;
-  deleteState(key: string): void;
+  getState(key: StateKey): string | null;
+  setState(key: StateKey, value: string): void;
+  deleteState(key: StateKey): void;
   /** Runs `fn` in one transaction: its appends and state changes are kept together or not at all. */
   transaction<T>(fn: () => T): T;
   close(): void;
@@ -191,6 +189,39 @@ function prepareSchema(db: Database.Database, file: string, readonly: boolean): 
   if (version < MIGRATIONS.length) migrate.immediate();
 }
 
+/**
+ * Retention of the local log (docs/design.md#retention): where the stored chain starts, and one
+ * batch of acknowledged events older than a time removed with the checkpoint moved, in one
+ * transaction.
+ */
+function createPruner(db: Database.Database, ackSeq: () => number) {
+  const getState = db.prepare('SELECT value FROM state WHERE key = ?').pluck();
+  const setState = db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  const oldest = db.prepare('SELECT * FROM events WHERE seq < ? ORDER BY seq LIMIT ?');
+  const deleteUpTo = db.prepare('DELETE FROM events WHERE seq <= ?');
+  /** Where the stored chain starts: after the last pruned event, else at the beginning. */
+  const chainStart = (): { seq: number; hash: string } => {
+    const text = getState.get(STATE_KEYS.chainCheckpoint) as string | undefined;
+    if (!text) return { seq: 0, hash: GENESIS_HASH };
+    const cp = JSON.parse(text) as { seq: number; hash: string };
+    return { seq: cp.seq, hash: cp.hash };
+  };
+  const pruneBatch = db.transaction((beforeIso: string, batch: number): number => {
+    const events: StoredEvent[] = [];
+    for (const row of oldest.all(ackSeq(), batch) as EventRow[]) {
+      if (row.at >= beforeIso) break;
+      events.push(rowToEvent(row));
+    }
+    if (events.length === 0) return 0;
+    if (verifyChain(events, chainStart())) return 0;
+    const last = events[events.length - 1]!;
+    deleteUpTo.run(last.seq);
+    setState.run(STATE_KEYS.chainCheckpoint, JSON.stringify({ seq: last.seq, hash: last.hash, at: last.at }));
+    return events.length;
+  });
+  return { chainStart, pruneBatch };
+}
+
 function createEventStore(db: Database.Database, file: string, clock: Clock): EventStore {
   const lastRow = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
   const insert = db.prepare(
@@ -209,29 +240,8 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
     const row = lastRow.get() as { seq: number; hash: string } | undefined;
     return row ?? chainStart();
   };
-  const ackSeq = (): number => Number(getState.get('ack_seq') ?? 0);
-  /** Where the stored chain starts: after the last pruned event, else at the beginning. */
-  const chainStart = (): { seq: number; hash: string } => {
-    const text = getState.get(CHECKPOINT_KEY) as string | undefined;
-    if (!text) return { seq: 0, hash: GENESIS_HASH };
-    const cp = JSON.parse(text) as { seq: number; hash: string };
-    return { seq: cp.seq, hash: cp.hash };
-  };
-  const oldest = db.prepare('SELECT * FROM events WHERE seq < ? ORDER BY seq LIMIT ?');
-  const deleteUpTo = db.prepare('DELETE FROM events WHERE seq <= ?');
-  const pruneBatch = db.transaction((beforeIso: string, batch: number): number => {
-    const events: StoredEvent[] = [];
-    for (const row of oldest.all(ackSeq(), batch) as EventRow[]) {
-      if (row.at >= beforeIso) break;
-      events.push(rowToEvent(row));
-    }
-    if (events.length === 0) return 0;
-    if (verifyChain(events, chainStart())) return 0;
-    const last = events[events.length - 1]!;
-    deleteUpTo.run(last.seq);
-    setState.run(CHECKPOINT_KEY, JSON.stringify({ seq: last.seq, hash: last.hash, at: last.at }));
-    return events.length;
-  });
+  const ackSeq = (): number => Number(getState.get(STATE_KEYS.ackSeq) ?? 0);
+  const { chainStart, pruneBatch } = createPruner(db, ackSeq);
 
   const appendTx = db.transaction((type: string, payloadJson: string, payload: unknown, at: string) => {
     const prev = head();
@@ -264,7 +274,7 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
     setAckSeq(seq) {
       db.transaction(() => {
         const next = Math.min(Math.max(ackSeq(), seq), head().seq);
-        setState.run('ack_seq', String(next));
+        setState.run(STATE_KEYS.ackSeq, String(next));
       }).immediate();
     },
     pendingCount() {

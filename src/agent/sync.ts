@@ -1,15 +1,13 @@
 import { EventSchemaError, GENESIS_HASH, MAX_BATCH_EVENTS, parseEventPayload, verifyChain, type StoredEvent } from '../shared';
 import type { EventStore } from './store';
 import { CollectorRefusedError, type SyncClient } from './sync-client';
+import { STATE_KEYS } from './state-keys';
 
 /** What one sync of the outbox did. */
 export interface SyncResult {
   sent: number;
   ackSeq: number;
 }
-
-/** The state key of the last local break recorded, so a break is recorded once, not on every retry. */
-const TAMPER_KEY = 'sync.tamper_recorded';
 
 /**
  * The first event of `batch` that the collector would refuse: a seq that does not follow, a hash
@@ -83,11 +81,12 @@ export async function syncEvents(store: EventStore, client: SyncClient, batchSiz
 }
 
 /** `tamper.detected` for a break in the local log, once per break however often the sync retries. */
+// The last local break recorded is kept, so a break is recorded once, not on every retry.
 function recordBreakOnce(store: EventStore, bad: { seq: number; reason: string }): void {
   const mark = `${bad.seq}:${bad.reason}`;
   store.transaction(() => {
-    if (store.getState(TAMPER_KEY) === mark) return;
+    if (store.getState(STATE_KEYS.syncTamperRecorded) === mark) return;
     store.append({ type: 'tamper.detected', payload: { what: 'event log', detail: `the unsent event log is broken at seq ${bad.seq} (${bad.reason}); the collector will flag this terminal` } });
-    store.setState(TAMPER_KEY, mark);
+    store.setState(STATE_KEYS.syncTamperRecorded, mark);
   });
 }

@@ -1,15 +1,17 @@
 import { Command, CommanderError } from 'commander';
-import { MAMORI_VERSION, UsageError } from '../shared';
+// The shared modules' own files, not the index (which builds every schema): `mamori agent run`
+// enforces before loading them (docs/design.md#agent-cycle).
+import { MAMORI_VERSION } from '../shared/version';
 
 /**
  * The command groups, each loaded only when its group is named: the agent service (`mamori agent
  * run`) must not carry the collector, its console and its exporters (kysely, fastify, exceljs, pg,
  * preact) in memory on every terminal.
  */
-const GROUPS: Record<string, () => Promise<(program: Command) => void>> = {
+const GROUPS: Record<string, () => Promise<(program: Command, argv: readonly string[]) => void | Promise<void>>> = {
   start: async () => (await import('./start.js')).registerStartCommand,
-  agent: async () => (await import('../agent/cli.js')).registerAgentCommands,
-  collector: async () => (await import('../collector/cli.js')).registerCollectorCommands,
+  agent: async () => (await import('../agent/cli/index.js')).registerAgentCommands,
+  collector: async () => (await import('../collector/cli/index.js')).registerCollectorCommands,
 };
 
 /**
@@ -24,7 +26,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
     .showSuggestionAfterError(true);
   const named = argv[2];
   const groups = named !== undefined && Object.hasOwn(GROUPS, named) ? [GROUPS[named]!] : Object.values(GROUPS);
-  for (const load of groups) (await load())(program);
+  for (const load of groups) await (await load())(program, argv);
   configureTree(program);
   return program;
 }
@@ -55,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.executeSubCommandAsync') return err.exitCode;
       return 2;
     }
+    const { UsageError } = await import('../shared/errors.js');
     if (err instanceof UsageError) {
       process.stderr.write(`mamori: ${err.message}\n`);
       return 2;

@@ -102,6 +102,44 @@ function stopAll(children: ChildProcess[]): Promise<void> {
   ).then(() => undefined);
 }
 
+/** What `mamori start` prints once everything runs. */
+function printBanner(o: { url: string; state: StartState; password: string | null; stateFile: string; varDir: string; enforce: boolean; tray: boolean }): void {
+  say('Mamori is running.');
+  say(`  console and API: ${o.url}/`);
+  say(`  admin user:      ${o.state.adminUser}`);
+  if (o.password) {
+    say(`  admin password:  ${o.password}   (shown once; saved nowhere)`);
+    say(`  admin API token: ${o.state.adminToken}   (also in ${o.stateFile})`);
+  } else {
+    say(`  admin API token: in ${o.stateFile}`);
+  }
+  say(`  agent:           enrolled in segment ${o.state.segment}${o.enforce ? '' : ' (audit only: nothing on this machine is blocked)'}`);
+  say(`  ledger export:   MAMORI_ADMIN_TOKEN=… node bin/mamori.js export inventory --collector ${o.url} --format csv -o ledger.csv`);
+  say(`  data:            ${o.varDir}`);
+  say(o.tray ? '  tray:            started' : '  tray:            not started: the Electron binary is not installed (on a connected machine: node node_modules/electron/install.js)');
+  say('Press Ctrl-C to stop.');
+}
+
+/** Resolves once stopping, or once the collector or the agent exited (then stops the rest, exit 1). */
+function untilStoppedOrDead(children: ChildProcess[], isStopping: () => boolean, stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = () => {
+      if (isStopping()) return resolve();
+      const dead = children.slice(0, 2).find((c) => c.exitCode !== null);
+      if (dead) {
+        process.stderr.write(`mamori: a component exited (code ${dead.exitCode}); stopping\n`);
+        void stop().then(() => {
+          process.exitCode = 1;
+          resolve();
+        });
+        return;
+      }
+      setTimeout(check, 250);
+    };
+    check();
+  });
+}
+
 /**
  * `mamori start`: a local collector on embedded SQLite under ./var, an admin, and this machine's
  * agent enrolled in an audit-only segment (or `mynumber` with --enforce), syncing. Ctrl-C stops
@@ -171,37 +209,9 @@ export async function runStart(opts: { enforce?: boolean; listen?: string; dir?:
     children.push(tray);
   }
 
-  say('Mamori is running.');
-  say(`  console and API: ${url}/`);
-  say(`  admin user:      ${state.adminUser}`);
-  if (password) {
-    say(`  admin password:  ${password}   (shown once; saved nowhere)`);
-    say(`  admin API token: ${state.adminToken}   (also in ${stateFile})`);
-  } else {
-    say(`  admin API token: in ${stateFile}`);
-  }
-  say(`  agent:           enrolled in segment ${state.segment}${opts.enforce ? '' : ' (audit only: nothing on this machine is blocked)'}`);
-  say(`  ledger export:   MAMORI_ADMIN_TOKEN=… node bin/mamori.js export inventory --collector ${url} --format csv -o ledger.csv`);
-  say(`  data:            ${varDir}`);
-  say(electron ? '  tray:            started' : '  tray:            not started: the Electron binary is not installed (on a connected machine: node node_modules/electron/install.js)');
-  say('Press Ctrl-C to stop.');
+  printBanner({ url, state, password, stateFile, varDir, enforce: !!opts.enforce, tray: !!electron });
 
-  await new Promise<void>((resolve) => {
-    const check = () => {
-      if (stopping) return resolve();
-      const dead = children.slice(0, 2).find((c) => c.exitCode !== null);
-      if (dead) {
-        process.stderr.write(`mamori: a component exited (code ${dead.exitCode}); stopping\n`);
-        void stop().then(() => {
-          process.exitCode = 1;
-          resolve();
-        });
-        return;
-      }
-      setTimeout(check, 250);
-    };
-    check();
-  });
+  await untilStoppedOrDead(children, () => stopping, stop);
   await stopAll(children);
 }
 

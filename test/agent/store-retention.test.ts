@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AGENT_RETENTION_DAYS, CHECKPOINT_KEY, openEventStore, type EventStore } from '../../src/agent/store';
+import { STATE_KEYS } from '../../src/agent/state-keys';
+import { AGENT_RETENTION_DAYS, openEventStore, type EventStore } from '../../src/agent/store';
 
 const DAY = 86_400_000;
 const now = new Date('2026-12-01T03:00:00.000Z');
@@ -37,7 +38,7 @@ describe('agent event store retention', () => {
     expect(store.pruneAcknowledged(cutoff, 32)).toBe(109);
     expect(store.readSince(0, 1)[0]!.seq).toBe(110);
     expect(store.verify()).toBeNull();
-    expect(JSON.parse(store.getState(CHECKPOINT_KEY)!)).toMatchObject({ seq: 109 });
+    expect(JSON.parse(store.getState(STATE_KEYS.chainCheckpoint)!)).toMatchObject({ seq: 109 });
     // Nothing more to go; new events chain on; the outbox is untouched.
     expect(store.pruneAcknowledged(cutoff)).toBe(0);
     expect(store.pendingCount()).toBe(50);
@@ -62,8 +63,8 @@ describe('agent event store retention', () => {
     twoHundredDays(store);
     store.setAckSeq(200);
     store.pruneAcknowledged(new Date(now.getTime() - 150 * DAY));
-    const cp = JSON.parse(store.getState(CHECKPOINT_KEY)!) as { seq: number; hash: string };
-    store.setState(CHECKPOINT_KEY, JSON.stringify({ ...cp, hash: 'f'.repeat(64) }));
+    const cp = JSON.parse(store.getState(STATE_KEYS.chainCheckpoint)!) as { seq: number; hash: string };
+    store.setState(STATE_KEYS.chainCheckpoint, JSON.stringify({ ...cp, hash: 'f'.repeat(64) }));
     expect(store.verify()).toEqual({ seq: cp.seq + 1, reason: 'prev_hash_mismatch' });
     expect(store.pruneAcknowledged(new Date(now.getTime() - AGENT_RETENTION_DAYS * DAY))).toBe(0);
     expect(store.readSince(0, 1)[0]!.seq).toBe(cp.seq + 1);

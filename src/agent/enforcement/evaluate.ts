@@ -1,4 +1,6 @@
-import { isExactScope, type AllowEntry, type Policy, type UsbDevice, type UsbInterface } from '../../shared';
+import type { AllowEntry, Policy, UsbDevice, UsbInterface } from '../../shared';
+// The shared module's own file, not its index: evaluation runs before the schemas load (docs/design.md#agent-cycle).
+import { isExactScope } from '../../shared/unlock';
 import type { ActiveException } from './types';
 
 /** The part of an exception that evaluation reads. */

@@ -1,14 +1,14 @@
 import type { AllowEntry, Policy } from '../../shared';
 import type { EventStore } from '../store';
 import { removableInterfaces } from './evaluate';
-import { devicePayload } from './reconciler';
+import { devicePayload } from './device-payload';
 import type { Enforcer } from './types';
+import { STATE_KEYS } from '../state-keys';
 
-const KEY = 'allow.local';
 
 /** The terminal's own allowlist: storage present at enrollment with `--allow-present`. */
 export function loadLocalAllow(store: EventStore): AllowEntry[] {
-  return JSON.parse(store.getState(KEY) ?? '[]') as AllowEntry[];
+  return JSON.parse(store.getState(STATE_KEYS.localAllow) ?? '[]') as AllowEntry[];
 }
 
 /** The policy with this terminal's own allowlist entries added. */
@@ -32,7 +32,7 @@ export async function allowPresentDevices(store: EventStore, enforcer: Enforcer)
       local.push(entry);
       store.append({ type: 'device.allowed', payload: { ...devicePayload(d), reason: entry.note, interfaces: removableInterfaces(d).map((i) => i.name) } });
     }
-    store.setState(KEY, JSON.stringify(local));
+    store.setState(STATE_KEYS.localAllow, JSON.stringify(local));
   });
   return local;
 }

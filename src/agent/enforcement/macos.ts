@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
-import type { UsbDevice } from '../../shared';
 import type { CommandRunner } from '../os/command';
+import { createMacUsbReader, type UsbReader } from '../os/usb';
 import type { Enforcer, EnforcerPass } from './types';
 
 /**
@@ -8,54 +8,6 @@ import type { Enforcer, EnforcerPass } from './types';
  * system extension, so enforcement here is reactive: a blocked disk is unmounted and ejected
  * after it appears, and a read-only one is remounted read-only. The docs say so.
  */
-
-interface SpUsbItem {
-  _name?: string;
-  vendor_id?: string;
-  product_id?: string;
-  serial_num?: string;
-  manufacturer?: string;
-  location_id?: string;
-  Media?: { bsd_name?: string; _name?: string }[];
-  _items?: SpUsbItem[];
-}
-
-/** USB devices from `system_profiler SPUSBDataType -json`; a device with media is storage (08). */
-export function parseSystemProfilerUsb(json: string): UsbDevice[] {
-  let doc: { SPUSBDataType?: SpUsbItem[] };
-  try {
-    doc = JSON.parse(json) as typeof doc;
-  } catch {
-    return [];
-  }
-  const out: UsbDevice[] = [];
-  const hex = (v: string | undefined) => {
-    const m = /0x([0-9a-f]{1,4})/i.exec(v ?? '');
-    return m ? m[1]!.toLowerCase().padStart(4, '0') : '0000';
-  };
-  const walk = (items: SpUsbItem[] | undefined) => {
-    for (const item of items ?? []) {
-      if (item.vendor_id) {
-        const disks = (item.Media ?? []).map((m) => m.bsd_name).filter((n): n is string => !!n);
-        out.push({
-          port: item.location_id ?? item._name ?? '',
-          vendorId: hex(item.vendor_id),
-          productId: hex(item.product_id),
-          serial: item.serial_num ?? '',
-          manufacturer: item.manufacturer ?? '',
-          product: item._name ?? '',
-          deviceClass: '00',
-          interfaces: disks.map((d) => ({ name: d, interfaceClass: '08', interfaceSubClass: '06', interfaceProtocol: '50', description: '', authorized: null, driver: '' })),
-          authorized: null,
-          rootHub: false,
-        });
-      }
-      walk(item._items);
-    }
-  };
-  walk(doc.SPUSBDataType);
-  return out;
-}
 
 const xml = new XMLParser({ preserveOrder: true, ignoreAttributes: true, parseTagValue: false, trimValues: true });
 
@@ -148,17 +100,14 @@ export function parseDiskutilWritable(text: string): boolean | null {
  * diskutil. Reactive means a disk is usable from the moment it mounts until the pass its hint
  * triggers, typically well under a second; docs/design.md#macos-enforcement states this as weaker than Linux and Windows.
  */
-export function createMacEnforcer(opts: { runner: CommandRunner }): Enforcer {
+export function createMacEnforcer(opts: { runner: CommandRunner; usb?: UsbReader }): Enforcer {
   const run = opts.runner;
+  const usb = opts.usb ?? createMacUsbReader(run);
   /** Volumes Mamori remounted read-only, so a read-write remount by hand is reported as drift. */
   const madeReadOnly = new Set<string>();
   const list = async () => parseDiskutilList((await run('diskutil', ['list', '-plist', 'external'])).stdout);
   return {
-    async devices() {
-      const { stdout, code } = await run('system_profiler', ['SPUSBDataType', '-json']);
-      if (code !== 0) throw new Error(`system_profiler exited ${code}`);
-      return parseSystemProfilerUsb(stdout);
-    },
+    devices: () => usb.devices(),
     async enforce(_mode, decisions) {
       const pass: EnforcerPass = { drift: [], failures: [], changed: false };
       const external = await list();

@@ -1,10 +1,11 @@
 import { CanonicalJsonError, EventSchemaError, sanitizeDeep, sanitizeText, type DegradedReason, type DevicePayload, type EnforcementState, type NewEvent, type Policy, type UsbDevice } from '../../shared';
 import type { Logger } from '../logger';
 import type { EventStore } from '../store';
+import { devicePayload } from './device-payload';
 import { evaluateDevice, type Decision } from './evaluate';
-import type { ActiveException, DeviceDecision, Enforcer, EnforcerPass } from './types';
+import type { ActiveException, DeviceDecision, Drift, Enforcer, EnforcerPass } from './types';
+import { STATE_KEYS } from '../state-keys';
 
-const KEYS = { known: 'enforcement.known', applied: 'enforcement.applied' } as const;
 
 /** What one reconcile pass ended in. */
 export interface ReconcileResult {
@@ -35,9 +36,101 @@ function deviceKey(d: UsbDevice): string {
   return `${d.port}|${d.vendorId}:${d.productId}|${d.serial}`;
 }
 
-/** The device fields every device event carries. */
-export function devicePayload(d: UsbDevice): DevicePayload {
-  return { vendorId: d.vendorId, productId: d.productId, serial: d.serial, manufacturer: d.manufacturer, product: d.product, deviceClass: d.deviceClass, port: d.port };
+export { devicePayload } from './device-payload';
+
+type Record_ = (event: NewEvent) => void;
+type Known = { decision: Decision | 'none'; device: DevicePayload };
+
+/**
+ * `device.attached`/`detached` on change and `device.blocked`/`allowed` once per attach or change
+ * of decision, against what the store knew; keeps what it knows now. Inside the pass's transaction.
+ */
+function recordDevices(store: EventStore, record: Record_, decisions: DeviceDecision[], mode: Policy['removableMedia']['mode']): boolean {
+  const known = JSON.parse(store.getState(STATE_KEYS.enforcementKnown) ?? '{}') as Record<string, Known>;
+  const next: Record<string, Known> = {};
+  let recorded = false;
+  for (const { device, evaluation } of decisions) {
+    if (device.rootHub) continue;
+    const key = deviceKey(device);
+    const decision: Decision | 'none' = evaluation.interfaces.length ? evaluation.decision : 'none';
+    const payload = devicePayload(device);
+    next[key] = { decision, device: payload };
+    if (!(key in known)) {
+      record({ type: 'device.attached', payload });
+      recorded = true;
+    }
+    if (decision !== 'none' && known[key]?.decision !== decision) {
+      record({
+        type: decision === 'block' ? 'device.blocked' : 'device.allowed',
+        payload: { ...payload, reason: evaluation.reason, mode, interfaces: evaluation.interfaces },
+      });
+      recorded = true;
+    }
+  }
+  for (const [key, gone] of Object.entries(known)) {
+    if (key in next) continue;
+    record({ type: 'device.detached', payload: gone.device });
+    recorded = true;
+  }
+  store.setState(STATE_KEYS.enforcementKnown, JSON.stringify(next));
+  return recorded;
+}
+
+/**
+ * `policy.drift_corrected` (and `tamper.detected` for Mamori's own machinery) for this pass's
+ * drift and for drift the start-up pass corrected (src/agent/start-enforcement.ts), which is
+ * forgotten in the same transaction.
+ */
+function recordDrift(store: EventStore, record: Record_, drift: Drift[]): boolean {
+  const carried = JSON.parse(store.getState(STATE_KEYS.enforcementStartDrift) ?? '[]') as Drift[];
+  if (carried.length > 0) store.deleteState(STATE_KEYS.enforcementStartDrift);
+  for (const d of [...carried, ...drift]) {
+    const device = d.device ? { device: devicePayload(d.device) } : {};
+    if (d.tamper) record({ type: 'tamper.detected', payload: { what: d.control, detail: `expected ${d.expected}, found ${d.found}; restored`, ...device } });
+    record({ type: 'policy.drift_corrected', payload: { control: d.control, expected: d.expected, found: d.found, ...device } });
+  }
+  return carried.length + drift.length > 0;
+}
+
+/**
+ * One read-decide-apply round against the OS. Never throws: a device list the OS cannot give
+ * (`devices: null`) or controls it cannot set are failures with their degraded reasons.
+ */
+async function enforceOnce(enforcer: Enforcer, policy: Policy, exceptions: ActiveException[], now: Date) {
+  const failures: string[] = [];
+  const why = new Set<DegradedReason>();
+  let devices: UsbDevice[] | null = null;
+  try {
+    // Device lists are untrusted text from the OS: sanitized once here for every enforcer.
+    devices = sanitizeDeep(await enforcer.devices());
+  } catch (err) {
+    why.add('devices_unreadable');
+    // The OS could not list devices (pnputil or system_profiler missing or failing). The
+    // device-independent controls (rules file, registry policy) are still applied below; the
+    // device record is left as it was, since nothing is known about devices.
+    failures.push(`cannot read devices: ${(err as Error).message}`);
+  }
+  const decisions: DeviceDecision[] = (devices ?? []).map((device) => ({ device, evaluation: evaluateDevice(device, policy, exceptions, now) }));
+  let result: EnforcerPass;
+  try {
+    result = await enforcer.enforce(policy.removableMedia.mode, decisions, policy.removableMedia.allow);
+  } catch (err) {
+    result = { drift: [], failures: [`cannot apply controls: ${(err as Error).message}`], changed: false };
+  }
+  if (result.failures.length > 0) why.add('controls_not_applied');
+  failures.push(...result.failures);
+  return { devices, decisions, result, failures, why };
+}
+
+/** Records `policy.applied` when the policy version or what enforcement achieved changes. */
+function recordApplied(store: EventStore, record: Record_, policy: Policy, state: EnforcementState): boolean {
+  const applied = `${policy.segment}|${policy.version}|${state}`;
+  if (store.getState(STATE_KEYS.enforcementApplied) === applied) return false;
+  store.transaction(() => {
+    record({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode: policy.removableMedia.mode, issuedAt: policy.issuedAt, enforcement: state } });
+    store.setState(STATE_KEYS.enforcementApplied, applied);
+  });
+  return true;
 }
 
 /**
@@ -101,84 +194,19 @@ export function createReconciler(opts: {
       reasons = [];
       return { state: current, changed: false };
     }
-    const now = opts.now?.() ?? new Date();
-    const exceptions = opts.getExceptions();
     const mode = policy.removableMedia.mode;
-    const failures: string[] = [];
-    const why = new Set<DegradedReason>();
-    let devices: UsbDevice[] | null = null;
-    try {
-      // Device lists are untrusted text from the OS: sanitized once here for every enforcer.
-      devices = sanitizeDeep(await opts.enforcer.devices());
-    } catch (err) {
-      why.add('devices_unreadable');
-      // The OS could not list devices (pnputil or system_profiler missing or failing). The
-      // device-independent controls (rules file, registry policy) are still applied below; the
-      // device record is left as it was, since nothing is known about devices.
-      failures.push(`cannot read devices: ${(err as Error).message}`);
-    }
-    const decisions: DeviceDecision[] = (devices ?? []).map((device) => ({ device, evaluation: evaluateDevice(device, policy, exceptions, now) }));
-    let result: EnforcerPass;
-    try {
-      result = await opts.enforcer.enforce(mode, decisions, policy.removableMedia.allow);
-    } catch (err) {
-      result = { drift: [], failures: [`cannot apply controls: ${(err as Error).message}`], changed: false };
-    }
-    if (result.failures.length > 0) why.add('controls_not_applied');
-    failures.push(...result.failures);
+    const { devices, decisions, result, failures, why } = await enforceOnce(opts.enforcer, policy, opts.getExceptions(), opts.now?.() ?? new Date());
     current = failures.length > 0 ? 'degraded' : mode === 'audit' || mode === 'allow' ? 'audit' : 'active';
     reasons = [...why];
     for (const f of failures) opts.logger.warn({ reason }, `enforcement: ${sanitizeText(f, 500)}`);
 
-    type Known = { decision: Decision | 'none'; device: DevicePayload };
-    const known = JSON.parse(store.getState(KEYS.known) ?? '{}') as Record<string, Known>;
-    const next: Record<string, Known> = {};
     let recorded = false;
     store.transaction(() => {
-      for (const { device, evaluation } of devices === null ? [] : decisions) {
-        if (device.rootHub) continue;
-        const key = deviceKey(device);
-        const decision: Decision | 'none' = evaluation.interfaces.length ? evaluation.decision : 'none';
-        const payload = devicePayload(device);
-        next[key] = { decision, device: payload };
-        if (!(key in known)) {
-          record({ type: 'device.attached', payload });
-          recorded = true;
-        }
-        if (decision !== 'none' && known[key]?.decision !== decision) {
-          record({
-            type: decision === 'block' ? 'device.blocked' : 'device.allowed',
-            payload: { ...payload, reason: evaluation.reason, mode, interfaces: evaluation.interfaces },
-          });
-          recorded = true;
-        }
-      }
-      for (const [key, gone] of Object.entries(known)) {
-        if (key in next || devices === null) continue;
-        record({ type: 'device.detached', payload: gone.device });
-        recorded = true;
-      }
-      for (const d of result.drift) {
-        const device = d.device ? { device: devicePayload(d.device) } : {};
-        if (d.tamper) record({ type: 'tamper.detected', payload: { what: d.control, detail: `expected ${d.expected}, found ${d.found}; restored`, ...device } });
-        record({ type: 'policy.drift_corrected', payload: { control: d.control, expected: d.expected, found: d.found, ...device } });
-        recorded = true;
-      }
-      if (recordApplied(policy, mode)) recorded = true;
-      if (devices !== null) store.setState(KEYS.known, JSON.stringify(next));
+      if (devices !== null) recorded = recordDevices(store, record, decisions, mode);
+      if (recordDrift(store, record, result.drift)) recorded = true;
+      if (recordApplied(store, record, policy, current)) recorded = true;
     });
     return { state: current, changed: result.changed || recorded, ...(reasons.length ? { reasons: [...reasons] } : {}) };
-  }
-
-  /** Records `policy.applied` when the policy version or what enforcement achieved changes. */
-  function recordApplied(policy: Policy, mode: Policy['removableMedia']['mode']): boolean {
-    const applied = `${policy.segment}|${policy.version}|${current}`;
-    if (opts.store.getState(KEYS.applied) === applied) return false;
-    opts.store.transaction(() => {
-      record({ type: 'policy.applied', payload: { segment: policy.segment, version: policy.version, mode, issuedAt: policy.issuedAt, enforcement: current } });
-      opts.store.setState(KEYS.applied, applied);
-    });
-    return true;
   }
 
   return {

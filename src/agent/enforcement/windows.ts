@@ -1,5 +1,6 @@
 import type { AllowEntry, RemovableMediaMode, UsbDevice } from '../../shared';
 import type { CommandRunner } from '../os/command';
+import { createWindowsUsbReader, type UsbReader } from '../os/usb';
 import { isPseudoSerial, isRemovableMediaInterface } from './evaluate';
 import type { DeviceDecision, Enforcer, EnforcerPass } from './types';
 
@@ -43,82 +44,6 @@ export function parseRegQuery(output: string): RegistryValues {
     values.set(`${key}\\${name}`, type === 'REG_DWORD' || type === 'REG_QWORD' ? Number.parseInt(data, 16) : data);
   }
   return values;
-}
-
-/** One device as `pnputil /enum-devices /connected` lists it. */
-export interface PnpDevice {
-  instanceId: string;
-  description: string;
-  className: string;
-  classGuid: string;
-  manufacturer: string;
-  status: string;
-  driver: string;
-}
-
-/** Parses `pnputil /enum-devices` output: blocks of `Field:   value` lines. */
-export function parsePnputilDevices(output: string): PnpDevice[] {
-  const devices: PnpDevice[] = [];
-  let current: Partial<PnpDevice> | null = null;
-  const fields: Record<string, keyof PnpDevice> = {
-    'instance id': 'instanceId',
-    'device description': 'description',
-    'class name': 'className',
-    'class guid': 'classGuid',
-    'manufacturer name': 'manufacturer',
-    status: 'status',
-    'driver name': 'driver',
-  };
-  for (const line of output.split(/\r?\n/)) {
-    const m = /^([A-Za-z ]+):\s+(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const field = fields[m[1]!.trim().toLowerCase()];
-    if (!field) continue;
-    if (field === 'instanceId') {
-      if (current?.instanceId) devices.push(complete(current));
-      current = {};
-    }
-    if (current) current[field] = m[2]!.trim();
-  }
-  if (current?.instanceId) devices.push(complete(current));
-  return devices;
-}
-
-function complete(d: Partial<PnpDevice>): PnpDevice {
-  return { instanceId: d.instanceId ?? '', description: d.description ?? '', className: d.className ?? '', classGuid: d.classGuid ?? '', manufacturer: d.manufacturer ?? '', status: d.status ?? '', driver: d.driver ?? '' };
-}
-
-/** The USB interface class a PnP device stands for, from its class and description. */
-function interfaceClassOf(d: PnpDevice): string {
-  const cls = d.className.toLowerCase();
-  if (cls === 'wpd') return '06';
-  if (cls === 'cdrom' || cls === 'diskdrive' || /mass storage/i.test(d.description)) return '08';
-  if (cls === 'keyboard' || cls === 'mouse' || cls === 'hidclass') return '03';
-  if (cls === 'smartcardreader') return '0b';
-  if (/hub/i.test(d.description)) return '09';
-  return 'ff';
-}
-
-/** USB devices (instance ids `USB\VID_xxxx&PID_yyyy\serial`) from pnputil's list. */
-export function pnpToUsbDevices(list: PnpDevice[]): UsbDevice[] {
-  const out: UsbDevice[] = [];
-  for (const d of list) {
-    const m = /^USB\\VID_([0-9A-F]{4})&PID_([0-9A-F]{4})(?:&MI_[0-9A-F]{2})?\\(.+)$/i.exec(d.instanceId);
-    if (!m) continue;
-    out.push({
-      port: d.instanceId,
-      vendorId: m[1]!.toLowerCase(),
-      productId: m[2]!.toLowerCase(),
-      serial: m[3]!,
-      manufacturer: d.manufacturer,
-      product: d.description,
-      deviceClass: '00',
-      interfaces: [{ name: d.instanceId, interfaceClass: interfaceClassOf(d), interfaceSubClass: '00', interfaceProtocol: '00', description: d.description, authorized: d.status.toLowerCase() !== 'disabled', driver: d.driver }],
-      authorized: d.status.toLowerCase() !== 'disabled',
-      rootHub: /root hub/i.test(d.description),
-    });
-  }
-  return out;
 }
 
 /** What an allowlist allows on Windows: instance ids (with a serial) and hardware ids (a model). */
@@ -171,75 +96,78 @@ export function windowsAllow(allow: AllowEntry[], decisions: DeviceDecision[]): 
   return { instanceIds: [...instanceIds].sort(), deviceIds: [...deviceIds].sort() };
 }
 
+/** The values under Mamori's two policy keys, as `reg query /s` lists them. */
+async function readRegistry(run: CommandRunner): Promise<RegistryValues> {
+  const values: RegistryValues = new Map();
+  for (const key of [STORAGE_KEY, INSTALL_KEY]) {
+    // A missing key exits 1 ("unable to find the specified registry key"): no values.
+    const { stdout, code } = await run('reg', ['query', key, '/s']);
+    if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
+  }
+  return values;
+}
+
+/**
+ * Brings the registry to what `mode` and the allowlist want, and reads it back. `ours` holds the
+ * values Mamori wrote or found as wanted (by lower-cased `KEY\value`), so one changed back by hand is drift.
+ */
+async function applyRegistry(run: CommandRunner, ours: Map<string, string | number>, pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
+  const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
+  const have = byLowerCase(await readRegistry(run));
+  const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);
+  const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
+  for (const [k, { path: p, value }] of want) {
+    const found = have.get(k)?.value;
+    if (found === value) {
+      ours.set(k, value);
+      continue;
+    }
+    if (ours.get(k) === value) pass.drift.push({ control: p, expected: String(value), found: found === undefined ? 'absent' : String(found) });
+    const { key, name } = split(p);
+    const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
+    const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
+    pass.changed = true;
+    if (r.code !== 0) pass.failures.push(`reg add ${key} /v ${name} exited ${r.code}`);
+  }
+  for (const [k, { path: p }] of have) {
+    if (want.has(k) || !underOurKeys(k)) continue;
+    const { key, name } = split(p);
+    const r = await run('reg', ['delete', key, '/v', name, '/f']);
+    pass.changed = true;
+    ours.delete(k);
+    if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
+  }
+  if (!pass.changed) return;
+  const check = byLowerCase(await readRegistry(run));
+  for (const [k, { path: p, value }] of want) {
+    if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
+    else ours.set(k, value);
+  }
+  for (const [k, { path: p }] of check) if (!want.has(k) && underOurKeys(k)) pass.failures.push(`${p} is still set after deleting it`);
+}
+
 /**
  * Windows: the removable-storage policy values, device installation restrictions for allowlists,
- * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe).
+ * and pnputil for devices already present, all through a command runner (reg.exe, pnputil.exe);
+ * devices are listed by the OS layer's USB reader, the one the inventory uses.
  * It remembers (for the agent's run) the values it wrote and the devices it disabled, so a value
  * or device someone changed back by hand is reported as drift when it is restored.
  */
-export function createWindowsEnforcer(opts: { runner: CommandRunner }): Enforcer {
+export function createWindowsEnforcer(opts: { runner: CommandRunner; usb?: UsbReader }): Enforcer {
   const run = opts.runner;
+  const usb = opts.usb ?? createWindowsUsbReader(run);
   const disabledByUs = new Set<string>();
   /** Registry values Mamori wrote or found as wanted, by lower-cased `KEY\value`. */
   const ours = new Map<string, string | number>();
 
-  async function readRegistry(): Promise<RegistryValues> {
-    const values: RegistryValues = new Map();
-    for (const key of [STORAGE_KEY, INSTALL_KEY]) {
-      // A missing key exits 1 ("unable to find the specified registry key"): no values.
-      const { stdout, code } = await run('reg', ['query', key, '/s']);
-      if (code === 0) for (const [k, v] of parseRegQuery(stdout)) values.set(k, v);
-    }
-    return values;
-  }
-
-  async function listDevices(): Promise<UsbDevice[]> {
-    const { stdout, code } = await run('pnputil', ['/enum-devices', '/connected']);
-    if (code !== 0) throw new Error(`pnputil /enum-devices exited ${code}`);
-    return pnpToUsbDevices(parsePnputilDevices(stdout));
-  }
-
-  async function registry(pass: EnforcerPass, mode: RemovableMediaMode, decisions: DeviceDecision[], allow: AllowEntry[]): Promise<void> {
-    const want = byLowerCase(desiredRegistry(mode, windowsAllow(allow, decisions)));
-    const have = byLowerCase(await readRegistry());
-    const underOurKeys = (k: string) => k.startsWith(`${STORAGE_KEY.toLowerCase()}\\`) || k.startsWith(`${INSTALL_KEY.toLowerCase()}\\`);
-    const split = (p: string) => ({ key: p.slice(0, p.lastIndexOf('\\')), name: p.slice(p.lastIndexOf('\\') + 1) });
-    for (const [k, { path: p, value }] of want) {
-      const found = have.get(k)?.value;
-      if (found === value) {
-        ours.set(k, value);
-        continue;
-      }
-      if (ours.get(k) === value) pass.drift.push({ control: p, expected: String(value), found: found === undefined ? 'absent' : String(found) });
-      const { key, name } = split(p);
-      const type = typeof value === 'number' ? 'REG_DWORD' : 'REG_SZ';
-      const r = await run('reg', ['add', key, '/v', name, '/t', type, '/d', String(value), '/f']);
-      pass.changed = true;
-      if (r.code !== 0) pass.failures.push(`reg add ${key} /v ${name} exited ${r.code}`);
-    }
-    for (const [k, { path: p }] of have) {
-      if (want.has(k) || !underOurKeys(k)) continue;
-      const { key, name } = split(p);
-      const r = await run('reg', ['delete', key, '/v', name, '/f']);
-      pass.changed = true;
-      ours.delete(k);
-      if (r.code !== 0) pass.failures.push(`reg delete ${p} exited ${r.code}`);
-    }
-    if (!pass.changed) return;
-    const check = byLowerCase(await readRegistry());
-    for (const [k, { path: p, value }] of want) {
-      if (check.get(k)?.value !== value) pass.failures.push(`${p} reads ${String(check.get(k)?.value ?? 'nothing')} after writing ${value}`);
-      else ours.set(k, value);
-    }
-    for (const [k, { path: p }] of check) if (!want.has(k) && underOurKeys(k)) pass.failures.push(`${p} is still set after deleting it`);
-  }
+  const listDevices = (): Promise<UsbDevice[]> => usb.devices();
 
   return {
     devices: listDevices,
 
     async enforce(mode, decisions, allow = []) {
       const pass: EnforcerPass = { drift: [], failures: [], changed: false };
-      await registry(pass, mode, decisions, allow);
+      await applyRegistry(run, ours, pass, mode, decisions, allow);
 
       // Policy values stop new devices; a device already present is switched off by pnputil.
       const expectDisabled = new Map<string, boolean>();

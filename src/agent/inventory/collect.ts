@@ -1,13 +1,15 @@
 import os from 'node:os';
 import { InventorySnapshot, MAMORI_VERSION, sanitizeDeep, sanitizeText, type InventorySection } from '../../shared';
 import type { Logger } from '../logger';
-import { readLinuxUsbDevices } from './linux-usb';
+import { createUsbReader, type UsbReader } from '../os/usb';
 import { createSystemProbes, type Probes } from './probes';
 
 export interface InventoryCollectorOptions {
   systemRoot?: string;
   platform?: NodeJS.Platform;
   probes?: Partial<Probes>;
+  /** The OS layer's USB reader, shared with the enforcer; this OS's by default. */
+  usb?: UsbReader;
   logger?: Pick<Logger, 'warn'>;
   agentVersion?: string;
   now?: () => Date;
@@ -36,13 +38,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-/** Builds the inventory collector: systeminformation probes, and sysfs for USB on Linux. */
+/** Builds the inventory collector: systeminformation probes, and the OS layer's USB reader. */
 export function createInventoryCollector(opts: InventoryCollectorOptions = {}): InventoryCollector {
   const platform = opts.platform ?? process.platform;
   const systemRoot = opts.systemRoot ?? '/';
-  const probes: Probes = { ...createSystemProbes(), ...opts.probes };
+  const usb = opts.usb ?? createUsbReader({ platform, systemRoot });
+  const probes: Probes = { ...createSystemProbes(), usb: () => usb.devices(), ...opts.probes };
   const timeout = opts.probeTimeoutMs ?? 15_000;
-  if (platform === 'linux' && !opts.probes?.usb) probes.usb = async () => readLinuxUsbDevices(systemRoot);
 
   return {
     async collect() {

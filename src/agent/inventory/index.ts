@@ -1,3 +1,2 @@
 export * from './collect';
-export * from './linux-usb';
 export * from './probes';

@@ -11,20 +11,16 @@ export interface Probes {
   disks(): Promise<Disk[]>;
   network(): Promise<NetworkInterface[]>;
   users(): Promise<LoggedInUser[]>;
-  /** USB devices where sysfs is not available (Windows, macOS). */
+  /** USB devices, read by the OS layer's reader that enforcement uses too (src/agent/os/usb). */
   usb(): Promise<UsbDevice[]>;
 }
 
 /** systeminformation returns loosely typed values; every field is coerced to what the schema wants. */
 const str = (v: unknown): string => sanitizeText(v);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const hex4 = (v: unknown): string => {
-  const n = typeof v === 'number' ? v : Number.parseInt(str(v).replace(/^0x/i, ''), 16);
-  return Number.isInteger(n) && n >= 0 && n <= 0xffff ? n.toString(16).padStart(4, '0') : '0000';
-};
 
-/** The probes backed by systeminformation. */
-export function createSystemProbes(): Probes {
+/** The probes backed by systeminformation; USB comes from the OS layer's reader instead. */
+export function createSystemProbes(): Omit<Probes, 'usb'> {
   return {
     async system() {
       const s = await si.system();
@@ -89,26 +85,6 @@ export function createSystemProbes(): Probes {
     async users() {
       const list = await si.users();
       return list.map((u) => ({ user: str(u.user), tty: str(u.tty), host: str(u.ip), since: `${str(u.date)} ${str(u.time)}`.trim() }));
-    },
-    async usb() {
-      const list = await si.usb();
-      return list.map((u) => {
-        // Windows ids are PnP instance ids (USB\\VID_0781&PID_5581\\serial); macOS gives ids apart.
-        const ids = /VID_([0-9A-F]{4})&PID_([0-9A-F]{4})/i.exec(str(u.id));
-        const loose = u as unknown as { vendorId?: unknown; productId?: unknown };
-        return {
-        port: str(u.id ?? `${u.bus}-${u.deviceId}`),
-        vendorId: hex4(ids?.[1] ?? loose.vendorId),
-        productId: hex4(ids?.[2] ?? loose.productId),
-        serial: str(u.serialNumber),
-        manufacturer: str(u.manufacturer || u.vendor),
-        product: str(u.name),
-        deviceClass: '00',
-        interfaces: [],
-        authorized: null,
-        rootHub: /root hub/i.test(str(u.name)),
-        };
-      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { IpcParams, StoredEvent } from '../../shared';
 import type { PeerIdentity } from '../os/peer';
+import { STATE_KEYS, type StateKey } from '../state-keys';
 import type { EventStore } from '../store';
 import { createWindowCounter } from './limits';
 
@@ -10,12 +11,12 @@ import { createWindowCounter } from './limits';
  * incident of a user over the quota, and the wrong unlock codes counted in a window.
  */
 
-const STATE = { queued: 'ipc.incidents.queued', tamper: 'ipc.tamper.pending', owners: 'ipc.owners' } as const;
+const STATE = { queued: STATE_KEYS.ipcIncidentsQueued, tamper: STATE_KEYS.ipcTamperPending, owners: STATE_KEYS.ipcOwners } as const;
 const MAX_OWNERS = 2_000;
 /** Room the merged reports' text may take in one description (4,000 characters at most). */
 const MERGED_TEXT_ROOM = 3_900;
 
-function stateMap<T>(store: EventStore, key: string) {
+function stateMap<T>(store: EventStore, key: StateKey) {
   return {
     read: (): Record<string, T> => JSON.parse(store.getState(key) ?? '{}') as Record<string, T>,
     write: (map: Record<string, T>) => (Object.keys(map).length ? store.setState(key, JSON.stringify(map)) : store.deleteState(key)),

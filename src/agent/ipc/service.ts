@@ -15,6 +15,7 @@ import type { ExceptionBook } from '../exceptions';
 import type { PeerIdentity } from '../os/peer';
 import type { SessionProbe } from '../os/session';
 import { loadEnrollment, loadPolicy } from '../policy';
+import { STATE_KEYS } from '../state-keys';
 import type { EventStore } from '../store';
 import { summariseEvent } from '../summary';
 import { createTokenBuckets, throttle } from './limits';
@@ -119,7 +120,7 @@ export function createAgentService(deps: AgentServiceDeps): AgentServiceHost {
         context: {
           hostname: os.hostname(),
           osUser,
-          inventoryHash: store.getState('inventory.hash') ?? '',
+          inventoryHash: store.getState(STATE_KEYS.inventoryHash) ?? '',
           recentEvents: recent.map((e) => ({ seq: e.seq, at: e.at, type: e.type, summary: summariseEvent(e) })),
         },
       },
@@ -197,7 +198,7 @@ function peerService(core: ServiceCore, peer: PeerIdentity): AgentService {
         policyVersion: policy?.version ?? null,
         enforcement: deps.enforcement(),
         degradedReasons: deps.degradedReasons?.() ?? [],
-        lastSyncAt: store.getState('sync.last_at'),
+        lastSyncAt: store.getState(STATE_KEYS.lastSyncAt),
         collectorReachable: deps.collectorReachable(),
         pendingEvents: store.pendingCount(),
         incidentContact: policy?.incidentContact ?? '',
@@ -216,7 +217,7 @@ function peerService(core: ServiceCore, peer: PeerIdentity): AgentService {
 
     async reportIncident(params) {
       flush();
-      const snapshotJson = store.getState('inventory.snapshot');
+      const snapshotJson = store.getState(STATE_KEYS.inventory);
       const snapshot = snapshotJson ? (JSON.parse(snapshotJson) as InventorySnapshot) : null;
       // The reporter as the OS names them; where it cannot, the users logged in.
       const osUser = peer.verified ? peer.user : (snapshot?.users.map((u) => u.user).filter(Boolean).join(', ') ?? '');

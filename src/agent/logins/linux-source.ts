@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NewEvent } from '../../shared';
 import { UT, UTMP_RECORD_SIZE, decodeUtmp, utmpTime, type UtmpRecord } from './utmp';
+import { STATE_KEYS, type StateKey } from '../state-keys';
 
 /** The store's key-value state, which keeps each file's position across restarts. */
 export interface LoginState {
-  getState(key: string): string | null;
+  getState(key: StateKey): string | null;
 }
 
 /** What one pass over the login records found. */
@@ -18,7 +19,7 @@ export interface LoginPass {
    * The positions to remember once the events are stored: the caller writes them in the same
    * transaction as the events, so a crash between the two cannot lose or repeat a record.
    */
-  state: [key: string, value: string][];
+  state: [key: StateKey, value: string][];
 }
 
 /** A source of login events; each record becomes exactly one event across restarts. */
@@ -50,6 +51,69 @@ function headOf(fd: number, size: number): string {
   return crypto.createHash('sha256').update(buf).digest('hex').slice(0, 16);
 }
 
+/** The events one utmp record makes; `open` holds the sessions still open, by line. */
+function toEvents(kind: 'wtmp' | 'btmp', r: UtmpRecord, open: Record<string, OpenSession>, out: NewEvent[]): void {
+  const time = utmpTime(r);
+  const remote = r.host ? { remoteHost: r.host } : {};
+  if (kind === 'btmp') {
+    if (r.type === UT.USER_PROCESS || r.type === UT.LOGIN_PROCESS) {
+      out.push({ type: 'login.failure', payload: { user: r.user, source: 'btmp', line: r.line, ...remote, time } });
+    }
+    return;
+  }
+  const closeAll = (reason: string) => {
+    for (const [line, s] of Object.entries(open)) {
+      out.push({ type: 'logout', payload: { user: s.user, source: 'wtmp', line, time, reason, sessionSeconds: Math.max(0, r.seconds - s.seconds) } });
+      delete open[line];
+    }
+  };
+  switch (r.type) {
+    case UT.USER_PROCESS:
+      open[r.line] = { user: r.user, seconds: r.seconds };
+      out.push({ type: 'login.success', payload: { user: r.user, source: 'wtmp', line: r.line, ...remote, time } });
+      break;
+    case UT.DEAD_PROCESS: {
+      const s = open[r.line];
+      // A DEAD_PROCESS without a login on its line is a getty ending, not a logout.
+      if (!s) break;
+      delete open[r.line];
+      out.push({ type: 'logout', payload: { user: s.user, source: 'wtmp', line: r.line, time, sessionSeconds: Math.max(0, r.seconds - s.seconds) } });
+      break;
+    }
+    case UT.BOOT_TIME:
+      closeAll('system boot');
+      out.push({ type: 'system.boot', payload: { source: 'wtmp', time, kernel: r.host } });
+      break;
+    case UT.RUN_LVL:
+      if (r.user === 'shutdown') {
+        closeAll('shutdown');
+        out.push({ type: 'system.shutdown', payload: { source: 'wtmp', time } });
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/** Reads records of one file from `offset`; returns the offset after the last whole record. */
+function readFrom(kind: 'wtmp' | 'btmp', fd: number, size: number, offset: number, open: Record<string, OpenSession>, pass: LoginPass): number {
+  const buf = Buffer.alloc(UTMP_RECORD_SIZE * READ_RECORDS);
+  let at = offset;
+  while (size - at >= UTMP_RECORD_SIZE) {
+    const want = Math.min(buf.length, Math.floor((size - at) / UTMP_RECORD_SIZE) * UTMP_RECORD_SIZE);
+    const got = fs.readSync(fd, buf, 0, want, at);
+    const whole = Math.floor(got / UTMP_RECORD_SIZE);
+    if (whole === 0) break;
+    for (let i = 0; i < whole; i++) {
+      const record = decodeUtmp(buf, i * UTMP_RECORD_SIZE);
+      if (!record) pass.badRecords++;
+      else toEvents(kind, record, open, pass.events);
+    }
+    at += whole * UTMP_RECORD_SIZE;
+  }
+  return at;
+}
+
 /**
  * Reads `<systemRoot>/var/log/wtmp` and `btmp` as glibc writes them. A file is known by its
  * device, inode and first record, so a rotation (`wtmp` → `wtmp.1` and a new `wtmp`) finishes the
@@ -60,75 +124,13 @@ export function createLinuxLoginSource(opts: { systemRoot: string; state: LoginS
   const logDir = path.join(opts.systemRoot, 'var', 'log');
 
   function loadOpen(): Record<string, OpenSession> {
-    const json = opts.state.getState('logins.open');
+    const json = opts.state.getState(STATE_KEYS.loginsOpen);
     return json ? (JSON.parse(json) as Record<string, OpenSession>) : {};
-  }
-
-  function toEvents(kind: 'wtmp' | 'btmp', r: UtmpRecord, open: Record<string, OpenSession>, out: NewEvent[]): void {
-    const time = utmpTime(r);
-    const remote = r.host ? { remoteHost: r.host } : {};
-    if (kind === 'btmp') {
-      if (r.type === UT.USER_PROCESS || r.type === UT.LOGIN_PROCESS) {
-        out.push({ type: 'login.failure', payload: { user: r.user, source: 'btmp', line: r.line, ...remote, time } });
-      }
-      return;
-    }
-    const closeAll = (reason: string) => {
-      for (const [line, s] of Object.entries(open)) {
-        out.push({ type: 'logout', payload: { user: s.user, source: 'wtmp', line, time, reason, sessionSeconds: Math.max(0, r.seconds - s.seconds) } });
-        delete open[line];
-      }
-    };
-    switch (r.type) {
-      case UT.USER_PROCESS:
-        open[r.line] = { user: r.user, seconds: r.seconds };
-        out.push({ type: 'login.success', payload: { user: r.user, source: 'wtmp', line: r.line, ...remote, time } });
-        break;
-      case UT.DEAD_PROCESS: {
-        const s = open[r.line];
-        // A DEAD_PROCESS without a login on its line is a getty ending, not a logout.
-        if (!s) break;
-        delete open[r.line];
-        out.push({ type: 'logout', payload: { user: s.user, source: 'wtmp', line: r.line, time, sessionSeconds: Math.max(0, r.seconds - s.seconds) } });
-        break;
-      }
-      case UT.BOOT_TIME:
-        closeAll('system boot');
-        out.push({ type: 'system.boot', payload: { source: 'wtmp', time, kernel: r.host } });
-        break;
-      case UT.RUN_LVL:
-        if (r.user === 'shutdown') {
-          closeAll('shutdown');
-          out.push({ type: 'system.shutdown', payload: { source: 'wtmp', time } });
-        }
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** Reads records of one file from `offset`; returns the offset after the last whole record. */
-  function readFrom(kind: 'wtmp' | 'btmp', fd: number, size: number, offset: number, open: Record<string, OpenSession>, pass: LoginPass): number {
-    const buf = Buffer.alloc(UTMP_RECORD_SIZE * READ_RECORDS);
-    let at = offset;
-    while (size - at >= UTMP_RECORD_SIZE) {
-      const want = Math.min(buf.length, Math.floor((size - at) / UTMP_RECORD_SIZE) * UTMP_RECORD_SIZE);
-      const got = fs.readSync(fd, buf, 0, want, at);
-      const whole = Math.floor(got / UTMP_RECORD_SIZE);
-      if (whole === 0) break;
-      for (let i = 0; i < whole; i++) {
-        const record = decodeUtmp(buf, i * UTMP_RECORD_SIZE);
-        if (!record) pass.badRecords++;
-        else toEvents(kind, record, open, pass.events);
-      }
-      at += whole * UTMP_RECORD_SIZE;
-    }
-    return at;
   }
 
   function readFile(kind: 'wtmp' | 'btmp', open: Record<string, OpenSession>, pass: LoginPass): void {
     const file = path.join(logDir, kind);
-    const key = `logins.${kind}`;
+    const key = kind === 'wtmp' ? STATE_KEYS.loginsWtmp : STATE_KEYS.loginsBtmp;
     const storedJson = opts.state.getState(key);
     const stored = storedJson ? (JSON.parse(storedJson) as Position) : null;
     let fd: number;
@@ -180,7 +182,7 @@ export function createLinuxLoginSource(opts: { systemRoot: string; state: LoginS
       readFile('btmp', open, pass);
       const lines = Object.keys(open);
       for (const line of lines.slice(0, Math.max(0, lines.length - MAX_OPEN_SESSIONS))) delete open[line];
-      pass.state.push(['logins.open', JSON.stringify(open)]);
+      pass.state.push([STATE_KEYS.loginsOpen, JSON.stringify(open)]);
       return pass;
     },
   };

@@ -1,6 +1,7 @@
 import type { NewEvent } from '../../shared';
 import type { CommandRunner } from '../os/command';
 import type { LoginPass, LoginSource, LoginState } from './linux-source';
+import { STATE_KEYS } from '../state-keys';
 
 /** One line of BSD `last`, as a session. */
 export interface LastEntry {
@@ -77,7 +78,7 @@ export function createMacLoginSource(opts: { runner: CommandRunner; state: Login
       if (code !== 0) throw new Error(`last exited ${code}`);
       const now = opts.now?.() ?? new Date();
       const { entries, bad } = parseLast(stdout, now, -now.getTimezoneOffset());
-      const seen = new Set<string>(JSON.parse(opts.state.getState('logins.last.seen') ?? '[]') as string[]);
+      const seen = new Set<string>(JSON.parse(opts.state.getState(STATE_KEYS.loginsLastSeen) ?? '[]') as string[]);
       const events: NewEvent[] = [];
       for (const entry of [...entries].reverse()) {
         for (const event of lastEntryEvents(entry)) {
@@ -88,7 +89,7 @@ export function createMacLoginSource(opts: { runner: CommandRunner; state: Login
         }
       }
       const keep = [...seen].slice(-SEEN_LIMIT);
-      return { events, badRecords: bad, state: [['logins.last.seen', JSON.stringify(keep)]] };
+      return { events, badRecords: bad, state: [[STATE_KEYS.loginsLastSeen, JSON.stringify(keep)]] };
     },
   };
 }

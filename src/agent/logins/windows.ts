@@ -2,6 +2,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { NewEvent } from '../../shared';
 import type { LoginPass, LoginSource, LoginState } from './linux-source';
 import type { CommandRunner } from '../os/command';
+import { STATE_KEYS } from '../state-keys';
 
 /** The Security log events Mamori reads. */
 export const SECURITY_EVENT_IDS = [4624, 4625, 4634, 4647, 4800, 4801] as const;
@@ -132,14 +133,14 @@ export function securityQuery(afterRecordId: number): string {
 export function createWindowsLoginSource(opts: { runner: CommandRunner; state: LoginState; batch?: number }): LoginSource {
   return {
     async readNew(): Promise<LoginPass> {
-      const after = Number(opts.state.getState('logins.security.record') ?? 0);
+      const after = Number(opts.state.getState(STATE_KEYS.loginsSecurityRecord) ?? 0);
       const { stdout, code } = await opts.runner('wevtutil', ['qe', 'Security', `/q:${securityQuery(after)}`, '/f:xml', '/rd:false', `/c:${opts.batch ?? 1000}`]);
       if (code !== 0) throw new Error(`wevtutil exited ${code}`);
       const { records, bad } = parseWevtutilXml(stdout);
       records.sort((a, b) => a.recordId - b.recordId);
       const events = records.map(securityRecordToEvent).filter((e): e is NewEvent => e !== null);
       const last = records.length ? records[records.length - 1]!.recordId : after;
-      return { events, badRecords: bad, state: [['logins.security.record', String(Math.max(after, last))]] };
+      return { events, badRecords: bad, state: [[STATE_KEYS.loginsSecurityRecord, String(Math.max(after, last))]] };
     },
   };
 }

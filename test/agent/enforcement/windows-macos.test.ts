@@ -11,12 +11,10 @@ import {
   parseDiskutilExternal,
   parseDiskutilList,
   parseDiskutilWritable,
-  parsePnputilDevices,
   parseRegQuery,
-  parseSystemProfilerUsb,
-  pnpToUsbDevices,
   windowsAllow,
 } from '../../../src/agent/enforcement';
+import { parsePnputilDevices, parseSystemProfilerUsb, pnpToUsbDevices } from '../../../src/agent/os/usb';
 import { silentLogger } from '../../../src/agent/logger';
 import { openEventStore } from '../../../src/agent/store';
 import { PolicyInput, type Policy } from '../../../src/shared';

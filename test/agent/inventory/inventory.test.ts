@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createInventoryCollector } from '../../../src/agent/inventory';
-import { readLinuxUsbDevices, usbDevicesDir } from '../../../src/agent/inventory/linux-usb';
+import { createEnforcer } from '../../../src/agent/enforcement';
+import { createUsbReader, readLinuxUsbDevices, usbDevicesDir } from '../../../src/agent/os/usb';
 import { diffInventory, inventoryHash } from '../../../src/shared';
 import { PRESETS, buildSysfs } from '../../fixtures/linux/sysfs';
 
@@ -108,5 +109,26 @@ describe('inventory snapshot', () => {
     expect(snapshot.hostname).toBe(os.hostname());
     expect(snapshot.network.length).toBeGreaterThan(0);
     expect(snapshot.os.platform).toBe(process.platform);
+  });
+
+  // Inventory used to read Windows and macOS devices through systeminformation while enforcement
+  // read pnputil and system_profiler: the ledger showed other ports and no interfaces, so the
+  // device an admin saw in the ledger was not the one a decision named.
+  it.each([
+    ['win32', 'pnputil', '../../fixtures/windows/enforcement/pnputil-enum-connected.txt'],
+    ['darwin', 'system_profiler', '../../fixtures/macos/enforcement/spusb.json'],
+  ] as const)('lists the USB devices of a %s terminal exactly as enforcement sees them', async (platform, tool, fixture) => {
+    const output = fs.readFileSync(path.resolve(__dirname, fixture), 'utf8');
+    const calls: string[] = [];
+    const runner = async (cmd: string) => {
+      calls.push(cmd);
+      return cmd === tool ? { stdout: output, code: 0 } : { stdout: '', code: 1 };
+    };
+    const usb = createUsbReader({ platform, systemRoot: root, runner });
+    const snapshot = await createInventoryCollector({ systemRoot: root, platform, probes: quiet, usb }).collect();
+    const seen = await createEnforcer({ platform, systemRoot: root, runner, usb }).devices();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(snapshot.usb).toEqual(seen);
+    expect(calls.every((c) => c === tool)).toBe(true);
   });
 });

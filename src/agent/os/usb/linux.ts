@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { sanitizeText, type UsbDevice, type UsbInterface } from '../../shared';
+// The shared module's own file, not its index: this runs before the schemas load (docs/design.md#agent-cycle).
+import type { UsbDevice, UsbInterface } from '../../../shared';
+import { sanitizeText } from '../../../shared/text';
+import type { UsbReader } from './types';
 
 /** `<systemRoot>/sys/bus/usb/devices`: one symlink per device and per interface. */
 export function usbDevicesDir(systemRoot: string): string {
@@ -109,4 +112,13 @@ export function readLinuxUsbDevices(systemRoot: string): UsbDevice[] {
   }
   for (const d of devices.values()) d.interfaces.sort((a, b) => (a.name < b.name ? -1 : 1));
   return [...devices.values()].sort((a, b) => (a.port < b.port ? -1 : a.port > b.port ? 1 : 0));
+}
+
+/** Linux's USB reader: sysfs under `systemRoot`, for the enforcer and the inventory. */
+export function createLinuxUsbReader(systemRoot: string): UsbReader {
+  return {
+    async devices() {
+      return readLinuxUsbDevices(systemRoot);
+    },
+  };
 }

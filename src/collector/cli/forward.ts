@@ -1,13 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { MamoriError, UsageError, systemClock } from '../shared';
-import { openCollectorDb, parseDbUrl } from './db/connect';
-import { DEFAULT_FORWARDING, renderBatch } from './forward/forwarder';
-import type { ForwardRecord } from './forward/format';
-import { FORMATS, TRANSPORTS, addDestination, getDestination, listDestinations, removeDestination, validateDestination, type Destination } from './forward/store';
-import { connect, describeError } from './forward/transport';
-import { defaultCollectorDataDir } from './server';
+import { MamoriError, UsageError, systemClock } from '../../shared';
+import { openCollectorDb, parseDbUrl } from '../db/connect';
+import { DEFAULT_FORWARDING, renderBatch } from '../forward/forwarder';
+import type { ForwardRecord } from '../forward/format';
+import { FORMATS, TRANSPORTS, addDestination, getDestination, listDestinations, removeDestination, validateDestination, type Destination } from '../forward/store';
+import { connect, describeError } from '../forward/transport';
+import { defaultCollectorDataDir } from '../server';
 
 interface DbOptions {
   dataDir: string;

@@ -1,35 +1,17 @@
 import os from 'node:os';
-import path from 'node:path';
-import { Option, type Command } from 'commander';
-import { MamoriError, UsageError, systemClock } from '../shared';
-import { KEY_FILE_NAME, loadSigningKey } from './crypto';
-import { openCollectorDb, parseDbUrl } from './db/connect';
-import { MAX_RETENTION_YEARS, getRetention, pruneEvents, setRetention, type PruneResult } from './retention/retention';
-import { defaultCollectorDataDir, keyFileFor } from './server';
+import type { Command } from 'commander';
+import { MamoriError, UsageError, systemClock } from '../../shared';
+import { loadSigningKey } from '../crypto';
+import { MAX_RETENTION_YEARS, getRetention, pruneEvents, setRetention, type PruneResult } from '../retention/retention';
+import { dbOptions, keyFile, keyFileOption, withDb as withOpenDb, type DbOptions } from './common';
 
-interface DbOptions {
-  dataDir: string;
-  db?: string;
-  keyFile?: string;
-}
-
-function withDbOptions(command: Command): Command {
-  return command
-    .addOption(new Option('--data-dir <dir>', 'collector data directory').default(defaultCollectorDataDir()))
-    .option('--db <url>', 'sqlite:PATH or postgres://… (default: sqlite:<data-dir>/collector.db)');
-}
-
-const dbUrl = (opts: DbOptions) => parseDbUrl(opts.db ?? `sqlite:${path.join(path.resolve(opts.dataDir), 'collector.db')}`);
-
-async function withDb<T>(opts: DbOptions, fn: (handle: Awaited<ReturnType<typeof openCollectorDb>>) => Promise<T>): Promise<T> {
-  const handle = await openCollectorDb(dbUrl(opts));
+/** Runs `fn` with the database open; a refused value is bad usage (exit 2). */
+async function withDb<T>(opts: DbOptions, fn: Parameters<typeof withOpenDb<T>>[1]): Promise<T> {
   try {
-    return await fn(handle);
+    return await withOpenDb(opts, fn);
   } catch (err) {
     if (err instanceof MamoriError && err.code === 'validation_failed') throw new UsageError(err.message);
     throw err;
-  } finally {
-    await handle.destroy();
   }
 }
 
@@ -55,14 +37,14 @@ export function describePrune(r: PruneResult): string {
 export function registerRetentionCommands(collector: Command): void {
   const retention = collector.command('retention').description('how long the collector keeps events; older ones are pruned behind a signed checkpoint');
 
-  withDbOptions(retention.command('show').description('the events retention period').option('--json', 'as JSON')).action(async (opts: DbOptions & { json?: boolean }) => {
+  dbOptions(retention.command('show').description('the events retention period').option('--json', 'as JSON')).action(async (opts: DbOptions & { json?: boolean }) => {
     const setting = await withDb(opts, ({ db }) => getRetention(db));
     if (opts.json) process.stdout.write(`${JSON.stringify({ events: setting })}\n`);
     else if (setting.years === null) process.stdout.write('events: kept for ever (default)\n');
     else process.stdout.write(`events: kept ${setting.years} years (set by ${setting.updatedBy} at ${setting.updatedAt})\n`);
   });
 
-  withDbOptions(
+  dbOptions(
     retention
       .command('set')
       .description('set the events retention period; audited as retention.set')
@@ -72,14 +54,8 @@ export function registerRetentionCommands(collector: Command): void {
     process.stdout.write(opts.events === null ? 'events: kept for ever\n' : `events: kept ${opts.events} years\n`);
   });
 
-  withDbOptions(
-    retention
-      .command('run')
-      .description('prune now what the daily job would; audited as retention.prune')
-      .option('--key-file <file>', `policy-signing key file (default: ${KEY_FILE_NAME} beside a SQLite database, in --data-dir for PostgreSQL)`),
-  ).action(async (opts: DbOptions) => {
-    const url = dbUrl(opts);
-    const file = keyFileFor(url, opts.keyFile ?? (url.engine === 'postgres' ? path.join(path.resolve(opts.dataDir), KEY_FILE_NAME) : undefined));
+  keyFileOption(dbOptions(retention.command('run').description('prune now what the daily job would; audited as retention.prune'))).action(async (opts: DbOptions) => {
+    const file = keyFile(opts);
     const results = await withDb(opts, async ({ db, engine }) => {
       const key = await loadSigningKey(db, file, systemClock);
       return pruneEvents({ db, engine, key, clock: systemClock }, { actor: cliActor() });

@@ -1,0 +1,34 @@
+'use strict';
+/** What the benchmarks share: their options, a chained batch of events, a bounded pool. */
+const { GENESIS_HASH, eventHash } = require('../dist/shared');
+
+/** The number after `--name` on the command line, or `fallback`. */
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** `count` events chained from the genesis hash, one a second from 2026-11-24 09:00 UTC; `body(seq)` gives type and payload. */
+function chainOf(count, body) {
+  const out = [];
+  let prev = GENESIS_HASH;
+  for (let seq = 1; seq <= count; seq++) {
+    const e = { seq, at: new Date(Date.UTC(2026, 10, 24, 9) + seq * 1000).toISOString(), ...body(seq) };
+    const hash = eventHash(prev, e);
+    out.push({ ...e, prevHash: prev, hash });
+    prev = hash;
+  }
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+async function pool(items, concurrency, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+module.exports = { arg, chainOf, pool };
