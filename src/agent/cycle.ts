@@ -121,7 +121,10 @@ async function readLogins(parts: CycleParts): Promise<void> {
   store.transaction(() => {
     for (const event of pass.events) store.append(event);
     if (pass.badRecords > 0) {
-      store.append({ type: 'agent.warning', payload: { component: 'logins', code: 'bad_records', message: `${pass.badRecords} unreadable login record(s) skipped`, count: pass.badRecords } });
+      store.append({
+        type: 'agent.warning',
+        payload: { component: 'logins', code: 'bad_records', message: `${pass.badRecords} unreadable login record(s) skipped`, count: pass.badRecords },
+      });
     }
     for (const [key, value] of pass.state) store.setState(key, value);
   });
@@ -191,7 +194,8 @@ export function createCycle(parts: CycleParts): Cycle {
         await provisionIfNeeded(parts);
         api = parts.client();
       }
-      if (!api) return { enrolled: false, provisionPending: !!store.getState(STATE_KEYS.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
+      if (!api)
+        return { enrolled: false, provisionPending: !!store.getState(STATE_KEYS.provisionError), collectorReachable: false, sent: 0, ackSeq: store.ackSeq() };
       return withCollector(api, snapshot);
     },
     provisionIfNeeded: () => provisionIfNeeded(parts),

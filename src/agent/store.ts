@@ -141,7 +141,10 @@ function checkHeader(file: string): void {
  * @throws StoreError naming the file when it is corrupt, not SQLite, another application's
  *   database, or from a newer Mamori. Such a file is never modified.
  */
-export function openEventStore(file: string, opts: { readonly?: boolean; /** Dates appended events; the wall clock by default. */ clock?: Clock } = {}): EventStore {
+export function openEventStore(
+  file: string,
+  opts: { readonly?: boolean; /** Dates appended events; the wall clock by default. */ clock?: Clock } = {},
+): EventStore {
   checkHeader(file);
   if (!opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let db: Database.Database;
@@ -224,16 +227,12 @@ function createPruner(db: Database.Database, ackSeq: () => number) {
 
 function createEventStore(db: Database.Database, file: string, clock: Clock): EventStore {
   const lastRow = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
-  const insert = db.prepare(
-    'INSERT INTO events (seq, at, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare('INSERT INTO events (seq, at, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
   const since = db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
   const newest = db.prepare('SELECT * FROM events ORDER BY seq DESC LIMIT ?');
   const all = db.prepare('SELECT * FROM events ORDER BY seq');
   const getState = db.prepare('SELECT value FROM state WHERE key = ?').pluck();
-  const setState = db.prepare(
-    'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-  );
+  const setState = db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   const deleteState = db.prepare('DELETE FROM state WHERE key = ?');
 
   const head = (): { seq: number; hash: string } => {
@@ -265,9 +264,7 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
     recent(limit, types) {
       if (!types?.length) return (newest.all(limit) as EventRow[]).map(rowToEvent);
       const marks = types.map(() => '?').join(',');
-      return (
-        db.prepare(`SELECT * FROM events WHERE type IN (${marks}) ORDER BY seq DESC LIMIT ?`).all(...types, limit) as EventRow[]
-      ).map(rowToEvent);
+      return (db.prepare(`SELECT * FROM events WHERE type IN (${marks}) ORDER BY seq DESC LIMIT ?`).all(...types, limit) as EventRow[]).map(rowToEvent);
     },
     head,
     ackSeq,

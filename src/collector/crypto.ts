@@ -82,7 +82,8 @@ function readKeyFile(file: string): KeyMaterial {
   } catch (err) {
     throw new Error(`${file} does not hold a private key: ${(err as Error).message}`);
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${file} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key; the policy-signing key is Ed25519`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`${file} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key; the policy-signing key is Ed25519`);
   return { privateKey, publicKey: publicOf(privateKey) };
 }
 
@@ -172,13 +173,17 @@ export async function loadSigningKey(db: Kysely<Database>, file: string, clock: 
     const privateKey = crypto.createPrivateKey({ key: Buffer.from(row.private_key, 'base64'), format: 'der', type: 'pkcs8' });
     if (!writeKeyFile(file, privateKey, true)) {
       const existing = readKeyFile(file);
-      if (existing.publicKey !== row.public_key) throw new Error(`${file} holds another key than the one in the database; move it away to migrate the database's key`);
+      if (existing.publicKey !== row.public_key)
+        throw new Error(`${file} holds another key than the one in the database; move it away to migrate the database's key`);
     }
     await db.updateTable('keys').set({ private_key: '' }).where('id', '=', 'policy').execute();
     return signer(file, readKeyFile(file));
   }
   if (!fs.existsSync(file)) {
-    if (row) throw new Error(`the policy-signing key is missing: ${file} does not exist, and agents pin the key ${row.public_key.slice(-16)}…; copy the key file from the first collector`);
+    if (row)
+      throw new Error(
+        `the policy-signing key is missing: ${file} does not exist, and agents pin the key ${row.public_key.slice(-16)}…; copy the key file from the first collector`,
+      );
     // Two collectors starting together beside one database keep whichever file was linked first.
     writeKeyFile(file, crypto.generateKeyPairSync('ed25519').privateKey, true);
   }
@@ -233,7 +238,10 @@ export async function rotateSigningKey(
   const next = crypto.generateKeyPairSync('ed25519').privateKey;
   const at = clock.now().toISOString();
   const unsigned = { previousPublicKey: old.publicKey, publicKey: publicOf(next), at };
-  const statement: KeyRotation = { ...unsigned, signature: crypto.sign(null, Buffer.from(rotationSigningPayload(unsigned), 'utf8'), old.privateKey).toString('base64') };
+  const statement: KeyRotation = {
+    ...unsigned,
+    signature: crypto.sign(null, Buffer.from(rotationSigningPayload(unsigned), 'utf8'), old.privateKey).toString('base64'),
+  };
   const previousFile = `${file}.previous`;
   writeKeyFile(previousFile, old.privateKey);
   const versions: Record<string, number> = {};
@@ -250,19 +258,33 @@ export async function rotateSigningKey(
 
   async function rotateInTransaction(): Promise<void> {
     await db.transaction().execute(async (trx) => {
-      await trx.insertInto('key_rotations').values({ previous_public_key: old.publicKey, public_key: statement.publicKey, statement: JSON.stringify(statement), created_at: at }).execute();
+      await trx
+        .insertInto('key_rotations')
+        .values({ previous_public_key: old.publicKey, public_key: statement.publicKey, statement: JSON.stringify(statement), created_at: at })
+        .execute();
       await trx.updateTable('keys').set({ public_key: statement.publicKey }).where('id', '=', 'policy').execute();
       const newKey = signer(file, { privateKey: next, publicKey: statement.publicKey });
       for (const segment of SEGMENTS) {
         const before = await currentPolicy(trx, segment);
         const { signature: _signature, ...body } = before;
         const after = newKey.sign({ ...body, version: before.version + 1, issuedAt: at });
-        await trx.insertInto('policies').values({ segment, version: after.version, document: JSON.stringify(after), created_at: at, created_by: actor.username }).execute();
+        await trx
+          .insertInto('policies')
+          .values({ segment, version: after.version, document: JSON.stringify(after), created_at: at, created_by: actor.username })
+          .execute();
         versions[segment] = after.version;
       }
       await trx
         .insertInto('audit_log')
-        .values({ at, actor: actor.username, role: actor.role, action: 'key.rotate', target: 'policy-signing', detail: JSON.stringify({ previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions }), address: actor.address })
+        .values({
+          at,
+          actor: actor.username,
+          role: actor.role,
+          action: 'key.rotate',
+          target: 'policy-signing',
+          detail: JSON.stringify({ previousPublicKey: old.publicKey, publicKey: statement.publicKey, versions }),
+          address: actor.address,
+        })
         .execute();
       // The file changes last inside the transaction: if this fails nothing was committed, and if the
       // commit fails afterwards `<file>.previous` holds the key the database still names.

@@ -54,7 +54,11 @@ export interface Collector {
 /** The logger of `collector serve`: JSON on stderr, credentials redacted. */
 export function createCollectorLogger(level = process.env.MAMORI_LOG_LEVEL ?? 'info'): pino.Logger {
   return pino(
-    { name: 'mamori-collector', level, redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.token', '*.password', '*.agentToken'], censor: '[redacted]' } },
+    {
+      name: 'mamori-collector',
+      level,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.token', '*.password', '*.agentToken'], censor: '[redacted]' },
+    },
     pino.destination({ fd: 2, sync: false }),
   );
 }

@@ -24,10 +24,7 @@ export interface HashedEventFields {
  * @throws CanonicalJsonError when the payload is not canonical JSON.
  */
 export function eventHash(prevHash: string, event: HashedEventFields): string {
-  return sha256Hex(
-    prevHash +
-      canonicalJson({ seq: event.seq, at: event.at, type: event.type, payload: event.payload }),
-  );
+  return sha256Hex(prevHash + canonicalJson({ seq: event.seq, at: event.at, type: event.type, payload: event.payload }));
 }
 
 /** A chained event as stored by the agent and sent to the collector. */
@@ -47,10 +44,7 @@ export interface ChainBreak {
  * last event already trusted; seq 0 and GENESIS_HASH for a chain that starts here).
  * @returns the first break, or null.
  */
-export function verifyChain(
-  events: Iterable<ChainedEvent>,
-  expected: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH },
-): ChainBreak | null {
+export function verifyChain(events: Iterable<ChainedEvent>, expected: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH }): ChainBreak | null {
   let prevSeq = expected.seq;
   let prevHash = expected.hash;
   for (const event of events) {

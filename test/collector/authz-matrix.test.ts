@@ -60,7 +60,20 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     const { url, drop } = await createEngineDatabase(engine, 'mamori-authz-');
     cleanup = drop;
     const generous = { max: 100_000, windowMs: 60_000 };
-    collector = await createCollector({ db: url, logger: false, clock, rateLimits: { loginPerAddress: generous, loginPerAccount: generous, enrollPerAddress: generous, enrollPerToken: generous, agentPerAgent: generous, adminPerAddress: generous, adminPerToken: generous } });
+    collector = await createCollector({
+      db: url,
+      logger: false,
+      clock,
+      rateLimits: {
+        loginPerAddress: generous,
+        loginPerAccount: generous,
+        enrollPerAddress: generous,
+        enrollPerToken: generous,
+        agentPerAgent: generous,
+        adminPerAddress: generous,
+        adminPerToken: generous,
+      },
+    });
     const db = collector.ctx.db;
     tokens.admin = await addAdmin(db, 'kanri', 'admin', PASSWORD);
     tokens.auditor = await addAdmin(db, 'kansa', 'auditor', PASSWORD);
@@ -79,9 +92,21 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     clock.set(new Date(clock.now().getTime() + 13 * 3_600_000));
     tokens.expiredSession = await rotateApiToken(db, 'furui');
     await rotateApiToken(db, 'furui');
-    expiredRow = (await db.selectFrom('console_sessions').selectAll().where('id_hash', '=', tokenHash(sessions.expiredSession.sid)).executeTakeFirstOrThrow()) as unknown as Record<string, unknown>;
+    expiredRow = (await db
+      .selectFrom('console_sessions')
+      .selectAll()
+      .where('id_hash', '=', tokenHash(sessions.expiredSession.sid))
+      .executeTakeFirstOrThrow()) as unknown as Record<string, unknown>;
     call = async (method, u, opts = {}) => {
-      const res = await collector.app.inject({ method: method as 'GET', url: u, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) }, payload: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+      const res = await collector.app.inject({
+        method: method as 'GET',
+        url: u,
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        payload: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
       return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
     };
     seeded = await seedFleet(call, (segment) => createEnrollmentToken(db, { segment, ttlMs: 3_600_000, uses: 1 }, clock), clock.now());
@@ -104,14 +129,28 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     const id = crypto.randomUUID();
     const device = { vendorId: '0781', productId: '5581', serial: '4C530001230101109473' };
     const requestCode = makeRequestCode(own.enrolled.agentId, device, crypto.randomBytes(5));
-    const status = await sendEvents(call, own, [{ at: clock.now(), type: 'exception.requested', payload: { requestId: id, requestCode, device, reason: '資料の持ち出し', minutes: 60 } }]);
+    const status = await sendEvents(call, own, [
+      { at: clock.now(), type: 'exception.requested', payload: { requestId: id, requestCode, device, reason: '資料の持ち出し', minutes: 60 } },
+    ]);
     expect(status).toBe(200);
     return { id, requestCode };
   };
-  const exceptionStatus = async (id: string) => (await db().selectFrom('exceptions').select('status').where('request_id', '=', id).executeTakeFirstOrThrow()).status;
+  const exceptionStatus = async (id: string) =>
+    (await db().selectFrom('exceptions').select('status').where('request_id', '=', id).executeTakeFirstOrThrow()).status;
   const freshIncident = async () => {
     const receipt = `INC-AUTHZ-${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
-    const status = await sendEvents(call, own, [{ at: clock.now(), type: 'incident.reported', payload: { receipt, category: 'other', description: '不審な電話', context: { hostname: own.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] } } }]);
+    const status = await sendEvents(call, own, [
+      {
+        at: clock.now(),
+        type: 'incident.reported',
+        payload: {
+          receipt,
+          category: 'other',
+          description: '不審な電話',
+          context: { hostname: own.hostname, osUser: 'yamada.taro', inventoryHash: '0'.repeat(64), recentEvents: [] },
+        },
+      },
+    ]);
     expect(status).toBe(200);
     return receipt;
   };
@@ -122,7 +161,16 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     return name;
   };
   const userRow = (name: string) => db().selectFrom('admins').selectAll().where('username', '=', name).executeTakeFirst();
-  const policyVersion = async (segment: string) => Number((await db().selectFrom('policies').select((eb) => eb.fn.max('version').as('v')).where('segment', '=', segment).executeTakeFirstOrThrow()).v);
+  const policyVersion = async (segment: string) =>
+    Number(
+      (
+        await db()
+          .selectFrom('policies')
+          .select((eb) => eb.fn.max('version').as('v'))
+          .where('segment', '=', segment)
+          .executeTakeFirstOrThrow()
+      ).v,
+    );
   const audited = async (action: string, before: number) => expect(await auditCount(action), `audit ${action}`).toBe(before + 1);
   const page = (marker: string) => async (res: { body: string }) => expect(res.body).toContain(marker);
 
@@ -137,7 +185,8 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       },
     };
   };
-  const policyDocument = (segment: string) => JSON.stringify({ segment, removableMedia: { mode: 'readonly', allow: [] }, syncIntervalSeconds: 600, incidentContact: 'CSIRT 内線 1234' });
+  const policyDocument = (segment: string) =>
+    JSON.stringify({ segment, removableMedia: { mode: 'readonly', allow: [] }, syncIntervalSeconds: 600, incidentContact: 'CSIRT 内線 1234' });
 
   const ADMINS = ['admin'] as const;
   const READERS = ['admin', 'auditor'] as const;
@@ -146,14 +195,30 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     // ---- public ----
     'GET /healthz': { allow: EVERYONE, prepare: async () => ({ url: '/healthz', happened: page('"ok"') }) },
     // The API's OpenAPI document: open like /healthz, since it holds nothing the repository does not.
-    'GET /api/v1/openapi.json': { allow: EVERYONE, prepare: async () => ({ url: '/api/v1/openapi.json', happened: page('"/api/v1/agents/{agentId}/events"') }) },
-    'GET /static/*': { allow: EVERYONE, prepare: async () => ({ url: '/static/console.css', happened: async (res) => expect(res.body.length).toBeGreaterThan(100) }) },
-    'GET /lang/:lang': { allow: EVERYONE, status: 303, prepare: async () => ({ url: '/lang/en?next=/terminals', happened: async (res) => expect(String(res.headers['set-cookie'])).toContain('mamori_lang=en') }) },
+    'GET /api/v1/openapi.json': {
+      allow: EVERYONE,
+      prepare: async () => ({ url: '/api/v1/openapi.json', happened: page('"/api/v1/agents/{agentId}/events"') }),
+    },
+    'GET /static/*': {
+      allow: EVERYONE,
+      prepare: async () => ({ url: '/static/console.css', happened: async (res) => expect(res.body.length).toBeGreaterThan(100) }),
+    },
+    'GET /lang/:lang': {
+      allow: EVERYONE,
+      status: 303,
+      prepare: async () => ({
+        url: '/lang/en?next=/terminals',
+        happened: async (res) => expect(String(res.headers['set-cookie'])).toContain('mamori_lang=en'),
+      }),
+    },
     'GET /login': {
       allow: EVERYONE,
       // A signed-in user is sent on; anyone else gets the form.
       status: (p) => (p === 'admin' || p === 'auditor' ? 303 : 200),
-      prepare: async (p) => ({ url: '/login', happened: async (res) => (p === 'admin' || p === 'auditor' ? expect(res.headers.location).toBe('/') : expect(res.body).toContain('name="password"')) }),
+      prepare: async (p) => ({
+        url: '/login',
+        happened: async (res) => (p === 'admin' || p === 'auditor' ? expect(res.headers.location).toBe('/') : expect(res.body).toContain('name="password"')),
+      }),
     },
     'POST /login': {
       allow: EVERYONE,
@@ -175,7 +240,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       prepare: async () => {
         const token = await createEnrollmentToken(db(), { segment: 'internet', ttlMs: 3_600_000, uses: 1 }, clock);
         const hostname = unique('NEW-PC');
-        return { url: '/api/v1/enroll', body: { token, hostname, machineId: crypto.randomUUID() }, happened: async () => expect(await db().selectFrom('agents').select('id').where('hostname', '=', hostname).execute()).toHaveLength(1) };
+        return {
+          url: '/api/v1/enroll',
+          body: { token, hostname, machineId: crypto.randomUUID() },
+          happened: async () => expect(await db().selectFrom('agents').select('id').where('hostname', '=', hostname).execute()).toHaveLength(1),
+        };
       },
     },
     'POST /logout': {
@@ -200,7 +269,12 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       allow: ['agentOwn'],
       prepare: async () => {
         const before = own.last.seq;
-        const fields = { seq: before + 1, at: clock.now().toISOString(), type: 'session.lock' as const, payload: { user: 'yamada.taro', source: 'session' as const } };
+        const fields = {
+          seq: before + 1,
+          at: clock.now().toISOString(),
+          type: 'session.lock' as const,
+          payload: { user: 'yamada.taro', source: 'session' as const },
+        };
         const hash = eventHash(own.last.hash, fields);
         return {
           url: `/api/v1/agents/${own.enrolled.agentId}/events`,
@@ -218,16 +292,32 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       prepare: async () => {
         const latest = await db().selectFrom('inventory_latest').select('snapshot').where('agent_id', '=', own.enrolled.agentId).executeTakeFirstOrThrow();
         const snapshot = { ...(JSON.parse(latest.snapshot) as Record<string, unknown>), hostname: unique('SOUMU-PC001-') };
-        return { url: `/api/v1/agents/${own.enrolled.agentId}/inventory`, body: snapshot, happened: async () => expect((await db().selectFrom('agents').select('hostname').where('id', '=', own.enrolled.agentId).executeTakeFirstOrThrow()).hostname).toBe(snapshot.hostname) };
+        return {
+          url: `/api/v1/agents/${own.enrolled.agentId}/inventory`,
+          body: snapshot,
+          happened: async () =>
+            expect((await db().selectFrom('agents').select('hostname').where('id', '=', own.enrolled.agentId).executeTakeFirstOrThrow()).hostname).toBe(
+              snapshot.hostname,
+            ),
+        };
       },
     },
-    'GET /api/v1/agents/:agentId/policy': { allow: ['agentOwn'], prepare: async () => ({ url: `/api/v1/agents/${own.enrolled.agentId}/policy`, happened: async (res) => expect(JSON.parse(res.body)).toMatchObject({ segment: 'mynumber', signature: expect.any(String) }) }) },
+    'GET /api/v1/agents/:agentId/policy': {
+      allow: ['agentOwn'],
+      prepare: async () => ({
+        url: `/api/v1/agents/${own.enrolled.agentId}/policy`,
+        happened: async (res) => expect(JSON.parse(res.body)).toMatchObject({ segment: 'mynumber', signature: expect.any(String) }),
+      }),
+    },
     'GET /api/v1/agents/:agentId/exceptions': {
       allow: ['agentOwn'],
       prepare: async () => {
         const { id } = await freshException();
         await call('POST', `/api/v1/admin/exceptions/${id}/approve`, { token: tokens.admin, body: { minutes: 30 } });
-        return { url: `/api/v1/agents/${own.enrolled.agentId}/exceptions`, happened: async (res) => expect((JSON.parse(res.body) as { requestId: string }[]).map((e) => e.requestId)).toContain(id) };
+        return {
+          url: `/api/v1/agents/${own.enrolled.agentId}/exceptions`,
+          happened: async (res) => expect((JSON.parse(res.body) as { requestId: string }[]).map((e) => e.requestId)).toContain(id),
+        };
       },
     },
 
@@ -240,7 +330,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       allow: ADMINS,
       prepare: async () => {
         const before = await policyVersion('internet');
-        return { url: '/api/v1/admin/policies/internet', body: { removableMedia: { mode: 'audit', allow: [] } }, happened: async () => expect(await policyVersion('internet')).toBe(before + 1) };
+        return {
+          url: '/api/v1/admin/policies/internet',
+          body: { removableMedia: { mode: 'audit', allow: [] } },
+          happened: async () => expect(await policyVersion('internet')).toBe(before + 1),
+        };
       },
     },
     'GET /api/v1/admin/incidents': { allow: READERS, prepare: auditedRead('/api/v1/admin/incidents', 'incidents.read', 'INC-') },
@@ -248,7 +342,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       allow: ADMINS,
       prepare: async () => {
         const id = await freshIncident();
-        return { url: `/api/v1/admin/incidents/${id}`, body: { status: 'investigating' }, happened: async () => expect(await incidentStatus(id)).toBe('investigating') };
+        return {
+          url: `/api/v1/admin/incidents/${id}`,
+          body: { status: 'investigating' },
+          happened: async () => expect(await incidentStatus(id)).toBe('investigating'),
+        };
       },
     },
     'GET /api/v1/admin/exceptions': { allow: ADMINS, prepare: auditedRead('/api/v1/admin/exceptions', 'exceptions.read') },
@@ -256,7 +354,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       allow: ADMINS,
       prepare: async () => {
         const { id } = await freshException();
-        return { url: `/api/v1/admin/exceptions/${id}/approve`, body: { minutes: 60 }, happened: async () => expect(await exceptionStatus(id)).toBe('approved') };
+        return {
+          url: `/api/v1/admin/exceptions/${id}/approve`,
+          body: { minutes: 60 },
+          happened: async () => expect(await exceptionStatus(id)).toBe('approved'),
+        };
       },
     },
     'POST /api/v1/admin/exceptions/:id/deny': {
@@ -274,7 +376,10 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     'GET /': { allow: READERS, prepare: async () => ({ url: '/', happened: page('</html>') }) },
     'GET /terminals': { allow: READERS, prepare: async () => ({ url: '/terminals', happened: page('LGWAN-PC101') }) },
     'GET /terminals/:id': { allow: READERS, prepare: auditedRead('/terminals/AGENT', 'terminal.view') },
-    'POST /terminals/:id/verify': { allow: READERS, prepare: async () => ({ ...(await auditedRead('/terminals/AGENT/verify', 'terminal.verify')()), form: {} }) },
+    'POST /terminals/:id/verify': {
+      allow: READERS,
+      prepare: async () => ({ ...(await auditedRead('/terminals/AGENT/verify', 'terminal.verify')()), form: {} }),
+    },
     'GET /incidents': { allow: READERS, prepare: auditedRead('/incidents', 'incidents.read', 'INC-20261124-7K3Q9D') },
     'GET /incidents/:id': { allow: READERS, prepare: auditedRead('/incidents/INC-20261125-LM5T8R', 'incidents.read', 'INC-20261125-LM5T8R') },
     'POST /incidents/:id/status': {
@@ -282,7 +387,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       status: 303,
       prepare: async () => {
         const id = await freshIncident();
-        return { url: `/incidents/${id}/status`, form: { status: 'investigating' }, happened: async () => expect(await incidentStatus(id)).toBe('investigating') };
+        return {
+          url: `/incidents/${id}/status`,
+          form: { status: 'investigating' },
+          happened: async () => expect(await incidentStatus(id)).toBe('investigating'),
+        };
       },
     },
     'GET /exceptions': { allow: ADMINS, prepare: auditedRead('/exceptions', 'exceptions.read') },
@@ -319,14 +428,28 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     },
     'GET /policies': { allow: ADMINS, prepare: async () => ({ url: '/policies', happened: page('/policies/lgwan') }) },
     'GET /policies/:segment': { allow: ADMINS, prepare: async () => ({ url: '/policies/lgwan', happened: page('name="mode"') }) },
-    'POST /policies/:segment/preview': { allow: ADMINS, prepare: async () => ({ url: '/policies/lgwan/preview', form: { mode: 'block', syncIntervalSeconds: '300', incidentContact: '' }, happened: page('name="document"') }) },
-    'POST /policies/:segment/edit': { allow: ADMINS, prepare: async () => ({ url: '/policies/lgwan/edit', form: { document: policyDocument('lgwan') }, happened: page('CSIRT 内線 1234') }) },
+    'POST /policies/:segment/preview': {
+      allow: ADMINS,
+      prepare: async () => ({
+        url: '/policies/lgwan/preview',
+        form: { mode: 'block', syncIntervalSeconds: '300', incidentContact: '' },
+        happened: page('name="document"'),
+      }),
+    },
+    'POST /policies/:segment/edit': {
+      allow: ADMINS,
+      prepare: async () => ({ url: '/policies/lgwan/edit', form: { document: policyDocument('lgwan') }, happened: page('CSIRT 内線 1234') }),
+    },
     'POST /policies/:segment': {
       allow: ADMINS,
       status: 303,
       prepare: async () => {
         const before = await policyVersion('lgwan');
-        return { url: '/policies/lgwan', form: { document: policyDocument('lgwan'), baseVersion: String(before) }, happened: async () => expect(await policyVersion('lgwan')).toBe(before + 1) };
+        return {
+          url: '/policies/lgwan',
+          form: { document: policyDocument('lgwan'), baseVersion: String(before) },
+          happened: async () => expect(await policyVersion('lgwan')).toBe(before + 1),
+        };
       },
     },
     'GET /policies/:segment/versions/:version': { allow: ADMINS, prepare: async () => ({ url: '/policies/mynumber/versions/1', happened: page('</html>') }) },
@@ -337,7 +460,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       allow: ADMINS,
       prepare: async () => {
         const name = unique('shinki-');
-        return { url: '/users', form: { username: name, role: 'auditor', password: PASSWORD, password2: PASSWORD }, happened: async () => expect((await userRow(name))?.role).toBe('auditor') };
+        return {
+          url: '/users',
+          form: { username: name, role: 'auditor', password: PASSWORD, password2: PASSWORD },
+          happened: async () => expect((await userRow(name))?.role).toBe('auditor'),
+        };
       },
     },
     'POST /users/:name/role': {
@@ -354,7 +481,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       prepare: async () => {
         const name = await freshUser();
         const before = (await userRow(name))!.password_hash;
-        return { url: `/users/${name}/password`, form: { password: 'a brand new long password' }, happened: async () => expect((await userRow(name))!.password_hash).not.toBe(before) };
+        return {
+          url: `/users/${name}/password`,
+          form: { password: 'a brand new long password' },
+          happened: async () => expect((await userRow(name))!.password_hash).not.toBe(before),
+        };
       },
     },
     'POST /users/:name/unlock': {
@@ -362,7 +493,11 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       status: 303,
       prepare: async () => {
         const name = await freshUser();
-        await db().updateTable('admins').set({ locked_until: new Date(clock.now().getTime() + 600_000).toISOString(), failed_logins: 5 }).where('username', '=', name).execute();
+        await db()
+          .updateTable('admins')
+          .set({ locked_until: new Date(clock.now().getTime() + 600_000).toISOString(), failed_logins: 5 })
+          .where('username', '=', name)
+          .execute();
         return { url: `/users/${name}/unlock`, form: {}, happened: async () => expect((await userRow(name))!.locked_until).toBeNull() };
       },
     },
@@ -397,7 +532,20 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
 
   /** Every table's rows, to compare before and after a denied request. */
   async function snapshot(): Promise<string> {
-    const tables = ['agents', 'enrollment_tokens', 'events', 'inventory_latest', 'inventory_history', 'policies', 'keys', 'admins', 'audit_log', 'incidents', 'exceptions', 'console_sessions'] as const;
+    const tables = [
+      'agents',
+      'enrollment_tokens',
+      'events',
+      'inventory_latest',
+      'inventory_history',
+      'policies',
+      'keys',
+      'admins',
+      'audit_log',
+      'incidents',
+      'exceptions',
+      'console_sessions',
+    ] as const;
     const out: Record<string, unknown[]> = {};
     for (const t of tables) {
       const rows = (await db().selectFrom(t).selectAll().execute()) as Record<string, unknown>[];
@@ -415,7 +563,15 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     const url = prepared.url.replace('AGENT', own.enrolled.agentId);
     const api = pattern.startsWith('/api/') || pattern === '/healthz' || pattern === '/metrics';
     const headers: Record<string, string> = {};
-    const bearer = { agentOwn: own.enrolled.agentToken, agentOther: other.enrolled.agentToken, admin: tokens.admin, auditor: tokens.auditor, deletedUser: tokens.deletedUser, expiredSession: tokens.expiredSession, none: undefined }[p];
+    const bearer = {
+      agentOwn: own.enrolled.agentToken,
+      agentOther: other.enrolled.agentToken,
+      admin: tokens.admin,
+      auditor: tokens.auditor,
+      deletedUser: tokens.deletedUser,
+      expiredSession: tokens.expiredSession,
+      none: undefined,
+    }[p];
     const session = prepared.session ?? (p === 'admin' || p === 'auditor' || p === 'deletedUser' || p === 'expiredSession' ? sessions[p] : undefined);
     if (api || p === 'agentOwn' || p === 'agentOther') {
       if (bearer) headers.authorization = `Bearer ${bearer}`;
@@ -435,8 +591,14 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
   it.skipIf(skip)('has a row for every route the collector registers', async () => {
     const routes = await listRoutes(collector.app);
     const keys = routes.filter((r) => r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`);
-    expect(keys.filter((k) => !TABLE[k]), 'routes without a row').toEqual([]);
-    expect(Object.keys(TABLE).filter((k) => !keys.includes(k)), 'rows without a route').toEqual([]);
+    expect(
+      keys.filter((k) => !TABLE[k]),
+      'routes without a row',
+    ).toEqual([]);
+    expect(
+      Object.keys(TABLE).filter((k) => !keys.includes(k)),
+      'rows without a route',
+    ).toEqual([]);
     // HEAD is fastify's own twin of each GET and answers as the GET does.
     expect(routes.filter((r) => r.method === 'HEAD' && !keys.includes(`GET ${r.url}`))).toEqual([]);
   });
@@ -446,8 +608,14 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
     for (const [key, row] of Object.entries(TABLE)) {
       for (const p of PRINCIPALS) {
         // The expired session is put back as it was, so every cell sees a real expired session.
-        await db().deleteFrom('console_sessions').where('id_hash', '=', expiredRow.id_hash as string).execute();
-        await db().insertInto('console_sessions').values(expiredRow as never).execute();
+        await db()
+          .deleteFrom('console_sessions')
+          .where('id_hash', '=', expiredRow.id_hash as string)
+          .execute();
+        await db()
+          .insertInto('console_sessions')
+          .values(expiredRow as never)
+          .execute();
         const prepared = await row.prepare(p);
         const allowed = row.allow.includes(p);
         const before = allowed ? '' : await snapshot();

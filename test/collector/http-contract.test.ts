@@ -53,7 +53,9 @@ describe.each(ENGINES)('the HTTP contract on %s', (engine) => {
   });
 
   it.skipIf(skip)('serves every route of the table and no API route outside it', async () => {
-    const served = (await listRoutes(collector.app)).filter((r) => r.method !== 'HEAD' && (r.url.startsWith('/api/') || r.url === '/healthz' || r.url === '/metrics'));
+    const served = (await listRoutes(collector.app)).filter(
+      (r) => r.method !== 'HEAD' && (r.url.startsWith('/api/') || r.url === '/healthz' || r.url === '/metrics'),
+    );
     const table = ROUTES.map(([, r]) => `${r.method} ${fastifyUrl(r.path)}`).sort();
     expect(served.map((r) => `${r.method} ${r.url}`).sort()).toEqual(table);
   });
@@ -61,7 +63,13 @@ describe.each(ENGINES)('the HTTP contract on %s', (engine) => {
   it.skipIf(skip)('answers GET /api/v1/openapi.json with every route, its callers and its errors', async () => {
     const res = await collector.app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
     expect(res.statusCode).toBe(200);
-    const doc = JSON.parse(res.body) as { openapi: string; paths: Record<string, Record<string, { operationId: string; security?: unknown; responses: Record<string, unknown>; parameters: { name: string; in: string }[] }>> };
+    const doc = JSON.parse(res.body) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { operationId: string; security?: unknown; responses: Record<string, unknown>; parameters: { name: string; in: string }[] }>
+      >;
+    };
     expect(doc.openapi).toBe('3.1.0');
     for (const [name, route] of ROUTES) {
       const op = doc.paths[route.path]?.[route.method.toLowerCase()];
@@ -70,7 +78,9 @@ describe.each(ENGINES)('the HTTP contract on %s', (engine) => {
       for (const code of route.errors) expect(Object.keys(op!.responses), `${name} ${code}`).toContain(String(HTTP_STATUS[code]));
     }
     const events = doc.paths['/api/v1/agents/{agentId}/events']!.post!;
-    expect(events.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'agentId', in: 'path' }), expect.objectContaining({ name: 'mamori-head', in: 'header' })]));
+    expect(events.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'agentId', in: 'path' }), expect.objectContaining({ name: 'mamori-head', in: 'header' })]),
+    );
   });
 
   const auditCount = async (action: string) => (await collector.ctx.db.selectFrom('audit_log').select('id').where('action', '=', action).execute()).length;
@@ -78,7 +88,19 @@ describe.each(ENGINES)('the HTTP contract on %s', (engine) => {
   it.skipIf(skip)('a decision writes its audit entry with it, at the collector clock; a refused one writes none', async () => {
     const db = collector.ctx.db;
     const agentId = '00000000-0000-4000-8000-000000000001';
-    await db.insertInto('exceptions').values({ request_id: 'req-1', agent_id: agentId, request_code: 'ABCD-EFGH', device: '{}', reason: 'r', minutes: 30, requested_at: clock.now().toISOString(), status: 'pending' }).execute();
+    await db
+      .insertInto('exceptions')
+      .values({
+        request_id: 'req-1',
+        agent_id: agentId,
+        request_code: 'ABCD-EFGH',
+        device: '{}',
+        reason: 'r',
+        minutes: 30,
+        requested_at: clock.now().toISOString(),
+        status: 'pending',
+      })
+      .execute();
     await decideException(db, actor, 'req-1', { approve: 30 }, clock);
     await expect(decideException(db, actor, 'req-1', 'deny', clock)).rejects.toThrow('already approved');
     const rows = await db.selectFrom('audit_log').selectAll().where('target', '=', 'req-1').execute();
@@ -89,7 +111,23 @@ describe.each(ENGINES)('the HTTP contract on %s', (engine) => {
   it.skipIf(skip)('an incident move the workflow refuses changes nothing and audits nothing', async () => {
     const db = collector.ctx.db;
     const agentId = '00000000-0000-4000-8000-000000000002';
-    await db.insertInto('incidents').values({ receipt: 'INC-1', agent_id: agentId, seq: 1, category: 'other', description: 'd', occurred_at: null, contact: null, context: '{}', reported_at: clock.now().toISOString(), status: 'closed', updated_at: clock.now().toISOString(), updated_by: null }).execute();
+    await db
+      .insertInto('incidents')
+      .values({
+        receipt: 'INC-1',
+        agent_id: agentId,
+        seq: 1,
+        category: 'other',
+        description: 'd',
+        occurred_at: null,
+        contact: null,
+        context: '{}',
+        reported_at: clock.now().toISOString(),
+        status: 'closed',
+        updated_at: clock.now().toISOString(),
+        updated_by: null,
+      })
+      .execute();
     const before = await auditCount('incident.status');
     await expect(moveIncident(db, actor, `${agentId}:INC-1`, 'investigating', clock)).rejects.toThrow('cannot go from closed');
     expect(await auditCount('incident.status')).toBe(before);

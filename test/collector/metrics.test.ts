@@ -63,10 +63,19 @@ describe.each(ENGINES)('GET /metrics on %s', (engine) => {
     const b = await enrolled('lgwan', 'LG-PC001');
     const c = await enrolled('lgwan', 'LG-PC002');
     // Last seen a month ago: offline.
-    await collector.ctx.db.updateTable('agents').set({ last_seen: new Date(clock.now().getTime() - 30 * 86_400_000).toISOString() }).where('id', '=', c.agentId).execute();
+    await collector.ctx.db
+      .updateTable('agents')
+      .set({ last_seen: new Date(clock.now().getTime() - 30 * 86_400_000).toISOString() })
+      .where('id', '=', c.agentId)
+      .execute();
     const chainA = makeChain(7, { start: clock.now() });
     const send = (t: EnrollResponse, events: unknown[], head?: string) =>
-      collector.app.inject({ method: 'POST', url: `/api/v1/agents/${t.agentId}/events`, headers: { authorization: `Bearer ${t.agentToken}`, 'content-type': 'application/json', ...(head ? { 'mamori-head': head } : {}) }, payload: JSON.stringify({ events }) });
+      collector.app.inject({
+        method: 'POST',
+        url: `/api/v1/agents/${t.agentId}/events`,
+        headers: { authorization: `Bearer ${t.agentToken}`, 'content-type': 'application/json', ...(head ? { 'mamori-head': head } : {}) },
+        payload: JSON.stringify({ events }),
+      });
     expect((await send(a, chainA.slice(0, 4))).statusCode).toBe(200);
     expect((await send(a, chainA.slice(4))).statusCode).toBe(200);
     // b reports a head of 10 but sends 3: 7 events wait in its outbox.
@@ -74,7 +83,12 @@ describe.each(ENGINES)('GET /metrics on %s', (engine) => {
     expect((await send(b, chainB.slice(0, 3), `10:${chainB[9]!.hash}`)).statusCode).toBe(200);
     // A batch with a gap is refused.
     expect((await send(a, makeChain(2, { from: 20, start: clock.now() }))).statusCode).toBe(409);
-    await addDestination(collector.ctx.db, { username: 'kanri', role: 'admin', address: '127.0.0.1' }, { name: 'siem1', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: false }, clock.now());
+    await addDestination(
+      collector.ctx.db,
+      { username: 'kanri', role: 'admin', address: '127.0.0.1' },
+      { name: 'siem1', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: false },
+      clock.now(),
+    );
     await collector.ctx.db.updateTable('forward_counters').set({ value: 10 }).where('name', '=', 'events').execute();
 
     const res = await inject('GET', '/metrics', auditorToken);
@@ -102,7 +116,9 @@ describe.each(ENGINES)('GET /metrics on %s', (engine) => {
     // The columns of 0005_alerts' outbox that the metrics read.
     await sql`CREATE TABLE alert_outbox (id INTEGER PRIMARY KEY, state TEXT NOT NULL, last_error TEXT)`.execute(collector.ctx.db);
     try {
-      await sql`INSERT INTO alert_outbox (id, state, last_error) VALUES (1, 'sent', NULL), (2, 'sent', NULL), (3, 'pending', '535 authentication failed'), (4, 'pending', NULL), (5, 'suppressed', NULL)`.execute(collector.ctx.db);
+      await sql`INSERT INTO alert_outbox (id, state, last_error) VALUES (1, 'sent', NULL), (2, 'sent', NULL), (3, 'pending', '535 authentication failed'), (4, 'pending', NULL), (5, 'suppressed', NULL)`.execute(
+        collector.ctx.db,
+      );
       const m = parseMetrics((await inject('GET', '/metrics', auditorToken)).body);
       expect(m.get('mamori_alert_mails{state="sent"}')).toBe(2);
       expect(m.get('mamori_alert_mails{state="pending"}')).toBe(2);

@@ -57,7 +57,11 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     return all;
   }
 
-  const stored = async (agentId: string) => (await collector.ctx.db.selectFrom('events').select(['seq', 'received_at']).where('agent_id', '=', agentId).orderBy('seq').execute()).map((r) => ({ seq: Number(r.seq), receivedAt: r.received_at }));
+  const stored = async (agentId: string) =>
+    (await collector.ctx.db.selectFrom('events').select(['seq', 'received_at']).where('agent_id', '=', agentId).orderBy('seq').execute()).map((r) => ({
+      seq: Number(r.seq),
+      receivedAt: r.received_at,
+    }));
 
   it.skipIf(skip)('keeps everything by default: a pass without a period prunes nothing', async () => {
     const id = await terminal('LG-PC001');
@@ -97,8 +101,16 @@ describe.each(ENGINES)('retention on %s', (engine) => {
 
     // A second pass finds nothing more; the audit log keeps what the first did, and older entries.
     expect(await pruneEvents(collector.ctx)).toEqual([]);
-    const audit = await collector.ctx.db.selectFrom('audit_log').select(['action', 'actor', 'detail']).where('action', 'in', ['retention.set', 'retention.prune']).orderBy('id').execute();
-    expect(audit.map((e) => [e.action, e.actor])).toEqual([['retention.set', 'kanri'], ['retention.prune', 'system:retention']]);
+    const audit = await collector.ctx.db
+      .selectFrom('audit_log')
+      .select(['action', 'actor', 'detail'])
+      .where('action', 'in', ['retention.set', 'retention.prune'])
+      .orderBy('id')
+      .execute();
+    expect(audit.map((e) => [e.action, e.actor])).toEqual([
+      ['retention.set', 'kanri'],
+      ['retention.prune', 'system:retention'],
+    ]);
     expect(JSON.parse(audit[1]!.detail)).toMatchObject({ years: 1, cutoff });
     const enrolAudit = await collector.ctx.db.selectFrom('audit_log').select('at').where('action', '=', 'agent.enroll').execute();
     expect(enrolAudit.map((e) => e.at < cutoff)).toEqual([true, true]);
@@ -113,8 +125,26 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     const seq = Number(cp.seq);
 
     // Moved back by one with the event before it "pruned" too: the signature no longer matches.
-    await collector.ctx.db.updateTable('chain_checkpoints').set({ seq: seq + 1, hash: (await collector.ctx.db.selectFrom('events').select('hash').where('agent_id', '=', a).where('seq', '=', seq + 1).executeTakeFirstOrThrow()).hash }).where('agent_id', '=', a).execute();
-    await collector.ctx.db.deleteFrom('events').where('agent_id', '=', a).where('seq', '=', seq + 1).execute();
+    await collector.ctx.db
+      .updateTable('chain_checkpoints')
+      .set({
+        seq: seq + 1,
+        hash: (
+          await collector.ctx.db
+            .selectFrom('events')
+            .select('hash')
+            .where('agent_id', '=', a)
+            .where('seq', '=', seq + 1)
+            .executeTakeFirstOrThrow()
+        ).hash,
+      })
+      .where('agent_id', '=', a)
+      .execute();
+    await collector.ctx.db
+      .deleteFrom('events')
+      .where('agent_id', '=', a)
+      .where('seq', '=', seq + 1)
+      .execute();
     expect(await verifyStoredChain(collector.ctx.db, a)).toEqual({ count: 0, broken: { seq: seq + 1, reason: 'checkpoint_invalid' } });
     // And the pass refuses to prune behind it.
     clock.set(now.getTime() + 30 * DAY);
@@ -122,7 +152,11 @@ describe.each(ENGINES)('retention on %s', (engine) => {
 
     // Signed by a key this collector never had.
     const other = crypto.generateKeyPairSync('ed25519');
-    await collector.ctx.db.updateTable('chain_checkpoints').set({ seq, hash: cp.hash, public_key: other.publicKey.export({ format: 'der', type: 'spki' }).toString('base64') }).where('agent_id', '=', a).execute();
+    await collector.ctx.db
+      .updateTable('chain_checkpoints')
+      .set({ seq, hash: cp.hash, public_key: other.publicKey.export({ format: 'der', type: 'spki' }).toString('base64') })
+      .where('agent_id', '=', a)
+      .execute();
     expect((await verifyStoredChain(collector.ctx.db, a)).broken).toEqual({ seq, reason: 'checkpoint_invalid' });
 
     // Gone altogether: the chain no longer starts at seq 1.
@@ -134,7 +168,12 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     const a = await terminal('LG-PC001');
     await twoYears(a, 2);
     // An old event edited in the database: no checkpoint may vouch for it.
-    await collector.ctx.db.updateTable('events').set({ payload: '{"version":"9.9.9","platform":"linux","hostname":"pc-001"}' }).where('agent_id', '=', a).where('seq', '=', 3).execute();
+    await collector.ctx.db
+      .updateTable('events')
+      .set({ payload: '{"version":"9.9.9","platform":"linux","hostname":"pc-001"}' })
+      .where('agent_id', '=', a)
+      .where('seq', '=', 3)
+      .execute();
     await setRetention(collector.ctx.db, ADMIN, 1, clock);
     const results = await pruneEvents(collector.ctx, { batch: 50 });
     expect(results).toEqual([{ agentId: a, pruned: 0, checkpointSeq: 0, broken: { seq: 3, reason: 'hash_mismatch' } }]);
@@ -142,7 +181,12 @@ describe.each(ENGINES)('retention on %s', (engine) => {
 
     const b = await terminal('LG-PC002');
     await twoYears(b, 2);
-    await addDestination(collector.ctx.db, ADMIN, { name: 'siem1', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: true }, clock.now());
+    await addDestination(
+      collector.ctx.db,
+      ADMIN,
+      { name: 'siem1', host: '127.0.0.1', port: 1, transport: 'tcp', format: 'rfc5424', sendEvents: true, sendAudit: false, enabled: true },
+      clock.now(),
+    );
     // Nothing is stamped or sent yet: nothing of b goes.
     expect((await pruneEvents(collector.ctx)).find((r) => r.agentId === b)).toBeUndefined();
     expect((await stored(b)).length).toBe(208);
@@ -153,7 +197,8 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     await twoYears(a, 2);
     await addAdmin(collector.ctx.db, 'kansa', 'auditor', 'correct horse battery staple');
     const session = await consoleLogin(collector, 'kansa', 'correct horse battery staple');
-    const page = async () => (await collector.app.inject({ method: 'GET', url: `/terminals/${a}`, headers: { cookie: `${session.cookie}; mamori_lang=en` } })).body;
+    const page = async () =>
+      (await collector.app.inject({ method: 'GET', url: `/terminals/${a}`, headers: { cookie: `${session.cookie}; mamori_lang=en` } })).body;
     expect(await page()).not.toContain('id="kept-since"');
     await setRetention(collector.ctx.db, ADMIN, 1, clock);
     await pruneEvents(collector.ctx);
@@ -195,7 +240,8 @@ describe.each(ENGINES)('retention on %s', (engine) => {
   }
 
   it.skipIf(skip)('refuses a period that is not 1 to 100 whole years, changing nothing', async () => {
-    for (const years of [0, -1, 1.5, 101]) await expect(setRetention(collector.ctx.db, ADMIN, years, clock)).rejects.toThrow(/whole number of years from 1 to 100/);
+    for (const years of [0, -1, 1.5, 101])
+      await expect(setRetention(collector.ctx.db, ADMIN, years, clock)).rejects.toThrow(/whole number of years from 1 to 100/);
     expect((await getRetention(collector.ctx.db)).years).toBeNull();
   });
 });

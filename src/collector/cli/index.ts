@@ -16,7 +16,10 @@ export function registerCollectorCommands(program: Command): void {
   const collector = program
     .command('collector')
     .description('the central collector: API, policies, ledger')
-    .addHelpText('after', `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`);
+    .addHelpText(
+      'after',
+      `\nDefault data directory: ${defaultCollectorDataDir()} (Linux /var/lib/mamori/collector, Windows %ProgramData%\\Mamori\\collector, macOS /Library/Application Support/Mamori/collector)`,
+    );
   registerServeCommand(collector);
   registerAdminCommands(collector);
   registerKeyCommands(collector);

@@ -23,7 +23,8 @@ const cliActor = () => ({ username: `cli:${os.userInfo().username}`, role: 'admi
  */
 export function parseYears(text: string): number | null {
   if (text === 'forever') return null;
-  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > MAX_RETENTION_YEARS) throw new UsageError(`--events takes a whole number of years from 1 to ${MAX_RETENTION_YEARS}, or forever, not '${text}'`);
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > MAX_RETENTION_YEARS)
+    throw new UsageError(`--events takes a whole number of years from 1 to ${MAX_RETENTION_YEARS}, or forever, not '${text}'`);
   return Number(text);
 }
 
@@ -37,12 +38,14 @@ export function describePrune(r: PruneResult): string {
 export function registerRetentionCommands(collector: Command): void {
   const retention = collector.command('retention').description('how long the collector keeps events; older ones are pruned behind a signed checkpoint');
 
-  dbOptions(retention.command('show').description('the events retention period').option('--json', 'as JSON')).action(async (opts: DbOptions & { json?: boolean }) => {
-    const setting = await withDb(opts, ({ db }) => getRetention(db));
-    if (opts.json) process.stdout.write(`${JSON.stringify({ events: setting })}\n`);
-    else if (setting.years === null) process.stdout.write('events: kept for ever (default)\n');
-    else process.stdout.write(`events: kept ${setting.years} years (set by ${setting.updatedBy} at ${setting.updatedAt})\n`);
-  });
+  dbOptions(retention.command('show').description('the events retention period').option('--json', 'as JSON')).action(
+    async (opts: DbOptions & { json?: boolean }) => {
+      const setting = await withDb(opts, ({ db }) => getRetention(db));
+      if (opts.json) process.stdout.write(`${JSON.stringify({ events: setting })}\n`);
+      else if (setting.years === null) process.stdout.write('events: kept for ever (default)\n');
+      else process.stdout.write(`events: kept ${setting.years} years (set by ${setting.updatedBy} at ${setting.updatedAt})\n`);
+    },
+  );
 
   dbOptions(
     retention
@@ -54,13 +57,15 @@ export function registerRetentionCommands(collector: Command): void {
     process.stdout.write(opts.events === null ? 'events: kept for ever\n' : `events: kept ${opts.events} years\n`);
   });
 
-  keyFileOption(dbOptions(retention.command('run').description('prune now what the daily job would; audited as retention.prune'))).action(async (opts: DbOptions) => {
-    const file = keyFile(opts);
-    const results = await withDb(opts, async ({ db, engine }) => {
-      const key = await loadSigningKey(db, file, systemClock);
-      return pruneEvents({ db, engine, key, clock: systemClock }, { actor: cliActor() });
-    });
-    process.stdout.write(results.length === 0 ? 'nothing to prune\n' : `${results.map(describePrune).join('\n')}\n`);
-    if (results.some((r) => r.broken)) process.exitCode = 1;
-  });
+  keyFileOption(dbOptions(retention.command('run').description('prune now what the daily job would; audited as retention.prune'))).action(
+    async (opts: DbOptions) => {
+      const file = keyFile(opts);
+      const results = await withDb(opts, async ({ db, engine }) => {
+        const key = await loadSigningKey(db, file, systemClock);
+        return pruneEvents({ db, engine, key, clock: systemClock }, { actor: cliActor() });
+      });
+      process.stdout.write(results.length === 0 ? 'nothing to prune\n' : `${results.map(describePrune).join('\n')}\n`);
+      if (results.some((r) => r.broken)) process.exitCode = 1;
+    },
+  );
 }

@@ -278,7 +278,8 @@ const ja = {
   'exceptions.approved': '申請 {id} を承認しました（{until} まで）。端末の次回の同期で反映されます。',
   'exceptions.denied': '申請 {id} を却下しました。',
   'exceptions.unlock': '許可コードの発行（電話での申請）',
-  'exceptions.unlock.help': '端末がネットワークにつながらないときは、職員が読み上げる申請コードを入力して許可コードを発行し、読み上げて伝えてください。コードは 1 回だけ、申請から 72 時間以内に使えます。',
+  'exceptions.unlock.help':
+    '端末がネットワークにつながらないときは、職員が読み上げる申請コードを入力して許可コードを発行し、読み上げて伝えてください。コードは 1 回だけ、申請から 72 時間以内に使えます。',
   'exceptions.unlock.code': '申請コード',
   'exceptions.unlock.submit': '許可コードを発行',
   'exceptions.unlock.result': '{host} 用の許可コード（機器 {device}、{minutes}）',
@@ -665,7 +666,8 @@ const en: Catalogue = {
   'exceptions.approved': 'Request {id} approved (until {until}). The terminal applies it at its next sync.',
   'exceptions.denied': 'Request {id} denied.',
   'exceptions.unlock': 'Unlock code (requests by phone)',
-  'exceptions.unlock.help': 'When a terminal is offline, type the request code the staff member reads out, then read the unlock code back. A code works once, within 72 hours of the request.',
+  'exceptions.unlock.help':
+    'When a terminal is offline, type the request code the staff member reads out, then read the unlock code back. A code works once, within 72 hours of the request.',
   'exceptions.unlock.code': 'Request code',
   'exceptions.unlock.submit': 'Issue an unlock code',
   'exceptions.unlock.result': 'Unlock code for {host} (device {device}, {minutes})',
@@ -685,7 +687,8 @@ const en: Catalogue = {
   'policies.editTitle': 'Policy of the {segment}',
   'policies.current': 'Current version: v{v} ({at}, {by})',
   'policies.allowlist': 'Allowlist',
-  'policies.allowlist.help': 'Vendor and product ids are 4 hexadecimal digits. With a serial only that one stick is allowed; without, every stick of that model.',
+  'policies.allowlist.help':
+    'Vendor and product ids are 4 hexadecimal digits. With a serial only that one stick is allowed; without, every stick of that model.',
   'policies.vendorId': 'Vendor id',
   'policies.productId': 'Product id',
   'policies.serial': 'Serial',
@@ -722,7 +725,8 @@ const en: Catalogue = {
   'policies.anySerial': '(any serial)',
 
   'exports.title': 'Ledger export',
-  'exports.help': 'Exports the terminal ledger, one row per terminal. Excel opens the CSV and XLSX files as they are. Every export is recorded in the audit log.',
+  'exports.help':
+    'Exports the terminal ledger, one row per terminal. Excel opens the CSV and XLSX files as they are. Every export is recorded in the audit log.',
   'exports.format': 'Format',
   'exports.format.xlsx': 'Excel (XLSX)',
   'exports.format.csv': 'CSV (UTF-8 with BOM)',

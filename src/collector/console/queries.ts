@@ -15,7 +15,10 @@ export function onlineWindowMs(syncIntervalSeconds: number): number {
 }
 
 /** Per segment: the earliest last-seen time that is still online, and the policy in force. */
-export async function segmentFacts(db: Kysely<Database>, at: Date): Promise<Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>> {
+export async function segmentFacts(
+  db: Kysely<Database>,
+  at: Date,
+): Promise<Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>> {
   const out = {} as Record<Segment, { onlineSince: string; policyVersion: number; syncIntervalSeconds: number }>;
   for (const segment of SEGMENTS) {
     const policy = await currentPolicy(db, segment);
@@ -62,12 +65,30 @@ export async function dashboardData(db: Kysely<Database>, at: Date): Promise<Das
     total += Number(c.n);
     if (c.segment in perSegment) perSegment[c.segment as Segment] = { total: Number(c.n), online: Number(c.online ?? 0) };
   }
-  const enforcementRows = await db.selectFrom('agents').select((eb) => ['enforcement', eb.fn.countAll<number>().as('n')]).groupBy('enforcement').execute();
+  const enforcementRows = await db
+    .selectFrom('agents')
+    .select((eb) => ['enforcement', eb.fn.countAll<number>().as('n')])
+    .groupBy('enforcement')
+    .execute();
   const enforcement: Record<string, number> = {};
   for (const r of enforcementRows) enforcement[r.enforcement ?? 'none'] = Number(r.n);
-  const openIncidents = await db.selectFrom('incidents').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '!=', 'closed').executeTakeFirstOrThrow();
-  const pending = await db.selectFrom('exceptions').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
-  const broken = await db.selectFrom('agents').select(['id', 'hostname', 'segment', 'chain_broken_seq']).where('chain_broken_seq', 'is not', null).orderBy('hostname').limit(50).execute();
+  const openIncidents = await db
+    .selectFrom('incidents')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '!=', 'closed')
+    .executeTakeFirstOrThrow();
+  const pending = await db
+    .selectFrom('exceptions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  const broken = await db
+    .selectFrom('agents')
+    .select(['id', 'hostname', 'segment', 'chain_broken_seq'])
+    .where('chain_broken_seq', 'is not', null)
+    .orderBy('hostname')
+    .limit(50)
+    .execute();
   // Hour buckets keep the grouping in the database small on both engines; the page folds them
   // into days of the reader's time zone.
   const hour = sql<string>`substr(events.at, 1, 13)`;
@@ -96,7 +117,14 @@ export async function dashboardData(db: Kysely<Database>, at: Date): Promise<Das
     pendingExceptions: Number(pending.n),
     broken: broken.map((b) => ({ id: b.id, hostname: b.hostname, segment: b.segment, seq: Number(b.chain_broken_seq) })),
     blockedHours: blockedHours.map((b) => ({ hour: String(b.hour), segment: b.segment, n: Number(b.n) })),
-    recentIncidents: recent.map((r) => ({ agentId: r.agent_id, receipt: r.receipt, hostname: r.hostname ?? '', category: r.category, status: r.status, reportedAt: r.reported_at })),
+    recentIncidents: recent.map((r) => ({
+      agentId: r.agent_id,
+      receipt: r.receipt,
+      hostname: r.hostname ?? '',
+      category: r.category,
+      status: r.status,
+      reportedAt: r.reported_at,
+    })),
   };
 }
 
@@ -157,7 +185,9 @@ export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, a
     if (f.q) {
       const p = likePattern(f.q);
       const like = (col: Expression<string | null>) => sql<SqlBool>`lower(${col}) like ${p} escape '\\'`;
-      all.push(eb.or([like(eb.ref('agents.hostname')), like(eb.ref('agents.id')), like(eb.ref('agents.last_user')), like(eb.ref('inventory_latest.snapshot'))]));
+      all.push(
+        eb.or([like(eb.ref('agents.hostname')), like(eb.ref('agents.id')), like(eb.ref('agents.last_user')), like(eb.ref('inventory_latest.snapshot'))]),
+      );
     }
     if (f.segment) all.push(eb('agents.segment', '=', f.segment));
     if (f.state === 'online') all.push(onlineExpr(eb as unknown as AgentsEb, facts));
@@ -174,10 +204,30 @@ export async function searchTerminals(db: Kysely<Database>, f: TerminalFilter, a
   };
   const base = db.selectFrom('agents').leftJoin('inventory_latest', 'inventory_latest.agent_id', 'agents.id').where(where);
   const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  let query = base.select(['agents.id', 'agents.hostname', 'agents.segment', 'agents.last_seen', 'agents.policy_version', 'agents.enforcement', 'agents.chain_broken_seq', 'agents.chain_broken_reason', 'agents.head_seq', 'agents.ack_seq', 'agents.progress_at', 'agents.agent_version']);
+  let query = base.select([
+    'agents.id',
+    'agents.hostname',
+    'agents.segment',
+    'agents.last_seen',
+    'agents.policy_version',
+    'agents.enforcement',
+    'agents.chain_broken_seq',
+    'agents.chain_broken_reason',
+    'agents.head_seq',
+    'agents.ack_seq',
+    'agents.progress_at',
+    'agents.agent_version',
+  ]);
   query = f.sort === 'last_seen' ? query.orderBy('agents.last_seen', 'desc').orderBy('agents.hostname') : query.orderBy('agents.hostname').orderBy('agents.id');
-  const rows = await query.limit(f.pageSize).offset((f.page - 1) * f.pageSize).execute();
-  const blocked = await blockedSince(db, rows.map((r) => r.id), new Date(at.getTime() - 7 * DAY_MS));
+  const rows = await query
+    .limit(f.pageSize)
+    .offset((f.page - 1) * f.pageSize)
+    .execute();
+  const blocked = await blockedSince(
+    db,
+    rows.map((r) => r.id),
+    new Date(at.getTime() - 7 * DAY_MS),
+  );
   return {
     total: Number(n),
     rows: rows.map((r) => {
@@ -257,7 +307,11 @@ const DEVICE_TYPES = ['device.attached', 'device.detached', 'device.blocked', 'd
 /**
  * A terminal's events, newest first: `before` pages back by seq; `types` narrows to some types.
  */
-export async function terminalEvents(db: Kysely<Database>, agentId: string, opts: { types?: readonly string[]; before?: number; limit: number }): Promise<ConsoleEvent[]> {
+export async function terminalEvents(
+  db: Kysely<Database>,
+  agentId: string,
+  opts: { types?: readonly string[]; before?: number; limit: number },
+): Promise<ConsoleEvent[]> {
   let q = db.selectFrom('events').select(['seq', 'at', 'type', 'payload']).where('agent_id', '=', agentId).orderBy('seq', 'desc').limit(opts.limit);
   if (opts.types && opts.types.length > 0) q = q.where('type', 'in', [...opts.types]);
   if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
@@ -287,9 +341,23 @@ export async function verifyStoredChain(db: Kysely<Database>, agentId: string): 
   let last = start;
   let count = 0;
   for (;;) {
-    const rows = await db.selectFrom('events').select(['seq', 'at', 'type', 'payload', 'prev_hash', 'hash']).where('agent_id', '=', agentId).where('seq', '>', last.seq).orderBy('seq').limit(2000).execute();
+    const rows = await db
+      .selectFrom('events')
+      .select(['seq', 'at', 'type', 'payload', 'prev_hash', 'hash'])
+      .where('agent_id', '=', agentId)
+      .where('seq', '>', last.seq)
+      .orderBy('seq')
+      .limit(2000)
+      .execute();
     if (rows.length === 0) return { count, broken: null };
-    const events = rows.map((r) => ({ seq: Number(r.seq), at: r.at, type: r.type, payload: JSON.parse(r.payload) as unknown, prevHash: r.prev_hash, hash: r.hash }));
+    const events = rows.map((r) => ({
+      seq: Number(r.seq),
+      at: r.at,
+      type: r.type,
+      payload: JSON.parse(r.payload) as unknown,
+      prevHash: r.prev_hash,
+      hash: r.hash,
+    }));
     const broken = verifyChain(events, last);
     if (broken) return { count, broken };
     count += events.length;
@@ -334,8 +402,15 @@ function auditRow(r: Selectable<Database['audit_log']>): AuditRow {
 
 /** The audit log, newest first, filtered and paged. */
 export async function searchAudit(db: Kysely<Database>, f: AuditFilter): Promise<{ rows: AuditRow[]; total: number; actions: string[] }> {
-  const { n } = await auditWhere(db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')), f).executeTakeFirstOrThrow();
-  const rows = await auditWhere(db.selectFrom('audit_log').selectAll(), f).orderBy('id', 'desc').limit(f.pageSize).offset((f.page - 1) * f.pageSize).execute();
+  const { n } = await auditWhere(
+    db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')),
+    f,
+  ).executeTakeFirstOrThrow();
+  const rows = await auditWhere(db.selectFrom('audit_log').selectAll(), f)
+    .orderBy('id', 'desc')
+    .limit(f.pageSize)
+    .offset((f.page - 1) * f.pageSize)
+    .execute();
   const actions = (await db.selectFrom('audit_log').select('action').distinct().orderBy('action').execute()).map((r) => r.action);
   return { total: Number(n), actions, rows: rows.map(auditRow) };
 }
@@ -353,7 +428,11 @@ export async function* auditRowsFor(db: Kysely<Database>, f: Omit<AuditFilter, '
 
 /** How many terminals a segment has: what a policy change reaches. */
 export async function terminalsIn(db: Kysely<Database>, segment: Segment): Promise<number> {
-  const { n } = await db.selectFrom('agents').select((eb) => eb.fn.countAll<number>().as('n')).where('segment', '=', segment).executeTakeFirstOrThrow();
+  const { n } = await db
+    .selectFrom('agents')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('segment', '=', segment)
+    .executeTakeFirstOrThrow();
   return Number(n);
 }
 

@@ -61,10 +61,22 @@ function migrations(engine: DbEngine): Record<string, Migration> {
           .addColumn('received_at', 'text', (c) => c.notNull())
           .execute();
         await autoId('inventory_history').execute(db);
-        await db.schema.alterTable('inventory_history').addColumn('agent_id', 'text', (c) => c.notNull().defaultTo('')).execute();
-        await db.schema.alterTable('inventory_history').addColumn('hash', 'text', (c) => c.notNull().defaultTo('')).execute();
-        await db.schema.alterTable('inventory_history').addColumn('snapshot', 'text', (c) => c.notNull().defaultTo('')).execute();
-        await db.schema.alterTable('inventory_history').addColumn('received_at', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema
+          .alterTable('inventory_history')
+          .addColumn('agent_id', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('inventory_history')
+          .addColumn('hash', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('inventory_history')
+          .addColumn('snapshot', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('inventory_history')
+          .addColumn('received_at', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
         await db.schema.createIndex('inventory_history_agent').on('inventory_history').columns(['agent_id', 'id']).execute();
         await db.schema
           .createTable('policies')
@@ -92,7 +104,10 @@ function migrations(engine: DbEngine): Record<string, Migration> {
           .execute();
         await autoId('audit_log').execute(db);
         for (const col of ['at', 'actor', 'role', 'action', 'target', 'detail', 'address']) {
-          await db.schema.alterTable('audit_log').addColumn(col, 'text', (c) => c.notNull().defaultTo('')).execute();
+          await db.schema
+            .alterTable('audit_log')
+            .addColumn(col, 'text', (c) => c.notNull().defaultTo(''))
+            .execute();
         }
         await db.schema
           .createTable('incidents')
@@ -140,7 +155,10 @@ function migrations(engine: DbEngine): Record<string, Migration> {
           .addColumn('user_agent', 'text', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('console_sessions_user').on('console_sessions').column('username').execute();
-        await db.schema.alterTable('admins').addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .alterTable('admins')
+          .addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
         await db.schema.alterTable('admins').addColumn('locked_until', 'text').execute();
         await db.schema.alterTable('admins').addColumn('last_login_at', 'text').execute();
         await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
@@ -184,14 +202,19 @@ function migrations(engine: DbEngine): Record<string, Migration> {
           .addColumn('updated_by', 'text')
           .addPrimaryKeyConstraint('incidents_v3_pk', ['agent_id', 'receipt'])
           .execute();
-        await sql`INSERT INTO incidents_v3 SELECT receipt, agent_id, seq, category, description, occurred_at, contact, context, reported_at, status, updated_at, updated_by FROM incidents`.execute(db);
+        await sql`INSERT INTO incidents_v3 SELECT receipt, agent_id, seq, category, description, occurred_at, contact, context, reported_at, status, updated_at, updated_by FROM incidents`.execute(
+          db,
+        );
         await db.schema.dropTable('incidents').execute();
         await db.schema.alterTable('incidents_v3').renameTo('incidents').execute();
         await db.schema.createIndex('incidents_receipt').on('incidents').column('receipt').execute();
         // Rotations of the policy-signing key, each signed by the key it replaces.
         await autoId('key_rotations').execute(db);
         for (const col of ['previous_public_key', 'public_key', 'statement', 'created_at']) {
-          await db.schema.alterTable('key_rotations').addColumn(col, 'text', (c) => c.notNull().defaultTo('')).execute();
+          await db.schema
+            .alterTable('key_rotations')
+            .addColumn(col, 'text', (c) => c.notNull().defaultTo(''))
+            .execute();
         }
       },
     },

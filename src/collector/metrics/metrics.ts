@@ -24,15 +24,56 @@ export interface CollectorMetrics {
 function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outcome: 'stored' | 'refused', events: number, seconds: number): void } {
   const registry = new Registry();
   const registers = [registry];
-  const batches = new Counter({ name: 'mamori_ingest_batches_total', help: 'Event batches received from terminals, by outcome (stored or refused)', labelNames: ['outcome'], registers });
+  const batches = new Counter({
+    name: 'mamori_ingest_batches_total',
+    help: 'Event batches received from terminals, by outcome (stored or refused)',
+    labelNames: ['outcome'],
+    registers,
+  });
   const events = new Counter({ name: 'mamori_ingest_events_total', help: 'Events in the batches stored (a re-sent event counts again)', registers });
-  const latency = new Histogram({ name: 'mamori_ingest_duration_seconds', help: 'Time to answer an event batch', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers });
-  const terminals = new Gauge({ name: 'mamori_terminals', help: 'Terminals by segment and state (online, offline, never, degraded, chain_broken)', labelNames: ['segment', 'state'], registers });
-  const pending = new Gauge({ name: 'mamori_agent_outbox_pending_events', help: 'Events the terminals reported as not yet acknowledged, by segment', labelNames: ['segment'], registers });
-  const stalled = new Gauge({ name: 'mamori_agent_outbox_stalled_terminals', help: 'Terminals whose outbox has not moved for 30 minutes while they kept calling, by segment', labelNames: ['segment'], registers });
-  const forwardLag = new Gauge({ name: 'mamori_forward_lag', help: 'Records stored and ordered but not yet sent, per destination and kind (events, audit)', labelNames: ['destination', 'kind'], registers });
-  const forwardFailing = new Gauge({ name: 'mamori_forward_failing', help: '1 while the last attempt to a destination failed, else 0', labelNames: ['destination'], registers });
-  const forwardSuccess = new Gauge({ name: 'mamori_forward_last_success_timestamp_seconds', help: 'When a destination last took a batch (0: never)', labelNames: ['destination'], registers });
+  const latency = new Histogram({
+    name: 'mamori_ingest_duration_seconds',
+    help: 'Time to answer an event batch',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const terminals = new Gauge({
+    name: 'mamori_terminals',
+    help: 'Terminals by segment and state (online, offline, never, degraded, chain_broken)',
+    labelNames: ['segment', 'state'],
+    registers,
+  });
+  const pending = new Gauge({
+    name: 'mamori_agent_outbox_pending_events',
+    help: 'Events the terminals reported as not yet acknowledged, by segment',
+    labelNames: ['segment'],
+    registers,
+  });
+  const stalled = new Gauge({
+    name: 'mamori_agent_outbox_stalled_terminals',
+    help: 'Terminals whose outbox has not moved for 30 minutes while they kept calling, by segment',
+    labelNames: ['segment'],
+    registers,
+  });
+  const forwardLag = new Gauge({
+    name: 'mamori_forward_lag',
+    help: 'Records stored and ordered but not yet sent, per destination and kind (events, audit)',
+    labelNames: ['destination', 'kind'],
+    registers,
+  });
+  const forwardFailing = new Gauge({
+    name: 'mamori_forward_failing',
+    help: '1 while the last attempt to a destination failed, else 0',
+    labelNames: ['destination'],
+    registers,
+  });
+  const forwardSuccess = new Gauge({
+    name: 'mamori_forward_last_success_timestamp_seconds',
+    help: 'When a destination last took a batch (0: never)',
+    labelNames: ['destination'],
+    registers,
+  });
 
   // The alerts tables come with their own migration (0005_alerts): read them by name, and report
   // nothing for alerts (no metric at all) while they do not exist.
@@ -40,12 +81,23 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
   async function readAlerts(): Promise<void> {
     let rows: { state: string; n: number | string; failing: number | string | null }[];
     try {
-      rows = (await sql<{ state: string; n: number | string; failing: number | string | null }>`SELECT state, COUNT(*) AS n, SUM(CASE WHEN last_error IS NULL THEN 0 ELSE 1 END) AS failing FROM alert_outbox GROUP BY state`.execute(ctx.db)).rows;
+      rows = (
+        await sql<{
+          state: string;
+          n: number | string;
+          failing: number | string | null;
+        }>`SELECT state, COUNT(*) AS n, SUM(CASE WHEN last_error IS NULL THEN 0 ELSE 1 END) AS failing FROM alert_outbox GROUP BY state`.execute(ctx.db)
+      ).rows;
     } catch {
       return;
     }
     alerts ??= {
-      mails: new Gauge({ name: 'mamori_alert_mails', help: 'Alert mails in the outbox by state (pending, sent, suppressed)', labelNames: ['state'], registers }),
+      mails: new Gauge({
+        name: 'mamori_alert_mails',
+        help: 'Alert mails in the outbox by state (pending, sent, suppressed)',
+        labelNames: ['state'],
+        registers,
+      }),
       failing: new Gauge({ name: 'mamori_alert_mails_failing', help: 'Pending alert mails whose last attempt failed', registers }),
     };
     alerts.mails.reset();
@@ -60,7 +112,10 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
   async function readFleet(): Promise<void> {
     const now = ctx.clock.now();
     const facts = await segmentFacts(ctx.db, now);
-    const agents = await ctx.db.selectFrom('agents').select(['segment', 'last_seen', 'enforcement', 'chain_broken_seq', 'head_seq', 'ack_seq', 'progress_at']).execute();
+    const agents = await ctx.db
+      .selectFrom('agents')
+      .select(['segment', 'last_seen', 'enforcement', 'chain_broken_seq', 'head_seq', 'ack_seq', 'progress_at'])
+      .execute();
     terminals.reset();
     pending.reset();
     stalled.reset();
@@ -71,7 +126,16 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
     }
     for (const a of agents) {
       const since = facts[a.segment as keyof typeof facts]?.onlineSince;
-      const state = a.chain_broken_seq !== null ? 'chain_broken' : a.last_seen === null ? 'never' : a.enforcement === 'degraded' ? 'degraded' : since && a.last_seen >= since ? 'online' : 'offline';
+      const state =
+        a.chain_broken_seq !== null
+          ? 'chain_broken'
+          : a.last_seen === null
+            ? 'never'
+            : a.enforcement === 'degraded'
+              ? 'degraded'
+              : since && a.last_seen >= since
+                ? 'online'
+                : 'offline';
       terminals.inc({ segment: a.segment, state });
       const outbox = outboxState(a);
       pending.inc({ segment: a.segment }, outbox.pendingEvents ?? 0);
@@ -80,12 +144,12 @@ function createMetrics(ctx: CollectorContext): CollectorMetrics & { ingest(outco
   }
 
   async function readForwarding(): Promise<void> {
-    const heads = await ctx.db
-      .selectFrom('forward_counters')
-      .select(['name', 'value'])
-      .execute();
+    const heads = await ctx.db.selectFrom('forward_counters').select(['name', 'value']).execute();
     const head = Object.fromEntries(heads.map((h) => [h.name, Number(h.value)]));
-    const destinations = await ctx.db.selectFrom('forward_destinations').select(['name', 'enabled', 'send_events', 'send_audit', 'event_cursor', 'audit_cursor', 'last_error', 'last_success_at']).execute();
+    const destinations = await ctx.db
+      .selectFrom('forward_destinations')
+      .select(['name', 'enabled', 'send_events', 'send_audit', 'event_cursor', 'audit_cursor', 'last_error', 'last_success_at'])
+      .execute();
     forwardLag.reset();
     forwardFailing.reset();
     forwardSuccess.reset();

@@ -30,7 +30,10 @@ export function startRetentionJob(ctx: CollectorContext, options: Partial<Retent
   const schedule = (ms: number) => {
     timer = setTimeout(() => {
       running = pruneEvents(ctx)
-        .then(() => undefined, (err: unknown) => opts.onError?.(err))
+        .then(
+          () => undefined,
+          (err: unknown) => opts.onError?.(err),
+        )
         .finally(() => {
           if (!stopped) schedule(opts.intervalMs);
         });

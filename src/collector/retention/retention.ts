@@ -78,7 +78,14 @@ function signatureValid(checkpoint: ChainCheckpoint, publicKey: string, signatur
 /** A terminal's checkpoint as stored, or undefined when nothing was pruned. */
 export async function checkpointOf(db: Kysely<Database>, agentId: string) {
   const row = await db.selectFrom('chain_checkpoints').selectAll().where('agent_id', '=', agentId).executeTakeFirst();
-  return row && { checkpoint: { agentId: row.agent_id, seq: Number(row.seq), hash: row.hash, at: row.at }, prunedAt: row.pruned_at, publicKey: row.public_key, signature: row.signature };
+  return (
+    row && {
+      checkpoint: { agentId: row.agent_id, seq: Number(row.seq), hash: row.hash, at: row.at },
+      prunedAt: row.pruned_at,
+      publicKey: row.public_key,
+      signature: row.signature,
+    }
+  );
 }
 
 /**
@@ -155,7 +162,14 @@ async function pruneBatch(ctx: CollectorContext, step: PruneStep): Promise<{ pru
     if (broken) return { pruned: 0, seq: start.seq, broken };
     const last = old[old.length - 1]!;
     const checkpoint: ChainCheckpoint = { agentId: step.agentId, seq: last.seq, hash: last.hash, at: last.at };
-    const row = { seq: last.seq, hash: last.hash, at: last.at, pruned_at: ctx.clock.now().toISOString(), public_key: ctx.key.publicKey, signature: ctx.key.checkpoint(checkpoint) };
+    const row = {
+      seq: last.seq,
+      hash: last.hash,
+      at: last.at,
+      pruned_at: ctx.clock.now().toISOString(),
+      public_key: ctx.key.publicKey,
+      signature: ctx.key.checkpoint(checkpoint),
+    };
     await trx.deleteFrom('events').where('agent_id', '=', step.agentId).where('seq', '<=', last.seq).execute();
     await trx
       .insertInto('chain_checkpoints')
@@ -193,7 +207,11 @@ export async function pruneEvents(ctx: CollectorContext, opts: { actor?: Actor; 
     if (result.pruned > 0 || result.broken) results.push(result);
   }
   if (results.length > 0) {
-    const detail = { years, cutoff, terminals: results.map((r) => ({ agentId: r.agentId, pruned: r.pruned, checkpointSeq: r.checkpointSeq, broken: r.broken ?? null })) };
+    const detail = {
+      years,
+      cutoff,
+      terminals: results.map((r) => ({ agentId: r.agentId, pruned: r.pruned, checkpointSeq: r.checkpointSeq, broken: r.broken ?? null })),
+    };
     await audit(ctx.db, opts.actor ?? RETENTION_ACTOR, 'retention.prune', 'events', detail, ctx.clock);
   }
   return results;

@@ -2,7 +2,23 @@ import type { ComponentChildren } from 'preact';
 import { EVENT_TYPES, type InventorySnapshot, type UsbDevice } from '../../../../shared';
 import { labelOr } from '../../messages';
 import { SEEN_FILTERS, TERMINAL_STATES, type ConsoleEvent, type TerminalFilter, type TerminalListRow, type terminalDetail } from '../../queries';
-import { ChainBadge, EnforcementBadge, Facts, OnlineBadge, Pager, PostForm, SegmentOptions, SegmentTag, Select, StalledBadge, Table, TerminalLink, Time, deviceLabel, type Column } from '../components';
+import {
+  ChainBadge,
+  EnforcementBadge,
+  Facts,
+  OnlineBadge,
+  Pager,
+  PostForm,
+  SegmentOptions,
+  SegmentTag,
+  Select,
+  StalledBadge,
+  Table,
+  TerminalLink,
+  Time,
+  deviceLabel,
+  type Column,
+} from '../components';
 import { Layout } from '../layout';
 import { mayOpen, type View } from '../view';
 
@@ -27,9 +43,23 @@ export function eventSummary(v: View, e: ConsoleEvent): string {
     case 'logout':
     case 'session.lock':
     case 'session.unlock':
-      return [str(p.user), p.remoteHost ? `from ${str(p.remoteHost)}` : '', p.logonType !== undefined ? `type ${str(p.logonType)}` : '', str(p.reason), str(p.line)].filter(Boolean).join(' ');
+      return [
+        str(p.user),
+        p.remoteHost ? `from ${str(p.remoteHost)}` : '',
+        p.logonType !== undefined ? `type ${str(p.logonType)}` : '',
+        str(p.reason),
+        str(p.line),
+      ]
+        .filter(Boolean)
+        .join(' ');
     case 'policy.applied':
-      return [`v${str(p.version)}`, labelOr(v.t, `mode.${str(p.mode)}`, str(p.mode)), p.enforcement ? labelOr(v.t, `enforcement.${str(p.enforcement)}`, str(p.enforcement)) : ''].filter(Boolean).join(' · ');
+      return [
+        `v${str(p.version)}`,
+        labelOr(v.t, `mode.${str(p.mode)}`, str(p.mode)),
+        p.enforcement ? labelOr(v.t, `enforcement.${str(p.enforcement)}`, str(p.enforcement)) : '',
+      ]
+        .filter(Boolean)
+        .join(' · ');
     case 'policy.drift_corrected':
       return `${str(p.control)}: ${str(p.found)} → ${str(p.expected)}`;
     case 'tamper.detected':
@@ -81,7 +111,9 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
   ];
   const seenOptions: [string, string][] = [['', v.t('terminals.seen.any')], ...SEEN_FILTERS.map((s): [string, string] => [s, v.t(`terminals.seen.${s}`)])];
   // The filters as they are, for the sort link and the pager.
-  const query = Object.fromEntries(Object.entries({ q: filter.q, segment: filter.segment, state: filter.state, seen: filter.seen }).filter((e): e is [string, string] => !!e[1]));
+  const query = Object.fromEntries(
+    Object.entries({ q: filter.q, segment: filter.segment, state: filter.state, seen: filter.seen }).filter((e): e is [string, string] => !!e[1]),
+  );
   return (
     <Layout v={v} title={v.t('terminals.title')}>
       <form method="get" action="/terminals" class="filters" role="search">
@@ -112,13 +144,18 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
               </>
             ),
           },
-          { head: <a href={`/terminals?${new URLSearchParams({ ...query, sort: 'last_seen' }).toString()}`}>{v.t('terminals.lastSeen')}</a>, cell: (r) => <Time v={v} at={r.lastSeen} /> },
+          {
+            head: <a href={`/terminals?${new URLSearchParams({ ...query, sort: 'last_seen' }).toString()}`}>{v.t('terminals.lastSeen')}</a>,
+            cell: (r) => <Time v={v} at={r.lastSeen} />,
+          },
           {
             head: v.t('terminals.policyVersion'),
             cell: (r) => (
               <>
                 {r.policyVersion === null ? '—' : `v${r.policyVersion}`}
-                {r.policyVersion !== null && r.policyVersion < r.currentVersion ? <span class="badge warn small">{v.t('terminals.outdated', { v: r.currentVersion })}</span> : null}
+                {r.policyVersion !== null && r.policyVersion < r.currentVersion ? (
+                  <span class="badge warn small">{v.t('terminals.outdated', { v: r.currentVersion })}</span>
+                ) : null}
               </>
             ),
           },
@@ -127,7 +164,14 @@ export function TerminalsPage({ v, filter, rows, total }: { v: View; filter: Ter
           { head: v.t('terminals.chain'), cell: (r) => <ChainBadge v={v} broken={r.chainBroken} reason={r.chainBrokenReason} /> },
         ]}
       />
-      <Pager v={v} base="/terminals" query={{ ...query, sort: filter.sort === 'last_seen' ? 'last_seen' : undefined }} page={filter.page} pageSize={filter.pageSize} total={total} />
+      <Pager
+        v={v}
+        base="/terminals"
+        query={{ ...query, sort: filter.sort === 'last_seen' ? 'last_seen' : undefined }}
+        page={filter.page}
+        pageSize={filter.pageSize}
+        total={total}
+      />
     </Layout>
   );
 }
@@ -208,7 +252,11 @@ function UsbNow({ v, t }: { v: View; t: Detail }) {
     { head: v.t('terminal.device'), class: 'untrusted', cell: (d) => [d.manufacturer, d.product].filter(Boolean).join(' ') || '—' },
     { head: v.t('terminal.vidpid'), class: 'mono', cell: (d) => `${d.vendorId}:${d.productId}` },
     { head: v.t('terminal.serial'), class: 'untrusted mono', cell: (d) => d.serial },
-    { head: v.t('terminal.class'), class: 'mono', cell: (d) => [d.deviceClass, ...d.interfaces.map((i) => i.interfaceClass)].filter((c, i, all) => c !== '00' && all.indexOf(c) === i).join(', ') },
+    {
+      head: v.t('terminal.class'),
+      class: 'mono',
+      cell: (d) => [d.deviceClass, ...d.interfaces.map((i) => i.interfaceClass)].filter((c, i, all) => c !== '00' && all.indexOf(c) === i).join(', '),
+    },
     { head: v.t('terminal.port'), class: 'untrusted mono', cell: (d) => d.port },
     {
       head: v.t('terminal.authorized'),
@@ -222,13 +270,37 @@ function UsbNow({ v, t }: { v: View; t: Detail }) {
     columns.push({
       head: '',
       cell: (d) =>
-        usability(d).removable ? <a href={`/policies/${encodeURIComponent(t.segment)}?${new URLSearchParams({ addVendor: d.vendorId, addProduct: d.productId, addSerial: d.serial }).toString()}`}>{v.t('terminal.allowThis')}</a> : null,
+        usability(d).removable ? (
+          <a
+            href={`/policies/${encodeURIComponent(t.segment)}?${new URLSearchParams({ addVendor: d.vendorId, addProduct: d.productId, addSerial: d.serial }).toString()}`}
+          >
+            {v.t('terminal.allowThis')}
+          </a>
+        ) : null,
     });
   }
   return <Table v={v} id="usb-now" rows={devices} columns={columns} />;
 }
 
-export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore, verified }: { v: View; t: Detail; usb: ConsoleEvent[]; events: ConsoleEvent[]; eventType?: string; before?: number; nextBefore?: number; verified?: { count: number; broken: { seq: number; reason: string } | null } }) {
+export function TerminalPage({
+  v,
+  t,
+  usb,
+  events,
+  eventType,
+  before,
+  nextBefore,
+  verified,
+}: {
+  v: View;
+  t: Detail;
+  usb: ConsoleEvent[];
+  events: ConsoleEvent[];
+  eventType?: string;
+  before?: number;
+  nextBefore?: number;
+  verified?: { count: number; broken: { seq: number; reason: string } | null };
+}) {
   const typeOptions: [string, string][] = [['', v.t('terminal.allTypes')], ...EVENT_TYPES.map((e): [string, string] => [e, labelOr(v.t, `event.${e}`, e)])];
   return (
     <Layout v={v} title={v.t('terminal.title', { host: t.hostname })} active="terminals">
@@ -237,7 +309,13 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
       </p>
       {verified ? (
         <div class={`flash ${verified.broken ? 'error' : 'ok'}`} role="status">
-          <p>{verified.broken ? v.t('terminal.verified.bad', { seq: verified.broken.seq, reason: verified.broken.reason }) : t.kept ? v.t('terminal.verified.okFrom', { from: t.kept.fromSeq, to: t.kept.fromSeq + verified.count - 1 }) : v.t('terminal.verified.ok', { n: verified.count })}</p>
+          <p>
+            {verified.broken
+              ? v.t('terminal.verified.bad', { seq: verified.broken.seq, reason: verified.broken.reason })
+              : t.kept
+                ? v.t('terminal.verified.okFrom', { from: t.kept.fromSeq, to: t.kept.fromSeq + verified.count - 1 })
+                : v.t('terminal.verified.ok', { n: verified.count })}
+          </p>
         </div>
       ) : null}
       <section class="card">
@@ -249,7 +327,12 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
             [v.t('terminals.state'), <OnlineBadge v={v} online={t.online} lastSeen={t.lastSeen} />],
             [v.t('terminals.lastSeen'), <Time v={v} at={t.lastSeen} />],
             [v.t('terminal.enrolledAt'), <Time v={v} at={t.enrolledAt} />],
-            [v.t('terminals.policyVersion'), t.policyVersion === null ? '' : `v${t.policyVersion}${t.policyVersion < t.currentVersion ? ` (${v.t('terminals.outdated', { v: t.currentVersion })})` : ''}`],
+            [
+              v.t('terminals.policyVersion'),
+              t.policyVersion === null
+                ? ''
+                : `v${t.policyVersion}${t.policyVersion < t.currentVersion ? ` (${v.t('terminals.outdated', { v: t.currentVersion })})` : ''}`,
+            ],
             [v.t('terminals.enforcement'), <EnforcementBadge v={v} state={t.enforcement} />],
             [v.t('terminals.blocked7d'), String(t.blocked7d)],
             [v.t('terminal.agentVersion'), t.agentVersion ?? ''],
@@ -258,13 +341,40 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
             [
               v.t('terminal.pendingEvents'),
               <span id="outbox-status">
-                {t.pendingEvents === null ? '—' : String(t.pendingEvents)} {t.stalled ? <span class="badge warn wrap">{v.t('outbox.stalledLong', { n: t.pendingEvents ?? 0 })}</span> : null}
+                {t.pendingEvents === null ? '—' : String(t.pendingEvents)}{' '}
+                {t.stalled ? <span class="badge warn wrap">{v.t('outbox.stalledLong', { n: t.pendingEvents ?? 0 })}</span> : null}
               </span>,
             ],
-            [v.t('terminals.chain'), <span id="chain-status">{t.chainBroken === null ? <span class="badge ok">{v.t('chain.intact')}</span> : <span class="badge bad">{v.t('chain.broken', { seq: t.chainBroken })}</span>}</span>],
-            ...(t.chainBrokenReason ? [[v.t('terminal.chainReason'), <span id="chain-reason" class="untrusted">{t.chainBrokenReason}</span>] as [string, ComponentChildren]] : []),
+            [
+              v.t('terminals.chain'),
+              <span id="chain-status">
+                {t.chainBroken === null ? (
+                  <span class="badge ok">{v.t('chain.intact')}</span>
+                ) : (
+                  <span class="badge bad">{v.t('chain.broken', { seq: t.chainBroken })}</span>
+                )}
+              </span>,
+            ],
+            ...(t.chainBrokenReason
+              ? [
+                  [
+                    v.t('terminal.chainReason'),
+                    <span id="chain-reason" class="untrusted">
+                      {t.chainBrokenReason}
+                    </span>,
+                  ] as [string, ComponentChildren],
+                ]
+              : []),
             ...(t.kept
-              ? [[v.t('terminal.kept'), <span id="kept-since">{v.t('terminal.kept.from', { seq: t.kept.fromSeq })} <Time v={v} at={t.kept.before} />{v.t('terminal.kept.pruned')} <Time v={v} at={t.kept.prunedAt} /></span>] as [string, ComponentChildren]]
+              ? [
+                  [
+                    v.t('terminal.kept'),
+                    <span id="kept-since">
+                      {v.t('terminal.kept.from', { seq: t.kept.fromSeq })} <Time v={v} at={t.kept.before} />
+                      {v.t('terminal.kept.pruned')} <Time v={v} at={t.kept.prunedAt} />
+                    </span>,
+                  ] as [string, ComponentChildren],
+                ]
               : []),
           ]}
         />
@@ -290,8 +400,18 @@ export function TerminalPage({ v, t, usb, events, eventType, before, nextBefore,
         </form>
         <EventTable v={v} events={events} />
         <nav class="pager">
-          {before !== undefined ? <a href={`/terminals/${encodeURIComponent(t.id)}?${new URLSearchParams(eventType ? { type: eventType } : {}).toString()}#events`}>{v.t('common.prev')}</a> : null}
-          {nextBefore !== undefined ? <a href={`/terminals/${encodeURIComponent(t.id)}?${new URLSearchParams({ ...(eventType ? { type: eventType } : {}), before: String(nextBefore) }).toString()}#events`}>{v.t('common.next')}</a> : null}
+          {before !== undefined ? (
+            <a href={`/terminals/${encodeURIComponent(t.id)}?${new URLSearchParams(eventType ? { type: eventType } : {}).toString()}#events`}>
+              {v.t('common.prev')}
+            </a>
+          ) : null}
+          {nextBefore !== undefined ? (
+            <a
+              href={`/terminals/${encodeURIComponent(t.id)}?${new URLSearchParams({ ...(eventType ? { type: eventType } : {}), before: String(nextBefore) }).toString()}#events`}
+            >
+              {v.t('common.next')}
+            </a>
+          ) : null}
         </nav>
       </section>
     </Layout>
