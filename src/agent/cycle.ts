@@ -7,7 +7,7 @@ import type { LoginSource } from './logins';
 import { acceptPolicy, loadEnrollment, loadPolicy } from './policy';
 import { enrollFromProvision } from './provision';
 import { STATE_KEYS } from './state-keys';
-import type { EventStore } from './store';
+import { AGENT_RETENTION_DAYS, type EventStore } from './store';
 import { syncEvents } from './sync';
 import { CollectorRefusedError, CollectorUnreachableError, type SyncClient } from './sync-client';
 
@@ -148,6 +148,7 @@ async function talkToCollector(parts: CycleParts, api: SyncClient, snapshot: Inv
   // An approval takes effect in this cycle, and its exception.granted goes out with it.
   if (granted) await parts.reconciler.reconcile('exception');
   const { sent, ackSeq } = await syncEvents(store, api);
+  store.pruneAcknowledged(new Date(clock.now().getTime() - AGENT_RETENTION_DAYS * 86_400_000));
   store.setState(STATE_KEYS.lastSyncAt, clock.now().toISOString());
   store.deleteState(STATE_KEYS.lastSyncError);
   return { enrolled: true, collectorReachable: true, sent, ackSeq };

@@ -5,6 +5,8 @@
 export const STATE_KEYS = {
   /** Highest seq the collector acknowledged (written by the store itself). */
   ackSeq: 'ack_seq',
+  /** JSON `{seq, hash, at}` of the last event pruned (written by the store itself, docs/design.md#retention). */
+  chainCheckpoint: 'chain.checkpoint',
   /** JSON `Enrollment` (src/agent/policy.ts). */
   enrollment: 'enrollment',
   /** The machine id made here when the OS has none. */

@@ -46,6 +46,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
 ];
 
+/** Acknowledged events older than this many days are pruned after each sync (docs/design.md#retention). */
+export const AGENT_RETENTION_DAYS = 90;
+
 /** The agent's local, append-only, hash-chained event log plus its small key-value state. */
 export interface EventStore {
   /** The SQLite file. */
@@ -68,8 +71,16 @@ export interface EventStore {
   setAckSeq(seq: number): void;
   /** Events not yet acknowledged (the outbox). */
   pendingCount(): number;
-  /** Checks the whole chain; null when intact, else the first bad seq. */
+  /** Checks the whole chain (from the local checkpoint once events were pruned); null when intact, else the first bad seq. */
   verify(): ChainBreak | null;
+  /**
+   * Removes acknowledged events dated before `before`, oldest first, in batches of `batch`; each
+   * batch is verified and deleted in one transaction with the checkpoint moved to its last event.
+   * The acknowledged event itself stays (the next sync chains on from it), and a batch that does
+   * not verify is kept, so the break stays visible.
+   * @returns how many events were removed.
+   */
+  pruneAcknowledged(before: Date, batch?: number): number;
   getState(key: StateKey): string | null;
   setState(key: StateKey, value: string): void;
   deleteState(key: StateKey): void;
@@ -181,6 +192,39 @@ function prepareSchema(db: Database.Database, file: string, readonly: boolean): 
   if (version < MIGRATIONS.length) migrate.immediate();
 }
 
+/**
+ * Retention of the local log (docs/design.md#retention): where the stored chain starts, and one
+ * batch of acknowledged events older than a time removed with the checkpoint moved, in one
+ * transaction.
+ */
+function createPruner(db: Database.Database, ackSeq: () => number) {
+  const getState = db.prepare('SELECT value FROM state WHERE key = ?').pluck();
+  const setState = db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  const oldest = db.prepare('SELECT * FROM events WHERE seq < ? ORDER BY seq LIMIT ?');
+  const deleteUpTo = db.prepare('DELETE FROM events WHERE seq <= ?');
+  /** Where the stored chain starts: after the last pruned event, else at the beginning. */
+  const chainStart = (): { seq: number; hash: string } => {
+    const text = getState.get(STATE_KEYS.chainCheckpoint) as string | undefined;
+    if (!text) return { seq: 0, hash: GENESIS_HASH };
+    const cp = JSON.parse(text) as { seq: number; hash: string };
+    return { seq: cp.seq, hash: cp.hash };
+  };
+  const pruneBatch = db.transaction((beforeIso: string, batch: number): number => {
+    const events: StoredEvent[] = [];
+    for (const row of oldest.all(ackSeq(), batch) as EventRow[]) {
+      if (row.at >= beforeIso) break;
+      events.push(rowToEvent(row));
+    }
+    if (events.length === 0) return 0;
+    if (verifyChain(events, chainStart())) return 0;
+    const last = events[events.length - 1]!;
+    deleteUpTo.run(last.seq);
+    setState.run(STATE_KEYS.chainCheckpoint, JSON.stringify({ seq: last.seq, hash: last.hash, at: last.at }));
+    return events.length;
+  });
+  return { chainStart, pruneBatch };
+}
+
 function createEventStore(db: Database.Database, file: string, clock: Clock): EventStore {
   const lastRow = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
   const insert = db.prepare('INSERT INTO events (seq, at, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
@@ -193,9 +237,10 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
 
   const head = (): { seq: number; hash: string } => {
     const row = lastRow.get() as { seq: number; hash: string } | undefined;
-    return row ?? { seq: 0, hash: GENESIS_HASH };
+    return row ?? chainStart();
   };
   const ackSeq = (): number => Number(getState.get(STATE_KEYS.ackSeq) ?? 0);
+  const { chainStart, pruneBatch } = createPruner(db, ackSeq);
 
   const appendTx = db.transaction((type: string, payloadJson: string, payload: unknown, at: string) => {
     const prev = head();
@@ -236,7 +281,15 @@ function createEventStore(db: Database.Database, file: string, clock: Clock): Ev
       function* rows(): Generator<ChainedEvent> {
         for (const row of all.iterate() as Iterable<EventRow>) yield rowToEvent(row);
       }
-      return verifyChain(rows());
+      return verifyChain(rows(), chainStart());
+    },
+    pruneAcknowledged(before, batch = 1000) {
+      let total = 0;
+      for (;;) {
+        const n = pruneBatch.immediate(before.toISOString(), batch);
+        total += n;
+        if (n === 0) return total;
+      }
     },
     getState(key) {
       return (getState.get(key) as string | undefined) ?? null;

@@ -4,11 +4,13 @@ import path from 'node:path';
 import type { Kysely } from 'kysely';
 import {
   KeyRotation,
+  checkpointSigningPayload,
   SEGMENTS,
   freshnessSigningPayload,
   policySigningPayload,
   rotationSigningPayload,
   systemClock,
+  type ChainCheckpoint,
   type Clock,
   type Policy,
   type PolicyFreshness,
@@ -48,6 +50,8 @@ export interface SigningKey {
   sign(policy: UnsignedPolicy): Policy;
   /** The signed statement that `version` is the segment's current policy now. */
   freshness(segment: Segment, version: number, at: Date): PolicyFreshness;
+  /** Signs a retention checkpoint (docs/design.md#retention); the signature is base64. */
+  checkpoint(checkpoint: ChainCheckpoint): string;
 }
 
 interface KeyMaterial {
@@ -140,6 +144,9 @@ function signer(file: string, initial: KeyMaterial): SigningKey {
       const statement = { segment, version, at: at.toISOString() };
       const signature = crypto.sign(null, Buffer.from(freshnessSigningPayload(statement), 'utf8'), current().privateKey).toString('base64');
       return { ...statement, signature };
+    },
+    checkpoint(checkpoint) {
+      return crypto.sign(null, Buffer.from(checkpointSigningPayload(checkpoint), 'utf8'), current().privateKey).toString('base64');
     },
   };
 }

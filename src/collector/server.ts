@@ -9,6 +9,8 @@ import type { CollectorContext } from './context';
 import { KEY_FILE_NAME, loadSigningKey } from './crypto';
 import { openCollectorDb, parseDbUrl, type DbUrl } from './db/connect';
 import { startForwarding } from './forward/forwarder';
+import { addIngestMetrics } from './metrics/metrics';
+import { startRetentionJob } from './retention/job';
 import { ensureDefaultPolicies } from './policies';
 import { registerConsole } from './console/routes';
 import { cookies } from './plugins/cookies';
@@ -118,6 +120,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   });
 
   await app.register(nulCheck);
+  addIngestMetrics(app, ctx);
   const limiters = await registerRateLimits(app, ctx.clock, { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits });
   await registerApi(app, ctx);
   // The console's pages, in a scope of their own with what only they need: security headers for
@@ -132,6 +135,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
   });
   const forwarding = startForwarding(ctx);
   const alerts = startAlerts(ctx, { secretFile: alertSecretFileFor(keyFileFor(url, opts.keyFile)) });
+  const retention = startRetentionJob(ctx, { onError: (err) => app.log.error({ err }, 'retention pass failed') });
 
   return {
     ctx,
@@ -147,6 +151,7 @@ export async function createCollector(opts: CollectorOptions & { https?: { cert:
       await app.close();
       await forwarding.stop();
       await alerts.stop();
+      await retention.stop();
       await destroy();
     },
   };

@@ -36,7 +36,7 @@ export interface ChainedEvent extends HashedEventFields {
 /** Where a chain first goes wrong, or null when it is intact. */
 export interface ChainBreak {
   seq: number;
-  reason: 'seq_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'unhashable';
+  reason: 'seq_gap' | 'prev_hash_mismatch' | 'hash_mismatch' | 'unhashable' | 'checkpoint_invalid';
 }
 
 /**

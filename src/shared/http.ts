@@ -340,6 +340,15 @@ export const HTTP_ROUTES = {
     response: { 200: z.array(AuditRow) },
     errors: ADMIN_ERRORS,
   },
+  metrics: {
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics (text format): terminals, ingest, outbox and forwarding lag',
+    auth: READERS,
+    query: NoFields,
+    response: { 200: 'file' },
+    errors: ADMIN_ERRORS,
+  },
 } as const satisfies Record<string, HttpRoute>;
 
 export type HttpRouteName = keyof typeof HTTP_ROUTES;

@@ -16,3 +16,4 @@ export * from './bridge';
 export * from './provision';
 export * from './text';
 export * from './http';
+export * from './checkpoint';

@@ -369,6 +369,8 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
       },
     },
     'GET /api/v1/admin/audit': { allow: READERS, prepare: async () => ({ url: '/api/v1/admin/audit?limit=5', happened: page('"action"') }) },
+    // Prometheus metrics: an admin or auditor API token, like the other reads (docs/design.md#metrics).
+    'GET /metrics': { allow: READERS, prepare: async () => ({ url: '/metrics', happened: page('mamori_terminals{segment="lgwan",state=') }) },
 
     // ---- the console ----
     'GET /': { allow: READERS, prepare: async () => ({ url: '/', happened: page('</html>') }) },
@@ -523,7 +525,7 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
   function deniedStatus(key: string, p: Principal): number {
     const url = key.split(' ')[1]!;
     if (url.startsWith('/api/v1/agents/')) return p === 'agentOther' ? 403 : 401;
-    if (url.startsWith('/api/v1/admin/')) return p === 'auditor' ? 403 : 401;
+    if (url.startsWith('/api/v1/admin/') || url === '/metrics') return p === 'auditor' ? 403 : 401;
     // The console: no valid session is sent to the login page; a role that may not is a 403 page.
     return p === 'auditor' || p === 'admin' ? 403 : 303;
   }
@@ -559,7 +561,7 @@ describe.each(ENGINES)('the authorization matrix on %s', (engine) => {
   async function request(key: string, p: Principal, prepared: Prepared) {
     const [method, pattern] = key.split(' ') as [string, string];
     const url = prepared.url.replace('AGENT', own.enrolled.agentId);
-    const api = pattern.startsWith('/api/') || pattern === '/healthz';
+    const api = pattern.startsWith('/api/') || pattern === '/healthz' || pattern === '/metrics';
     const headers: Record<string, string> = {};
     const bearer = {
       agentOwn: own.enrolled.agentToken,

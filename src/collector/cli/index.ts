@@ -5,6 +5,7 @@ import { defaultCollectorDataDir } from '../server';
 import { registerExportCommands } from './export';
 import { registerForwardCommands } from './forward';
 import { registerKeyCommands } from './key';
+import { registerRetentionCommands } from './retention';
 import { registerServeCommand } from './serve';
 import { registerTokenCommands } from './token';
 import { registerUnlockCommand } from './unlock';
@@ -27,5 +28,6 @@ export function registerCollectorCommands(program: Command): void {
   registerUnlockCommand(collector);
   registerForwardCommands(collector);
   registerAlertCommands(collector);
+  registerRetentionCommands(collector);
   registerExportCommands(program);
 }

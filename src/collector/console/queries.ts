@@ -1,6 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { SEGMENTS, verifyChain, type ChainBreak, type Segment } from '../../shared';
 import { outboxState } from '../agents';
+import { chainStart, keptSince } from '../retention/retention';
 import type { Database } from '../db/schema';
 import { storedSnapshot } from '../export/ledger';
 import { listIncidents } from '../incidents';
@@ -296,6 +297,8 @@ export async function terminalDetail(db: Kysely<Database>, agentId: string, at: 
     blocked7d: blocked.get(agentId) ?? 0,
     snapshot,
     snapshotReceivedAt: inv?.received_at ?? null,
+    /** What retention kept (docs/design.md#retention): null while nothing was pruned. */
+    kept: await keptSince(db, agentId),
   };
 }
 
@@ -332,7 +335,10 @@ function safeJson(text: string): Record<string, unknown> {
  * pages so a long history does not sit in memory at once.
  */
 export async function verifyStoredChain(db: Kysely<Database>, agentId: string): Promise<{ count: number; broken: ChainBreak | null }> {
-  let last = { seq: 0, hash: '0'.repeat(64) };
+  // After retention pruned older events, the chain verifies from the signed checkpoint on.
+  const start = await chainStart(db, agentId);
+  if ('broken' in start) return { count: 0, broken: start.broken };
+  let last = start;
   let count = 0;
   for (;;) {
     const rows = await db

@@ -317,6 +317,31 @@ function migrations(engine: DbEngine): Record<string, Migration> {
         await sql`INSERT INTO alert_state (name, event_cursor) VALUES ('alerts', 0)`.execute(db);
       },
     },
+    '0006_retention': {
+      async up(db: Kysely<unknown>) {
+        // Retention (docs/design.md#retention): the period, and per terminal the signed checkpoint
+        // its stored chain starts from once older events are pruned.
+        await db.schema
+          .createTable('retention_settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('years', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('chain_checkpoints')
+          .addColumn('agent_id', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('pruned_at', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .execute();
+        // Pruning looks for the oldest events of each terminal by the time they were received.
+        await db.schema.createIndex('events_agent_received').on('events').columns(['agent_id', 'received_at']).execute();
+      },
+    },
   };
 }
 

@@ -246,6 +246,28 @@ export interface AlertStateTable {
   lease_until: string | null;
 }
 
+/** A retention setting (0006): `events` keeps events this many years; no row keeps everything. */
+export interface RetentionSettingsTable {
+  name: string;
+  years: number;
+  updated_at: string;
+  updated_by: string;
+}
+
+/**
+ * Where a terminal's stored chain starts after retention pruned what came before (0006): the seq,
+ * hash and time of the last pruned event, signed with the policy-signing key (`public_key`).
+ */
+export interface ChainCheckpointsTable {
+  agent_id: string;
+  seq: number | string;
+  hash: string;
+  at: string;
+  pruned_at: string;
+  public_key: string;
+  signature: string;
+}
+
 export interface Database {
   agents: AgentsTable;
   enrollment_tokens: EnrollmentTokensTable;
@@ -266,4 +288,6 @@ export interface Database {
   alert_rules: AlertRulesTable;
   alert_outbox: AlertOutboxTable;
   alert_state: AlertStateTable;
+  retention_settings: RetentionSettingsTable;
+  chain_checkpoints: ChainCheckpointsTable;
 }

@@ -8,6 +8,7 @@ import { exceptionRoutes } from './exceptions';
 import { incidentRoutes } from './incidents';
 import { inventoryRoutes } from './inventory';
 import { metaRoutes } from './meta';
+import { metricsRoutes } from './metrics';
 import { policyRoutes, segmentFromPath } from './policies';
 import { registerRoute, serializerCompiler, validatorCompiler, type RouteHandlers, type RouteOptions } from './route';
 import { syncRoutes } from './sync';
@@ -39,6 +40,7 @@ export async function registerApi(app: FastifyInstance, ctx: CollectorContext): 
       ...terminalRoutes(ctx),
       ...eventRoutes(ctx),
       ...auditRoutes(ctx),
+      ...metricsRoutes(ctx),
     };
     for (const name of Object.keys(HTTP_ROUTES) as HttpRouteName[]) {
       registerRoute(api, ctx, name, handlers[name] as never, OPTIONS[name]);

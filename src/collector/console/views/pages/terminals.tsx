@@ -311,7 +311,9 @@ export function TerminalPage({
           <p>
             {verified.broken
               ? v.t('terminal.verified.bad', { seq: verified.broken.seq, reason: verified.broken.reason })
-              : v.t('terminal.verified.ok', { n: verified.count })}
+              : t.kept
+                ? v.t('terminal.verified.okFrom', { from: t.kept.fromSeq, to: t.kept.fromSeq + verified.count - 1 })
+                : v.t('terminal.verified.ok', { n: verified.count })}
           </p>
         </div>
       ) : null}
@@ -377,6 +379,17 @@ function TerminalSummary({ v, t }: { v: View; t: Detail }) {
                   v.t('terminal.chainReason'),
                   <span id="chain-reason" class="untrusted">
                     {t.chainBrokenReason}
+                  </span>,
+                ] as [string, ComponentChildren],
+              ]
+            : []),
+          ...(t.kept
+            ? [
+                [
+                  v.t('terminal.kept'),
+                  <span id="kept-since">
+                    {v.t('terminal.kept.from', { seq: t.kept.fromSeq })} <Time v={v} at={t.kept.before} />
+                    {v.t('terminal.kept.pruned')} <Time v={v} at={t.kept.prunedAt} />
                   </span>,
                 ] as [string, ComponentChildren],
               ]
