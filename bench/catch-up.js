@@ -17,7 +17,7 @@ const { createEnrollmentToken } = require('../dist/collector/agents');
 const { openEventStore } = require('../dist/agent/store');
 const { createSyncClient } = require('../dist/agent/sync-client');
 const { syncEvents } = require('../dist/agent/sync');
-const { arg } = require('./lib');
+const { arg, enroll } = require('./lib');
 
 /** One event of an ordinary day, the i-th: logins and blocked sticks in turn. */
 function dayEvent(i) {
@@ -39,16 +39,6 @@ function dayEvent(i) {
     };
   }
   return { type: 'login.success', payload: { user: `staff${i % 97}`, source: 'security-log', logonType: 2, line: 'console' } };
-}
-
-async function enroll(url, token, i) {
-  const res = await fetch(`${url}/api/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
-  });
-  if (res.status !== 200) throw new Error(`enrollment answered ${res.status}`);
-  return res.json();
 }
 
 /** Steady state: `agents` agents each deliver one small batch from their own store, concurrently. */

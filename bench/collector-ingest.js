@@ -13,7 +13,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { createCollector } = require('../dist/collector/server');
 const { createEnrollmentToken } = require('../dist/collector/agents');
-const { arg, chainOf, pool } = require('./lib');
+const { arg, chainOf, enrollMany, pool } = require('./lib');
 
 /** One terminal's `count` chained events. */
 function chain(agentIndex, count) {
@@ -29,20 +29,7 @@ async function measure(label, dbUrl, opts, rawInsert) {
   const url = await collector.listen({ host: '127.0.0.1', port: 0 });
   try {
     const token = await createEnrollmentToken(collector.ctx.db, { segment: 'lgwan', ttlMs: 3_600_000, uses: opts.agents });
-    const agents = [];
-    await pool(
-      Array.from({ length: opts.agents }, (_, i) => i),
-      opts.concurrency,
-      async (i) => {
-        const res = await fetch(`${url}/api/v1/enroll`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
-        });
-        const body = await res.json();
-        agents.push({ ...body, events: chain(i, opts.batches * opts.batch) });
-      },
-    );
+    const agents = await enrollMany(url, token, opts.agents, opts.concurrency, (i) => chain(i, opts.batches * opts.batch));
     const latencies = [];
     const started = process.hrtime.bigint();
     await pool(agents, opts.concurrency, async (agent) => {

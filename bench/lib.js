@@ -31,4 +31,26 @@ async function pool(items, concurrency, fn) {
   );
 }
 
-module.exports = { arg, chainOf, pool };
+/** Enrolls terminal `i` (host `pc-<i>`) with `token` over HTTP; its `EnrollResponse`. */
+async function enroll(url, token, i) {
+  const res = await fetch(`${url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, hostname: `pc-${i}`, machineId: `m-${i}` }),
+  });
+  if (res.status !== 200) throw new Error(`enrollment answered ${res.status}`);
+  return res.json();
+}
+
+/** Enrolls `count` terminals, `concurrency` at once; each with the events `eventsOf(i)` to send. */
+async function enrollMany(url, token, count, concurrency, eventsOf) {
+  const agents = [];
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    async (i) => agents.push({ ...(await enroll(url, token, i)), events: eventsOf(i) }),
+  );
+  return agents;
+}
+
+module.exports = { arg, chainOf, enroll, enrollMany, pool };
